@@ -1,0 +1,39 @@
+# Two commands: `make run` serves awoooi on 127.0.0.1:8080 (SQLite under $AWOOOI_HOME),
+# `make test` runs lint, types and the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+AWOOOI_HOME ?= $(CURDIR)/.awoooi
+export AWOOOI_HOME
+
+.PHONY: run test install install-dev lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+run: install
+	$(BIN)/awoooi serve --host 127.0.0.1 --port 8080
+
+lint: install-dev
+	$(BIN)/ruff check src tests migrations bench
+
+typecheck: install-dev
+	$(BIN)/mypy --strict src
+
+pytest: install-dev
+	$(BIN)/pytest
+
+test: install-dev
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/mypy --strict src
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .awoooi .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""Alembic environment: runs on the connection awoooi passes in, or on AWOOOI_DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import Connection
+
+from awoooi.core.config import load_settings
+from awoooi.core.db import create_engine, is_sqlite
+from awoooi.models import metadata
+
+config = context.config
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+        render_as_batch=is_sqlite(str(connection.engine.url)),
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_from_settings() -> None:
+    engine = create_engine(load_settings().resolved_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    """Use the caller's connection when given (awoooi.core.migrate), else connect ourselves."""
+    connection = config.attributes.get("connection")
+    if context.is_offline_mode():
+        raise SystemExit("offline (--sql) migrations are not supported; run `awoooi db upgrade`")
+    if connection is not None:
+        _run(connection)
+    else:
+        asyncio.run(_run_from_settings())
+
+
+main()

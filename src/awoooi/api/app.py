@@ -1,0 +1,71 @@
+"""The FastAPI application factory and its lifespan (migrations, bootstrap, in-process worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+import awoooi
+from awoooi.api import admin, health
+from awoooi.api.errors import install_error_handlers
+from awoooi.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from awoooi.core.config import Settings
+from awoooi.core.db import redact_url
+from awoooi.core.logging import get_logger
+from awoooi.runtime import Runtime
+
+log = get_logger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    run_migrations: bool = True,
+    run_worker: bool | None = None,
+) -> FastAPI:
+    """Build the API; the lifespan migrates, bootstraps the admin token and starts a worker."""
+    owned_runtime = runtime is None
+    active = runtime or Runtime.from_settings(settings)
+    start_worker = settings.jobs.run_in_serve if run_worker is None else run_worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = redact_url(str(active.engine.url))
+        log.info("starting", version=awoooi.__version__, database=database)
+        if run_migrations:
+            await active.migrate()
+        await active.ensure_admin_token()
+        stop = asyncio.Event()
+        worker_task = (
+            asyncio.create_task(active.worker().run(stop), name="awoooi-worker")
+            if start_worker
+            else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+            if owned_runtime:
+                await active.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="awoooi",
+        version=awoooi.__version__,
+        description="Self-hosted, privacy-first AIOps for Kubernetes.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = active
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(admin.router)
+    # Added last = outermost: every response, 413s included, gets a request id and a log line.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,72 @@
+"""FastAPI dependencies: the runtime, a per-request session and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from awoooi.core.auth import Principal, authenticate, require
+from awoooi.core.errors import AuthError
+from awoooi.core.models import Role
+from awoooi.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime the app was started with."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_session(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+) -> AsyncIterator[AsyncSession]:
+    """A session for this request: committed when the endpoint succeeds, rolled back otherwise."""
+    async with runtime.session_factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthError("missing Authorization: Bearer <token> header")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def require_role(role: Role) -> Callable[[Request, AsyncSession], Awaitable[Principal]]:
+    """A dependency that authenticates the caller and checks the role."""
+
+    async def dependency(request: Request, session: SessionDep) -> Principal:
+        principal = await authenticate(session, _bearer_token(request))
+        require(principal, role)
+        request.state.principal = principal
+        return principal
+
+    return dependency
+
+
+def request_id(request: Request) -> str | None:
+    """The id the request-context middleware gave this request."""
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+Ingest = Annotated[Principal, Depends(require_role(Role.INGEST))]
+Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+RequestId = Annotated[str | None, Depends(request_id)]

@@ -1,0 +1,89 @@
+"""Shared CLI plumbing: settings loading, running coroutines, errors turned into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from awoooi.core.config import Settings, load_settings
+from awoooi.core.errors import AwoooiError, ConfigError
+from awoooi.core.logging import configure_logging
+from awoooi.runtime import Runtime
+
+T = TypeVar("T")
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+
+@dataclass
+class CliState:
+    """What the root command learned: the config file to read."""
+
+    config_file: Path | None = None
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    """Print an error to stderr and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def settings_from(
+    ctx: typer.Context, config_file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Load settings (the command's --config wins over the root's), exiting 2 when invalid."""
+    state: CliState = ctx.find_root().obj or CliState()
+    try:
+        settings = load_settings(config_file or state.config_file, **overrides)
+    except ConfigError as exc:
+        raise fail(exc.detail, EXIT_CONFIG) from None
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    return settings
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; expected errors become a message and exit code 1."""
+    try:
+        return asyncio.run(coroutine)
+    except AwoooiError as exc:
+        code = EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_ERROR
+        raise fail(exc.detail, code) from None
+    except OSError as exc:  # database unreachable, port taken, unreadable file
+        raise fail(f"{type(exc).__name__}: {exc}") from None
+
+
+def with_runtime(
+    settings: Settings, action: Callable[[Runtime], Awaitable[T]], *, migrate: bool = True
+) -> T:
+    """Run `action` with a migrated runtime, disposing of it afterwards."""
+
+    async def main() -> T:
+        runtime = Runtime.from_settings(settings)
+        try:
+            if migrate:
+                await runtime.migrate()
+            return await action(runtime)
+        finally:
+            await runtime.dispose()
+
+    return run(main())
+
+
+def cli_actor() -> str:
+    """The audit actor for CLI changes: cli:<OS user>."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+

@@ -1,0 +1,84 @@
+"""`awoooi serve` (API + worker) and `awoooi worker` (workers only)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from awoooi.api.app import create_app
+from awoooi.cli.context import fail, run, settings_from
+from awoooi.core.logging import get_logger
+from awoooi.runtime import Runtime
+
+log = get_logger("awoooi.cli")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config file.", dir_okay=False)
+]
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: setting `host`).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: setting `port`).", min=1, max=65535)
+    ] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve the API only; run workers elsewhere.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Migrate the database, then serve the API (and, by default, a job worker)."""
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = settings_from(ctx, config, **overrides)
+    app = create_app(settings, run_worker=False if no_worker else None)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+    )
+    server.run()
+    if not server.started:
+        raise fail("the server did not start; see the log above")
+
+
+def worker(
+    ctx: typer.Context,
+    worker_id: Annotated[
+        str | None, typer.Option("--id", help="Worker name in job records.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run job workers only (scale-out), until SIGTERM or Ctrl-C."""
+    settings = settings_from(ctx, config)
+
+    async def main() -> None:
+        runtime = Runtime.from_settings(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await runtime.migrate()
+            await runtime.worker(worker_id).run(stop)
+        finally:
+            await runtime.dispose()
+
+    run(main())

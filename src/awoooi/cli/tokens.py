@@ -1,0 +1,81 @@
+"""`awoooi tokens`: create, list and revoke API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from awoooi.cli.context import cli_actor, err_console, out_console, settings_from, with_runtime
+from awoooi.core import auth
+from awoooi.core.audit import record_audit
+from awoooi.core.db import transaction
+from awoooi.core.models import ApiToken, Role
+from awoooi.runtime import Runtime
+
+app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Unique token name (shown in the audit log).")],
+    role: Annotated[Role, typer.Option(help="viewer < ingest < operator < admin.")],
+) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> str:
+        async with transaction(runtime.session_factory) as session:
+            issued = await auth.create_token(session, name=name, role=role, created_by=cli_actor())
+            await record_audit(
+                session,
+                actor=cli_actor(),
+                action="token.create",
+                target=f"token:{name}",
+                detail={"role": role.value},
+            )
+            return issued.secret
+
+    secret = with_runtime(settings, action)
+    err_console.print(f"created {role.value} token {name!r}; it is shown only this once:")
+    out_console.print(secret, highlight=False, soft_wrap=True)
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """List tokens (names, roles, use); secrets are never shown."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> list[ApiToken]:
+        async with transaction(runtime.session_factory) as session:
+            return await auth.list_tokens(session)
+
+    table = Table("name", "role", "prefix", "created", "last used", "revoked")
+    for token in with_runtime(settings, action):
+        table.add_row(
+            token.name,
+            token.role,
+            token.token_prefix + "…",
+            f"{token.created_at:%Y-%m-%d %H:%M}",
+            f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "-",
+            f"{token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "-",
+        )
+    out_console.print(table)
+
+
+@app.command()
+def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Token name.")]) -> None:
+    """Revoke a token; requests using it get 401 from now on."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> None:
+        async with transaction(runtime.session_factory) as session:
+            await auth.revoke_token(session, name=name)
+            await record_audit(
+                session, actor=cli_actor(), action="token.revoke", target=f"token:{name}"
+            )
+
+    with_runtime(settings, action)
+    err_console.print(f"revoked token {name!r}")

@@ -1,0 +1,133 @@
+"""API tokens: creation, hashing, lookup and the role order."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from awoooi.core.db import utcnow
+from awoooi.core.errors import (
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
+from awoooi.core.models import ApiToken, Role
+
+TOKEN_PREFIX = "awi_"  # a public marker that lets redaction spot tokens
+TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ROLE_RANK = {Role.VIEWER: 0, Role.INGEST: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
+# Writing last_used_at on every request would turn reads into writes; a minute is precise enough.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's name and role."""
+
+    name: str
+    role: Role
+
+    def allows(self, required: Role) -> bool:
+        """Whether this principal may use a route that requires `required`."""
+        if self.role is Role.INGEST:
+            # Ingest tokens sit in alert senders' configs; they may post alerts and nothing else.
+            return required is Role.INGEST
+        return _ROLE_RANK[self.role] >= _ROLE_RANK[required]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just created; `secret` is shown once and never stored."""
+
+    record: ApiToken
+    secret: str
+
+
+def hash_token(secret: str) -> str:
+    """SHA-256 hex of a token (256 random bits each, so a fast hash resists brute force)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def validate_token_name(name: str) -> str:
+    """Return the name if it is a valid token name, else raise."""
+    if not TOKEN_NAME_PATTERN.fullmatch(name):
+        raise InvalidInputError(
+            "token names are 1-64 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+async def create_token(
+    session: AsyncSession, *, name: str, role: Role, created_by: str
+) -> IssuedToken:
+    """Create a token with this unique name and role; the secret is returned only here."""
+    validate_token_name(name)
+    existing = await session.scalar(select(ApiToken.id).where(ApiToken.name == name))
+    if existing is not None:
+        raise ConflictError(f"a token named {name!r} already exists")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(
+        name=name,
+        role=role.value,
+        token_hash=hash_token(secret),
+        token_prefix=secret[: len(TOKEN_PREFIX) + 4],
+        created_by=created_by,
+        created_at=utcnow(),
+    )
+    session.add(record)
+    await session.flush()
+    return IssuedToken(record=record, secret=secret)
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    """Every token, revoked ones included, oldest first."""
+    return list(await session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+async def count_tokens(session: AsyncSession) -> int:
+    """How many tokens were ever created (revoked ones count)."""
+    return int(await session.scalar(select(func.count(ApiToken.id))) or 0)
+
+
+async def revoke_token(session: AsyncSession, *, name: str) -> ApiToken:
+    """Revoke the named token; revoking twice is a conflict."""
+    record = await session.scalar(select(ApiToken).where(ApiToken.name == name))
+    if record is None:
+        raise NotFoundError(f"no token named {name!r}")
+    if record.revoked_at is not None:
+        raise ConflictError(f"token {name!r} is already revoked")
+    record.revoked_at = utcnow()
+    await session.flush()
+    return record
+
+
+async def authenticate(session: AsyncSession, secret: str) -> Principal:
+    """The principal behind a presented token; raises AuthError for unknown or revoked tokens."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 256:
+        raise AuthError("invalid token")
+    record = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    # The lookup is by hash, so no secret is compared byte by byte; a second constant-time compare
+    # keeps it that way should the lookup ever change.
+    if record is None or not secrets.compare_digest(record.token_hash, hash_token(secret)):
+        raise AuthError("invalid token")
+    if record.revoked_at is not None:
+        raise AuthError("token revoked")
+    now = utcnow()
+    if record.last_used_at is None or now - record.last_used_at > _LAST_USED_GRANULARITY:
+        record.last_used_at = now
+    return Principal(name=record.name, role=Role(record.role))
+
+
+def require(principal: Principal, role: Role) -> None:
+    """Raise ForbiddenError unless the principal may act with `role`."""
+    if not principal.allows(role):
+        raise ForbiddenError(f"this needs the {role.value} role; token has {principal.role.value}")

@@ -1,0 +1,207 @@
+"""Settings: one YAML file plus AWOOOI_* environment variables, validated by pydantic-settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from awoooi.core.errors import ConfigError
+
+ENV_PREFIX = "AWOOOI_"
+ENV_NESTED_DELIMITER = "__"
+CONFIG_ENV_VAR = "AWOOOI_CONFIG"
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobsSettings(Section):
+    """Durable job queue: polling, leases, retries."""
+
+    poll_interval: float = Field(1.0, gt=0, le=60, description="Seconds an idle worker waits.")
+    lease_seconds: float = Field(
+        60.0, gt=0, le=86400, description="A claimed job returns to the queue after this."
+    )
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts before a job is dead.")
+    backoff_base: float = Field(2.0, gt=0, le=3600, description="First retry delay (seconds).")
+    backoff_max: float = Field(600.0, gt=0, le=86400, description="Longest retry delay.")
+    concurrency: int = Field(2, ge=1, le=64, description="Jobs one worker process runs at once.")
+    run_in_serve: bool = Field(True, description="`serve` also runs a worker loop.")
+
+
+ChannelName = Literal["log"]
+
+
+class NotifySettings(Section):
+    """Notification channels (Telegram, Slack and webhooks arrive in a later release)."""
+
+    channels: list[ChannelName] = Field(
+        default=["log"], description="Channels every notification goes to."
+    )
+
+
+class RepairSettings(Section):
+    """Auto-repair policy."""
+
+    mode: Literal["auto", "dry-run"] = Field(
+        "auto", description="`dry-run` plans and records repairs but runs nothing."
+    )
+
+
+class Settings(BaseSettings):
+    """Every awoooi setting; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    home: Path = Field(Path(".awoooi"), description="State directory (SQLite file, admin token).")
+    database_url: SecretStr | None = Field(
+        None, description="SQLAlchemy async URL; default sqlite+aiosqlite under `home`."
+    )
+    host: str = Field("127.0.0.1", description="Address `serve` binds.")
+    port: int = Field(8080, ge=1, le=65535, description="Port `serve` binds.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`auto`: JSON unless stderr is a terminal."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Larger request bodies get 413."
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    repair: RepairSettings = Field(default_factory=RepairSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL to connect to, defaulting to SQLite in `home`."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.home / 'awoooi.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Plain Settings() reads the environment only; load_settings() adds the YAML file below it.
+        return (init_settings, env_settings)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Settings source over an already-parsed YAML mapping."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse the YAML config file safely; raise ConfigError with the reason."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings at the top")
+    return data
+
+
+def _key_name(loc: tuple[int | str, ...]) -> str:
+    """Dotted config key for a validation error location (list indexes kept as [i])."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.split("[")[0].replace(".", ENV_NESTED_DELIMITER).upper()
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per invalid key, naming the YAML key and its environment variable."""
+    lines = []
+    for err in exc.errors():
+        key = _key_name(tuple(err["loc"]))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{key} (env {_env_name(key)}): {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings from the YAML file (argument or AWOOOI_CONFIG) and the environment."""
+    path_text = str(config_file) if config_file else os.environ.get(CONFIG_ENV_VAR)
+    file_data = read_config_file(Path(path_text)) if path_text else {}
+
+    class _FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _YamlSource(settings_cls, file_data))
+
+    try:
+        return _FileSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc

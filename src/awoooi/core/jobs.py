@@ -1,0 +1,471 @@
+"""Durable jobs: enqueue inside the caller's transaction; workers claim under a lease and retry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from awoooi.core.config import JobsSettings
+from awoooi.core.db import utcnow
+from awoooi.core.errors import ConflictError, NotFoundError
+from awoooi.core.logging import get_logger, redact_text
+from awoooi.core.metrics import JOB_DURATION, JOBS_FINISHED
+from awoooi.core.models import Job, JobStatus
+
+log = get_logger(__name__)
+
+MAX_ERROR_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler gets: a session (committed with the job's completion) and the job."""
+
+    session: AsyncSession
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A failed attempt, as shown to a failure hook."""
+
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    error: str
+    dead: bool
+
+
+JobHandler = Callable[[JobContext], Awaitable[None]]
+FailureHook = Callable[[AsyncSession, JobFailure], Awaitable[None]]
+
+
+class UnknownJobKindError(Exception):
+    """No handler is registered for the job's kind in this process."""
+
+
+class JobRegistry:
+    """Maps job kinds to handlers (and optional failure hooks)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, JobHandler] = {}
+        self._failure_hooks: dict[str, FailureHook] = {}
+
+    def register(
+        self, kind: str, handler: JobHandler, *, on_failure: FailureHook | None = None
+    ) -> None:
+        """Register the handler for `kind`; `on_failure` runs where a failure is recorded."""
+        if kind in self._handlers:
+            raise ValueError(f"a handler for job kind {kind!r} is already registered")
+        self._handlers[kind] = handler
+        if on_failure is not None:
+            self._failure_hooks[kind] = on_failure
+
+    def handler(self, kind: str) -> JobHandler | None:
+        """The handler for `kind`, if any."""
+        return self._handlers.get(kind)
+
+    def failure_hook(self, kind: str) -> FailureHook | None:
+        """The failure hook for `kind`, if any."""
+        return self._failure_hooks.get(kind)
+
+    @property
+    def kinds(self) -> list[str]:
+        """Registered kinds, sorted."""
+        return sorted(self._handlers)
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    dedupe_key: str | None = None,
+    *,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+) -> int:
+    """Queue a job in the caller's transaction; a dedupe_key already used returns that job's id."""
+    values: dict[str, Any] = {
+        "kind": kind,
+        "payload": payload,
+        "status": JobStatus.QUEUED.value,
+        "dedupe_key": dedupe_key,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": run_at or utcnow(),
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    if dedupe_key is None:
+        job_id = await session.scalar(insert(Job).values(values).returning(Job.id))
+        return int(job_id)  # type: ignore[arg-type]
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        upsert(Job)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
+        .returning(Job.id)
+    )
+    job_id = await session.scalar(statement)
+    if job_id is None:
+        job_id = await session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
+    return int(job_id)  # type: ignore[arg-type]
+
+
+def backoff_delay(attempt: int, settings: JobsSettings) -> float:
+    """Seconds to wait before retrying after failed attempt number `attempt` (1-based)."""
+    exponent = min(max(attempt - 1, 0), 32)
+    return float(min(settings.backoff_max, settings.backoff_base * (2**exponent)))
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return redact_text(text)[:MAX_ERROR_CHARS]
+
+
+def default_worker_id() -> str:
+    """host:pid, so an operator can tell which process holds a job."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class _Claim:
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    lock_token: str
+
+
+class Worker:
+    """Claims ready jobs, runs their handlers and records the outcome."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        registry: JobRegistry,
+        settings: JobsSettings,
+        *,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._factory = session_factory
+        self._registry = registry
+        self._settings = settings
+        self.worker_id = worker_id or default_worker_id()
+        self._clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process jobs with `jobs.concurrency` loops until `stop` is set."""
+        log.info("worker started", worker_id=self.worker_id, kinds=self._registry.kinds)
+        loops = [
+            asyncio.create_task(self._loop(stop, sweeper=(index == 0)))
+            for index in range(self._settings.concurrency)
+        ]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            log.info("worker stopped", worker_id=self.worker_id)
+
+    async def _loop(self, stop: asyncio.Event, *, sweeper: bool) -> None:
+        while not stop.is_set():
+            try:
+                if sweeper:
+                    await self.sweep_expired()
+                ran = await self.run_once()
+            except Exception:  # a database hiccup must not kill the worker; log and back off
+                log.exception("worker loop error", worker_id=self.worker_id)
+                ran = False
+            if not ran:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._settings.poll_interval)
+
+    async def run_until_idle(self, *, max_jobs: int = 10_000) -> int:
+        """Run ready jobs one after another until none is ready; returns how many ran."""
+        count = 0
+        while count < max_jobs:
+            await self.sweep_expired()
+            if not await self.run_once():
+                break
+            count += 1
+        return count
+
+    async def run_once(self) -> bool:
+        """Claim one ready job and run it; False when no job was ready."""
+        claim = await self._claim()
+        if claim is None:
+            return False
+        await self._execute(claim)
+        return True
+
+    async def sweep_expired(self) -> int:
+        """Mark dead the jobs whose lease expired on their last allowed attempt."""
+        now = self._clock()
+        limit = func.coalesce(Job.max_attempts, self._settings.max_attempts)
+        async with self._factory() as session, session.begin():
+            rows = (
+                await session.execute(
+                    update(Job)
+                    .where(
+                        Job.status == JobStatus.RUNNING.value,
+                        Job.lease_expires_at < now,
+                        Job.attempts >= limit,
+                    )
+                    .values(
+                        status=JobStatus.DEAD.value,
+                        last_error="worker lost: lease expired on the last allowed attempt",
+                        locked_by=None,
+                        lease_expires_at=None,
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                    .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.last_error)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            for row in rows:
+                await self._call_failure_hook(
+                    session,
+                    JobFailure(row.id, row.kind, row.payload, row.attempts, row.last_error, True),
+                )
+                JOBS_FINISHED.labels(kind=row.kind, outcome="dead").inc()
+                log.warning("job dead", job_id=row.id, kind=row.kind, error=row.last_error)
+        return len(rows)
+
+    async def _claim(self) -> _Claim | None:
+        now = self._clock()
+        token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
+        limit = func.coalesce(Job.max_attempts, self._settings.max_attempts)
+        ready = or_(
+            and_(Job.status == JobStatus.QUEUED.value, Job.run_at <= now),
+            and_(
+                Job.status == JobStatus.RUNNING.value,
+                Job.lease_expires_at < now,
+                Job.attempts < limit,
+            ),
+        )
+        # One UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED): on PostgreSQL concurrent
+        # workers skip each other's rows; on SQLite the statement takes the write lock at once.
+        candidate = (
+            select(Job.id)
+            .where(ready)
+            .order_by(Job.run_at, Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        async with self._factory() as session, session.begin():
+            row = (
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == candidate, ready)
+                    .values(
+                        status=JobStatus.RUNNING.value,
+                        attempts=Job.attempts + 1,
+                        locked_by=token,
+                        lease_expires_at=now + timedelta(seconds=self._settings.lease_seconds),
+                        updated_at=now,
+                    )
+                    .returning(Job.id, Job.kind, Job.payload, Job.attempts, limit)
+                    .execution_options(synchronize_session=False)
+                )
+            ).first()
+        if row is None:
+            return None
+        return _Claim(row[0], row[1], row[2], row[3], int(row[4]), token)
+
+    async def _execute(self, claim: _Claim) -> None:
+        bound = log.bind(job_id=claim.job_id, kind=claim.kind, attempt=claim.attempts)
+        heartbeat = asyncio.create_task(self._heartbeat(claim))
+        started = time.perf_counter()
+        try:
+            async with self._factory() as session:
+                try:
+                    handler = self._registry.handler(claim.kind)
+                    if handler is None:
+                        raise UnknownJobKindError(f"no handler for job kind {claim.kind!r}")
+                    await handler(
+                        JobContext(session, claim.job_id, claim.kind, claim.payload, claim.attempts)
+                    )
+                    finished = await self._mark_done(session, claim)
+                except asyncio.CancelledError:
+                    await session.rollback()
+                    await asyncio.shield(self._release(claim))
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every handler failure becomes a retry, never a crash
+                    await session.rollback()
+                    await self._fail(claim, exc)
+                    return
+                if finished:
+                    await session.commit()
+                    JOBS_FINISHED.labels(kind=claim.kind, outcome="done").inc()
+                    bound.info("job done")
+                else:
+                    # Our lease expired and another worker took the job: its run wins.
+                    await session.rollback()
+                    bound.warning("job lease lost; result discarded")
+        finally:
+            heartbeat.cancel()
+            JOB_DURATION.labels(kind=claim.kind).observe(time.perf_counter() - started)
+
+    async def _mark_done(self, session: AsyncSession, claim: _Claim) -> bool:
+        now = self._clock()
+        result = await session.execute(
+            update(Job)
+            .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
+            .values(
+                status=JobStatus.DONE.value,
+                locked_by=None,
+                lease_expires_at=None,
+                last_error=None,
+                finished_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def _fail(self, claim: _Claim, exc: Exception) -> None:
+        error = _error_text(exc)
+        dead = claim.attempts >= claim.max_attempts
+        now = self._clock()
+        values: dict[str, Any] = {
+            "locked_by": None,
+            "lease_expires_at": None,
+            "last_error": error,
+            "updated_at": now,
+        }
+        if dead:
+            values |= {"status": JobStatus.DEAD.value, "finished_at": now}
+        else:
+            delay = backoff_delay(claim.attempts, self._settings)
+            values |= {"status": JobStatus.QUEUED.value, "run_at": now + timedelta(seconds=delay)}
+        async with self._factory() as session, session.begin():
+            result = await session.execute(
+                update(Job)
+                .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            failure = JobFailure(
+                claim.job_id, claim.kind, claim.payload, claim.attempts, error, dead
+            )
+            await self._call_failure_hook(session, failure)
+        outcome = "dead" if dead else "retry"
+        JOBS_FINISHED.labels(kind=claim.kind, outcome=outcome).inc()
+        log.warning(
+            "job dead" if dead else "job failed; will retry",
+            job_id=claim.job_id,
+            kind=claim.kind,
+            attempt=claim.attempts,
+            error=error,
+        )
+
+    async def _release(self, claim: _Claim) -> None:
+        """Give a job back unfinished (worker shutting down); the attempt does not count."""
+        now = self._clock()
+        async with self._factory() as session, session.begin():
+            await session.execute(
+                update(Job)
+                .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
+                .values(
+                    status=JobStatus.QUEUED.value,
+                    attempts=Job.attempts - 1,
+                    locked_by=None,
+                    lease_expires_at=None,
+                    run_at=now,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        JOBS_FINISHED.labels(kind=claim.kind, outcome="released").inc()
+
+    async def _heartbeat(self, claim: _Claim) -> None:
+        """Extend the lease while the handler runs, so long jobs are not taken over."""
+        interval = self._settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self._factory() as session, session.begin():
+                    await session.execute(
+                        update(Job)
+                        .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
+                        .values(
+                            lease_expires_at=self._clock()
+                            + timedelta(seconds=self._settings.lease_seconds)
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:  # a missed heartbeat only risks a duplicate run, which is allowed
+                log.warning("job heartbeat failed", job_id=claim.job_id, exc_info=True)
+
+    async def _call_failure_hook(self, session: AsyncSession, failure: JobFailure) -> None:
+        hook = self._registry.failure_hook(failure.kind)
+        if hook is None:
+            return
+        try:
+            async with session.begin_nested():
+                await hook(session, failure)
+        except Exception:  # the hook is bookkeeping; the job's own state must still be saved
+            log.exception("job failure hook failed", job_id=failure.job_id, kind=failure.kind)
+
+
+async def get_job(session: AsyncSession, job_id: int) -> Job | None:
+    """The job with this id, if any."""
+    return await session.get(Job, job_id)
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    status: JobStatus | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+) -> list[Job]:
+    """Jobs, newest first, optionally of one status or kind."""
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Job.status == status.value)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    return list(await session.scalars(query))
+
+
+async def requeue_dead_job(session: AsyncSession, job_id: int) -> Job:
+    """Give a dead job a fresh set of attempts, to run as soon as a worker is free."""
+    job = await session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id}")
+    if job.status != JobStatus.DEAD.value:
+        raise ConflictError(f"job {job_id} is {job.status}; only dead jobs can be retried")
+    now = utcnow()
+    job.status = JobStatus.QUEUED.value
+    job.attempts = 0
+    job.run_at = now
+    job.finished_at = None
+    job.updated_at = now
+    await session.flush()
+    return job

@@ -1,0 +1,126 @@
+"""Structured logging: JSON off a terminal, console on one, secrets always redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+REDACTED = "[REDACTED]"
+
+# Keys whose values are secrets whatever they hold.
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|credential|private[_-]?key|cookie)",
+    re.IGNORECASE,
+)
+# Secrets that can hide inside any string: awoooi tokens, bearer headers, URL passwords.
+_SECRET_IN_TEXT = (
+    (re.compile(r"awi_[A-Za-z0-9_\-]{16,}"), REDACTED),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1" + REDACTED),
+    (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@/\s]+(@)"), r"\1" + REDACTED + r"\2"),
+)
+
+
+def redact_text(text: str) -> str:
+    """The text with embedded tokens, bearer credentials and URL passwords replaced."""
+    for pattern, replacement in _SECRET_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(key: str, value: Any) -> Any:
+    """A log value made safe: secret keys hidden, strings scrubbed, containers walked."""
+    if _SECRET_KEY.search(key) and value not in (None, "", False) and not _is_secret_meta(key):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(key, v) for v in value]
+    return value
+
+
+def _is_secret_meta(key: str) -> bool:
+    # Names *about* a secret (its env var name, its file path, its display prefix) are not secret.
+    return key.lower().endswith(("_env", "_path", "_file", "_prefix", "_name", "_count"))
+
+
+def _redact_processor(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    return {key: redact_value(key, value) for key, value in event_dict.items()}
+
+
+def _use_json(log_format: str) -> bool:
+    if log_format == "json":
+        return True
+    if log_format == "console":
+        return False
+    return not sys.stderr.isatty()
+
+
+def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
+    """Send structlog and stdlib logging (uvicorn, alembic) through one redacting pipeline."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _redact_processor,
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if _use_json(log_format)
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared[:-2],
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared[:-2],
+        processors=[
+            structlog.processors.format_exc_info,
+            _redact_processor,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn installs its own handlers; send its records through ours instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # our middleware logs every request
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structured logger for a module."""
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger
+
+
+def bind_context(**values: Any) -> None:
+    """Attach values (such as the request id) to every log line of this task."""
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def clear_context() -> None:
+    """Forget the values bound for this task."""
+    structlog.contextvars.clear_contextvars()

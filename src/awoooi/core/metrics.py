@@ -1,0 +1,47 @@
+"""Prometheus metrics, all prefixed `awoooi_`, in one registry served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+import awoooi
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+BUILD_INFO = Gauge(
+    "awoooi_build_info", "Always 1; labels carry the version.", ["version"], registry=REGISTRY
+)
+BUILD_INFO.labels(version=awoooi.__version__).set(1)
+
+HTTP_REQUESTS = Counter(
+    "awoooi_http_requests_total",
+    "HTTP requests by method, route template and status code.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_DURATION = Histogram(
+    "awoooi_http_request_duration_seconds",
+    "HTTP request latency by route template.",
+    ["method", "route"],
+    registry=REGISTRY,
+)
+JOBS_FINISHED = Counter(
+    "awoooi_jobs_finished_total",
+    "Job attempts by kind and outcome (done, retry, dead, released).",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+JOB_DURATION = Histogram(
+    "awoooi_job_duration_seconds", "Job handler run time by kind.", ["kind"], registry=REGISTRY
+)
+NOTIFICATIONS = Counter(
+    "awoooi_notifications_total",
+    "Notification delivery attempts by channel and outcome.",
+    ["channel", "outcome"],
+    registry=REGISTRY,
+)
+
+
+def render_metrics() -> bytes:
+    """The registry in Prometheus text exposition format."""
+    return generate_latest(REGISTRY)

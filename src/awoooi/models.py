@@ -1,0 +1,9 @@
+"""Imports every model module so `Base.metadata` describes the whole schema (for Alembic)."""
+
+from awoooi.core import models as core_models
+from awoooi.core.db import Base
+from awoooi.notify import models as notify_models
+
+metadata = Base.metadata
+
+__all__ = ["core_models", "metadata", "notify_models"]

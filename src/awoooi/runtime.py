@@ -1,0 +1,112 @@
+"""Wires settings into the long-lived objects: engine, sessions, job registry, channels."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from awoooi.core import migrate
+from awoooi.core.auth import count_tokens, create_token
+from awoooi.core.config import Settings
+from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
+from awoooi.core.errors import ConflictError
+from awoooi.core.jobs import JobRegistry, Worker
+from awoooi.core.logging import get_logger
+from awoooi.core.models import Role
+from awoooi.notify.base import Notifier
+from awoooi.notify.channels.log import LogNotifier
+from awoooi.notify.service import NotificationSender
+
+log = get_logger(__name__)
+
+ADMIN_TOKEN_FILE = "admin-token"
+BOOTSTRAP_TOKEN_NAME = "admin"
+# Any constant shared by every replica works; this one spells "awoooi" in ASCII.
+_MIGRATION_LOCK_ID = 0x61776F6F6F69
+
+
+def build_notifiers(settings: Settings) -> dict[str, Notifier]:
+    """The channels named in `notify.channels`."""
+    available: dict[str, Notifier] = {"log": LogNotifier()}
+    return {name: available[name] for name in settings.notify.channels}
+
+
+@dataclass
+class Runtime:
+    """Everything a process (API server, worker, CLI command) shares."""
+
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    registry: JobRegistry = field(default_factory=JobRegistry)
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, notifiers: dict[str, Notifier] | None = None
+    ) -> Runtime:
+        """Create the engine and register every job handler."""
+        engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        runtime = cls(
+            settings=settings,
+            engine=engine,
+            session_factory=create_session_factory(engine),
+            notifiers=notifiers if notifiers is not None else build_notifiers(settings),
+        )
+        NotificationSender(runtime.notifiers).register(runtime.registry)
+        return runtime
+
+    def worker(self, worker_id: str | None = None) -> Worker:
+        """A job worker over this runtime's database and handlers."""
+        return Worker(self.session_factory, self.registry, self.settings.jobs, worker_id=worker_id)
+
+    async def migrate(self) -> None:
+        """Apply pending migrations; on PostgreSQL one replica at a time (advisory lock)."""
+        if is_sqlite(str(self.engine.url)):
+            await migrate.upgrade(self.engine)
+            return
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            await conn.commit()
+            try:
+                await migrate.upgrade(self.engine)
+            finally:
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                )
+                await conn.commit()
+
+    async def ensure_admin_token(self) -> Path | None:
+        """On first start (no token at all) create an admin token and write it to a 0600 file."""
+        try:
+            async with transaction(self.session_factory) as session:
+                if await count_tokens(session) > 0:
+                    return None
+                issued = await create_token(
+                    session, name=BOOTSTRAP_TOKEN_NAME, role=Role.ADMIN, created_by="bootstrap"
+                )
+                path = write_secret_file(self.settings.home / ADMIN_TOKEN_FILE, issued.secret)
+        except ConflictError:  # another replica bootstrapped at the same moment
+            return None
+        log.info("created the first admin token", token_path=str(path))
+        return path
+
+    async def dispose(self) -> None:
+        """Close every database connection."""
+        await self.engine.dispose()
+
+
+def write_secret_file(path: Path, secret: str) -> Path:
+    """Write a secret readable by its owner only (0600), replacing any older file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        os.write(descriptor, (secret + "\n").encode("utf-8"))
+    finally:
+        os.close(descriptor)
+    return path.resolve()
