@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: JSON unless stderr is a terminal."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level logged."
+    )
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Larger request bodies get 413."
     )
