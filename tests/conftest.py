@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -137,9 +137,8 @@ def admin_headers(admin_token: str) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No AWOOOI_* variable from the outer environment leaks into settings."""
     for key in list(os.environ):
         if key.startswith("AWOOOI_") and key != "AWOOOI_TEST_DATABASE_URL":
             monkeypatch.delenv(key)
-    yield

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +71,14 @@ class Runtime:
     async def migrate(self) -> None:
         """Apply pending migrations; on PostgreSQL one replica at a time (advisory lock)."""
         if is_sqlite(str(self.engine.url)):
-            await migrate.upgrade(self.engine)
+            database = self.engine.url.database
+            if not database or database == ":memory:":
+                await migrate.upgrade(self.engine)
+                return
+            # SQLite has no advisory locks; without this, processes starting together on a fresh
+            # file race to CREATE TABLE and one fails ("already exists" / "database is locked").
+            async with _file_lock(Path(f"{database}.migrate-lock")):
+                await migrate.upgrade(self.engine)
             return
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
@@ -98,6 +109,23 @@ class Runtime:
     async def dispose(self) -> None:
         """Close every database connection."""
         await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """Hold an exclusive flock on `path`, polling so the event loop (and cancellation) go on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+        yield
+    finally:
+        os.close(descriptor)  # closing the descriptor releases the lock
 
 
 def write_secret_file(path: Path, secret: str) -> Path:

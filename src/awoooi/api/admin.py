@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
+from pydantic import AwareDatetime
 
 from awoooi.api.deps import Admin, Operator, RequestId, SessionDep, Viewer
 from awoooi.api.schemas import (
@@ -24,6 +24,8 @@ from awoooi.notify.service import list_notifications
 router = APIRouter(prefix="/api/v1")
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
+# Ids are INTEGER columns: a larger value made PostgreSQL (and SQLite past 2**63) fail with a 500.
+MAX_ID = 2**31 - 1
 
 
 @router.get("/audit", response_model=list[AuditEntryOut], tags=["audit"])
@@ -31,10 +33,11 @@ async def get_audit(
     session: SessionDep,
     _principal: Admin,
     limit: Limit = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     actor: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
+    # Aware only: a naive time is ambiguous, and the database layer refuses it (was a 500).
+    since: AwareDatetime | None = None,
 ) -> list[AuditEntryOut]:
     """Audit entries, newest first; page with `before_id`."""
     entries = await list_audit(
@@ -101,7 +104,10 @@ async def get_jobs(
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, tags=["jobs"])
 async def retry_job(
-    job_id: int, session: SessionDep, principal: Admin, request_id: RequestId
+    job_id: Annotated[int, Path(le=MAX_ID)],
+    session: SessionDep,
+    principal: Admin,
+    request_id: RequestId,
 ) -> JobOut:
     """Queue a dead job again with a fresh set of attempts."""
     job = await jobs.requeue_dead_job(session, job_id)

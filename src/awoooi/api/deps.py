@@ -33,7 +33,9 @@ async def get_session(
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent (FastAPI's default, "request", runs the
+# exit code afterwards), so a client never holds a result that is not yet, or never, committed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 

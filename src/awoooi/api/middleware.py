@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from awoooi.api.errors import error_body
@@ -18,6 +19,8 @@ log = get_logger("awoooi.http")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# Clients choose the method token freely; metric labels must stay a small, fixed set.
+_METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 async def send_json_error(send: Send, status: int, detail: Any, extra_headers: list[Any]) -> None:
@@ -80,8 +83,9 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
-            HTTP_DURATION.labels(scope["method"], route).observe(elapsed)
+            method = scope["method"] if scope["method"] in _METRIC_METHODS else "OTHER"
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_DURATION.labels(method, route).observe(elapsed)
             log.info(
                 "request",
                 method=scope["method"],
@@ -92,8 +96,9 @@ class RequestContextMiddleware:
             clear_context()
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyTooLargeError(HTTPException):
+    """Raised from receive(); an HTTPException, because FastAPI turns any other exception raised
+    while it reads the body into a 400 "error parsing the body" but re-raises these."""
 
 
 class BodySizeLimitMiddleware:
@@ -109,10 +114,12 @@ class BodySizeLimitMiddleware:
             return
         declared = _header(scope, b"content-length")
         if declared is not None:
-            if not declared.isdigit():
+            # isascii(): str.isdigit() also accepts digits such as "²" that int() rejects.
+            if not (declared.isascii() and declared.isdigit()):
                 await send_json_error(send, 400, "invalid Content-Length header", [])
                 return
-            if int(declared) > self.max_body_bytes:
+            # The length check keeps int() away from values past its digit limit (4300).
+            if len(declared.lstrip("0")) > 20 or int(declared) > self.max_body_bytes:
                 await send_json_error(send, 413, self._too_large(), [])
                 return
         received = 0
@@ -124,7 +131,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _BodyTooLargeError
+                    raise _BodyTooLargeError(413, self._too_large())
             return message
 
         async def tracking_send(message: Message) -> None:

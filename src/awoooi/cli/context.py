@@ -19,8 +19,9 @@ from awoooi.runtime import Runtime
 
 T = TypeVar("T")
 
-err_console = Console(stderr=True)
-out_console = Console()
+# soft_wrap: piped output (scripts, tests) must not be cut into 80-column lines.
+err_console = Console(stderr=True, soft_wrap=True)
+out_console = Console(soft_wrap=True)
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
@@ -86,4 +87,3 @@ def cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
-

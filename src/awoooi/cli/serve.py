@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Generator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +18,21 @@ from awoooi.core.logging import get_logger
 from awoooi.runtime import Runtime
 
 log = get_logger("awoooi.cli")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server whose graceful stop on SIGTERM/SIGINT ends the process with exit code 0.
+
+    uvicorn re-raises a captured signal once it has shut down, so the process would die of it
+    (exit 143 on SIGTERM) although every request and the lifespan finished cleanly.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML config file.", dir_okay=False)
@@ -43,7 +60,7 @@ def serve(
         overrides["port"] = port
     settings = settings_from(ctx, config, **overrides)
     app = create_app(settings, run_worker=False if no_worker else None)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             app,
             host=settings.host,

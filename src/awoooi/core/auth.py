@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.core.db import utcnow
@@ -84,7 +85,11 @@ async def create_token(
         created_at=utcnow(),
     )
     session.add(record)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # A concurrent request inserted the same name after our check: a conflict, not a 500.
+        raise ConflictError(f"a token named {name!r} already exists") from exc
     return IssuedToken(record=record, secret=secret)
 
 

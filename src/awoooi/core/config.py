@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from awoooi.core.errors import ConfigError
@@ -156,6 +158,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings at the top")
+    not_names = [key for key in data if not isinstance(key, str)]
+    if not_names:  # `1: x` or `null: x` would otherwise crash settings construction
+        raise ConfigError(
+            f"config file {path}: setting names must be strings, got {not_names[0]!r}"
+        )
     return data
 
 
@@ -186,6 +193,25 @@ def format_validation_error(exc: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def format_settings_error(exc: SettingsError) -> str:
+    """A value pydantic-settings could not decode: a list or section from the environment."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    if match is None:
+        return f"invalid configuration:\n  {exc}"
+    key = match.group(1)
+    top = _env_name(key)
+    names = sorted(
+        name.upper()
+        for name in os.environ
+        if name.upper() == top or name.upper().startswith(top + ENV_NESTED_DELIMITER)
+    )
+    return (
+        f"invalid configuration:\n  {key} (env {', '.join(names) or top}): not valid JSON "
+        "(lists and sections set in the environment are JSON, e.g. "
+        "AWOOOI_NOTIFY__CHANNELS='[\"log\"]')"
+    )
+
+
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Load settings from the YAML file (argument or AWOOOI_CONFIG) and the environment."""
     path_text = str(config_file) if config_file else os.environ.get(CONFIG_ENV_VAR)
@@ -207,3 +233,5 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return _FileSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc
+    except SettingsError as exc:
+        raise ConfigError(format_settings_error(exc)) from exc

@@ -22,7 +22,12 @@ _SECRET_KEY = re.compile(
 _SECRET_IN_TEXT = (
     (re.compile(r"awi_[A-Za-z0-9_\-]{16,}"), REDACTED),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1" + REDACTED),
-    (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@/\s]+(@)"), r"\1" + REDACTED + r"\2"),
+    # The lookbehind anchors a scheme at the start of its run of letters: without it, a long run
+    # with no "://" is retried from every position (quadratic time on a 64 KiB blob).
+    (
+        re.compile(r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@/\s]+(@)"),
+        r"\1" + REDACTED + r"\2",
+    ),
 )
 
 

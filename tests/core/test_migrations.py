@@ -1,0 +1,166 @@
+"""Alembic migrations on SQLite and PostgreSQL: build, agree with the models, go down and up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from awoooi import models
+from awoooi.core import migrate
+from awoooi.core.config import Settings
+from awoooi.core.db import create_engine
+from awoooi.runtime import Runtime
+
+APP_TABLES = {"api_tokens", "audit_log", "jobs", "notifications"}
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    active = create_engine(database_url)
+    try:
+        yield active
+    finally:
+        await active.dispose()
+
+
+async def table_names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+
+def _schema(conn: Connection) -> dict[str, Any]:
+    inspector = inspect(conn)
+    snapshot: dict[str, Any] = {}
+    for table in sorted(inspector.get_table_names()):
+        snapshot[table] = {
+            "columns": [
+                (column["name"], str(column["type"]), column["nullable"])
+                for column in inspector.get_columns(table)
+            ],
+            "indexes": sorted(index["name"] or "" for index in inspector.get_indexes(table)),
+            "unique": sorted(
+                constraint["name"] or "" for constraint in inspector.get_unique_constraints(table)
+            ),
+        }
+    return snapshot
+
+
+async def schema_snapshot(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_schema)
+
+
+def _differences(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(context, models.metadata))
+
+
+def _downgrade(conn: Connection, revision: str) -> None:
+    command.downgrade(migrate.alembic_config(conn), revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade, revision)
+
+
+async def version_rows(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+
+
+def test_head_revision_is_the_newest_script() -> None:
+    assert migrate.head_revision() == "0001"
+    assert (migrate.migrations_dir() / "env.py").is_file()
+
+
+async def test_empty_database_has_no_revision(engine: AsyncEngine) -> None:
+    assert await migrate.current_revision(engine) is None
+    assert await table_names(engine) == set()
+
+
+async def test_upgrade_builds_the_schema(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine)
+
+    assert await table_names(engine) == APP_TABLES | {"alembic_version"}
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+    assert await version_rows(engine) == [migrate.head_revision()]
+
+
+async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine)
+
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(_differences)
+
+    assert differences == []
+
+
+async def test_every_model_table_is_migrated() -> None:
+    assert set(models.metadata.tables) == APP_TABLES
+
+
+async def test_upgrade_twice_is_a_no_op(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine)
+    before = await schema_snapshot(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
+                "VALUES (CURRENT_TIMESTAMP, 'test', 'probe', 'schema', 'ok', '{}')"
+            )
+        )
+
+    await migrate.upgrade(engine)
+
+    assert await schema_snapshot(engine) == before
+    assert await version_rows(engine) == [migrate.head_revision()]
+    async with engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT action FROM audit_log"))).scalars().all()
+    assert list(kept) == ["probe"]  # the tables were not rebuilt
+
+
+async def test_downgrade_to_base_then_upgrade_again(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine)
+    built = await schema_snapshot(engine)
+
+    await downgrade(engine, "base")
+
+    assert await migrate.current_revision(engine) is None
+    assert await table_names(engine) - {"alembic_version"} == set()
+
+    await migrate.upgrade(engine)
+
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+    assert await schema_snapshot(engine) == built
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_differences) == []
+
+
+async def test_current_revision_equals_head(engine: AsyncEngine) -> None:
+    head = migrate.head_revision()
+    assert head is not None
+
+    await migrate.upgrade(engine)
+
+    assert await migrate.current_revision(engine) == head
+
+
+async def test_runtime_migrations_can_run_concurrently(settings: Settings) -> None:
+    # Replicas (serve + workers) migrate on start; on PostgreSQL an advisory lock serialises them.
+    runtimes = [Runtime.from_settings(settings) for _ in range(3)]
+    try:
+        await asyncio.gather(*(runtime.migrate() for runtime in runtimes))
+        assert await migrate.current_revision(runtimes[0].engine) == migrate.head_revision()
+        assert await version_rows(runtimes[0].engine) == [migrate.head_revision()]
+    finally:
+        for runtime in runtimes:
+            await runtime.dispose()
