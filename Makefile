@@ -22,7 +22,7 @@ run: install
 	$(BIN)/awoooi serve --host 127.0.0.1 --port 8080
 
 lint: install-dev
-	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff check .
 
 typecheck: install-dev
 	$(BIN)/mypy --strict src
@@ -31,7 +31,7 @@ pytest: install-dev
 	$(BIN)/pytest
 
 test: install-dev
-	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy --strict src
 	$(BIN)/pytest
 
