@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy import Connection
 
 from awoooi.core.config import load_settings
-from awoooi.core.db import create_engine, is_sqlite
+from awoooi.core.db import UTCDateTime, create_engine, is_sqlite
 from awoooi.models import metadata
 
 config = context.config
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render our column types as plain SQLAlchemy ones, so migrations never import awoooi."""
+    if type_ != "type":
+        return False
+    if isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if isinstance(obj, sa.JSON):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return 'sa.JSON().with_variant(postgresql.JSONB(), "postgresql")'
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -21,6 +35,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=is_sqlite(str(connection.engine.url)),
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -2,8 +2,9 @@
 
 from awoooi.core import models as core_models
 from awoooi.core.db import Base
+from awoooi.incidents import models as incident_models
 from awoooi.notify import models as notify_models
 
 metadata = Base.metadata
 
-__all__ = ["core_models", "metadata", "notify_models"]
+__all__ = ["core_models", "incident_models", "metadata", "notify_models"]

@@ -8,6 +8,7 @@ import fcntl
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import text
@@ -21,6 +22,7 @@ from awoooi.core.errors import ConflictError
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
+from awoooi.incidents.service import IncidentIngestor
 from awoooi.notify.base import Notifier
 from awoooi.notify.channels.log import LogNotifier
 from awoooi.notify.service import NotificationSender
@@ -48,6 +50,14 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     registry: JobRegistry = field(default_factory=JobRegistry)
     notifiers: dict[str, Notifier] = field(default_factory=dict)
+
+    @property
+    def incident_ingestor(self) -> IncidentIngestor:
+        """Alert ingestion configured from `symptoms` and `incidents` settings."""
+        return IncidentIngestor(
+            self.settings.symptoms,
+            timedelta(minutes=self.settings.incidents.group_window_minutes),
+        )
 
     @classmethod
     def from_settings(

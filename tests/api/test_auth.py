@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import stat
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +26,9 @@ from awoooi.runtime import ADMIN_TOKEN_FILE, Runtime
 TOKEN_SHAPE = re.compile(r"^awi_[A-Za-z0-9_-]{43}$")
 
 # Every /api/v1 route with a concrete path, a body where one is needed, and the role it requires.
-ROUTES: list[tuple[str, str, dict[str, str] | None, Role]] = [
+EMPTY_AM_WEBHOOK: dict[str, Any] = {"version": "4", "status": "firing", "alerts": []}
+NO_INCIDENT = "/api/v1/incidents/INC-20000101-0001"
+ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("GET", "/api/v1/audit", None, Role.ADMIN),
     ("GET", "/api/v1/tokens", None, Role.ADMIN),
     ("POST", "/api/v1/tokens", {"name": "made-by-matrix", "role": "viewer"}, Role.ADMIN),
@@ -33,6 +36,12 @@ ROUTES: list[tuple[str, str, dict[str, str] | None, Role]] = [
     ("GET", "/api/v1/jobs", None, Role.OPERATOR),
     ("POST", "/api/v1/jobs/999999/retry", None, Role.ADMIN),
     ("GET", "/api/v1/notifications", None, Role.VIEWER),
+    ("POST", "/api/v1/alerts/alertmanager", EMPTY_AM_WEBHOOK, Role.INGEST),
+    ("POST", "/api/v1/alerts", {"alerts": []}, Role.INGEST),
+    ("GET", "/api/v1/incidents", None, Role.VIEWER),
+    ("GET", NO_INCIDENT, None, Role.VIEWER),
+    ("POST", f"{NO_INCIDENT}/resolve", None, Role.OPERATOR),
+    ("POST", f"{NO_INCIDENT}/escalate", None, Role.OPERATOR),
 ]
 # What an allowed caller gets from each route above (the token and job do not exist).
 ALLOWED_STATUS = {
@@ -43,6 +52,12 @@ ALLOWED_STATUS = {
     ("GET", "/api/v1/jobs"): 200,
     ("POST", "/api/v1/jobs/999999/retry"): 404,
     ("GET", "/api/v1/notifications"): 200,
+    ("POST", "/api/v1/alerts/alertmanager"): 202,
+    ("POST", "/api/v1/alerts"): 202,
+    ("GET", "/api/v1/incidents"): 200,
+    ("GET", NO_INCIDENT): 404,
+    ("POST", f"{NO_INCIDENT}/resolve"): 404,
+    ("POST", f"{NO_INCIDENT}/escalate"): 404,
 }
 
 # Which required roles each role may use: ingest is outside the order and only posts alerts.
@@ -66,7 +81,7 @@ async def call(
     client: httpx.AsyncClient,
     method: str,
     path: str,
-    body: dict[str, str] | None,
+    body: dict[str, Any] | None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     return await client.request(method, path, json=body, headers=headers)
@@ -99,6 +114,12 @@ def test_route_table_covers_every_api_route(app: FastAPI) -> None:
         ("GET", "/api/v1/jobs"),
         ("POST", "/api/v1/jobs/{job_id}/retry"),
         ("GET", "/api/v1/notifications"),
+        ("POST", "/api/v1/alerts/alertmanager"),
+        ("POST", "/api/v1/alerts"),
+        ("GET", "/api/v1/incidents"),
+        ("GET", "/api/v1/incidents/{incident_id}"),
+        ("POST", "/api/v1/incidents/{incident_id}/resolve"),
+        ("POST", "/api/v1/incidents/{incident_id}/escalate"),
     }
     # A new route must be added to ROUTES (and to this set) so its auth is tested.
     assert declared == covered
@@ -216,7 +237,7 @@ async def test_role_matrix_through_real_tokens(
             assert response.status_code == 403, (path, response.text)
             assert response.json()["error"] == "forbidden"
     allowed_count = sum(1 for status in outcomes.values() if status != 403)
-    expected_count = {Role.VIEWER: 1, Role.INGEST: 0, Role.OPERATOR: 2, Role.ADMIN: 7}[role]
+    expected_count = {Role.VIEWER: 3, Role.INGEST: 2, Role.OPERATOR: 8, Role.ADMIN: 13}[role]
     assert allowed_count == expected_count, outcomes
 
 

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import select
 
 import awoooi
+from awoooi.core import migrate
 from awoooi.core.auth import hash_token
 from awoooi.core.db import create_engine, create_session_factory, transaction
 from awoooi.core.models import ApiToken, AuditEntry
 
 AWOOOI = Path(sys.executable).parent / "awoooi"
-HEAD = "0001"
+HEAD = migrate.head_revision()
 CLI_TIMEOUT = 60
 
 

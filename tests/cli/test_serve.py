@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 import awoooi
+from awoooi.core import migrate
 from awoooi.core.db import create_engine, create_session_factory, transaction
 from awoooi.core.models import Job
 from awoooi.notify.models import Notification
@@ -141,7 +142,7 @@ def test_serve_end_to_end(tmp_path: Path, database_url: str) -> None:
 
         ready = client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "schema": "0001"}
+        assert ready.json() == {"status": "ready", "schema": migrate.head_revision()}
 
         metrics = client.get("/metrics")
         assert metrics.status_code == 200

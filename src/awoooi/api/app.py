@@ -15,6 +15,7 @@ from awoooi.api.middleware import BodySizeLimitMiddleware, RequestContextMiddlew
 from awoooi.core.config import Settings
 from awoooi.core.db import redact_url
 from awoooi.core.logging import get_logger
+from awoooi.incidents import endpoints as incident_endpoints
 from awoooi.runtime import Runtime
 
 log = get_logger(__name__)
@@ -65,6 +66,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(incident_endpoints.router)
     # Added last = outermost: every response, 413s included, gets a request id and a log line.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import awoooi
-from awoooi.cli import config, db, jobs, serve, tokens
+from awoooi.cli import config, db, incidents, jobs, serve, tokens
 from awoooi.cli.context import CliState, out_console
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
+app.add_typer(incidents.app, name="incidents")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(jobs.app, name="jobs")
 

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from awoooi.core.errors import ConfigError
+from awoooi.symptoms.mapping import SymptomSettings
 
 ENV_PREFIX = "AWOOOI_"
 ENV_NESTED_DELIMITER = "__"
@@ -53,6 +54,20 @@ class NotifySettings(Section):
 
     channels: list[ChannelName] = Field(
         default=["log"], description="Channels every notification goes to."
+    )
+
+
+class IncidentSettings(Section):
+    """Incident grouping."""
+
+    group_window_minutes: float = Field(
+        30.0,
+        ge=0,
+        le=7 * 24 * 60,
+        description="An alert joins an open incident with its symptoms seen this recently.",
+    )
+    max_alerts_per_request: int = Field(
+        5000, ge=1, le=100_000, description="Alerts one webhook call may carry."
     )
 
 
@@ -92,6 +107,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    symptoms: SymptomSettings = Field(default_factory=SymptomSettings)
     repair: RepairSettings = Field(default_factory=RepairSettings)
 
     @field_validator("database_url")

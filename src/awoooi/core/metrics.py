@@ -45,3 +45,23 @@ NOTIFICATIONS = Counter(
 def render_metrics() -> bytes:
     """The registry in Prometheus text exposition format."""
     return generate_latest(REGISTRY)
+
+
+ALERTS_RECEIVED = Counter(
+    "awoooi_alerts_received_total",
+    "Alerts received by source and status.",
+    ["source", "status"],
+    registry=REGISTRY,
+)
+ALERTS_DEDUPLICATED = Counter(
+    "awoooi_alerts_deduplicated_total",
+    "Alerts that opened no incident: redelivered, re-fired or grouped by symptoms.",
+    ["reason"],
+    registry=REGISTRY,
+)
+INCIDENTS_OPENED = Counter(
+    "awoooi_incidents_opened_total",
+    "Incidents opened by severity.",
+    ["severity"],
+    registry=REGISTRY,
+)

@@ -89,3 +89,11 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WriteLock(Base):
+    """Empty on purpose: on SQLite a no-op UPDATE of it takes the write lock (see locks.py)."""
+
+    __tablename__ = "write_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)

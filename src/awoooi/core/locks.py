@@ -1,0 +1,25 @@
+"""Transaction-scoped locks on names, so concurrent writers (and replicas) serialize."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def lock_names(session: AsyncSession, names: Iterable[str]) -> None:
+    """Hold a lock on each name until the session's transaction ends.
+
+    PostgreSQL: one advisory transaction lock per name, taken in sorted order so two callers
+    never deadlock. SQLite: a no-op UPDATE takes the database's single write lock, and it must
+    come before the transaction's first read so no read sees a snapshot another writer changed.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        for name in sorted(set(names)):
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+            )
+        return
+    await session.execute(text("UPDATE write_locks SET name = name WHERE 1 = 0"))

@@ -1,0 +1,191 @@
+"""Alert ingestion and incident endpoints (thin: parse, call the service, shape the answer)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import AwareDatetime
+
+from awoooi.api.deps import Ingest, Operator, RequestId, RuntimeDep, SessionDep, Viewer
+from awoooi.core.audit import record_audit
+from awoooi.core.errors import InvalidInputError, NotFoundError
+from awoooi.incidents import repository, service
+from awoooi.incidents.alerts import Alert, from_alertmanager, from_generic
+from awoooi.incidents.models import Incident, IncidentStatus, Severity
+from awoooi.incidents.schemas import (
+    AlertmanagerWebhook,
+    GenericAlertBatch,
+    IncidentDetail,
+    IncidentOut,
+    IncidentPage,
+    IngestResult,
+    StatusChange,
+    TimelineEntry,
+)
+from awoooi.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1")
+
+HumanId = Annotated[str, Query(max_length=32)]
+
+
+def incident_out(incident: Incident) -> IncidentOut:
+    """The API view of an incident (its alerts must be loaded)."""
+    return IncidentOut(
+        id=incident.human_id,
+        title=incident.title,
+        severity=Severity(incident.severity),
+        status=IncidentStatus(incident.status),
+        affected_services=incident.affected_services,
+        namespace=incident.namespace,
+        labels=incident.labels,
+        annotations=incident.annotations,
+        symptoms=incident.symptoms,
+        symptoms_hash=incident.symptoms_hash,
+        source=incident.source,
+        fingerprints=[alert.fingerprint for alert in incident.alerts],
+        occurrences=incident.occurrences,
+        first_seen=incident.first_seen,
+        last_seen=incident.last_seen,
+        resolved_at=incident.resolved_at,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+    )
+
+
+async def _ingest(
+    runtime: Runtime, session: SessionDep, alerts: list[Alert], actor: str
+) -> IngestResult:
+    limit = runtime.settings.incidents.max_alerts_per_request
+    if len(alerts) > limit:
+        raise InvalidInputError(f"{len(alerts)} alerts in one request; the limit is {limit}")
+    outcome = await runtime.incident_ingestor.ingest(session, alerts, actor=actor)
+    return IngestResult(
+        incidents=outcome.incidents,
+        alerts=outcome.alerts,
+        opened=outcome.opened,
+        deduplicated=outcome.deduplicated,
+        resolved=outcome.resolved,
+        ignored=outcome.ignored,
+    )
+
+
+@router.post(
+    "/alerts/alertmanager",
+    response_model=IngestResult,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["alerts"],
+)
+async def post_alertmanager(
+    payload: AlertmanagerWebhook, session: SessionDep, runtime: RuntimeDep, principal: Ingest
+) -> IngestResult:
+    """Ingest an Alertmanager webhook (version 4): open, group, deduplicate or resolve."""
+    return await _ingest(runtime, session, from_alertmanager(payload), principal.name)
+
+
+@router.post(
+    "/alerts", response_model=IngestResult, status_code=status.HTTP_202_ACCEPTED, tags=["alerts"]
+)
+async def post_generic(
+    payload: GenericAlertBatch, session: SessionDep, runtime: RuntimeDep, principal: Ingest
+) -> IngestResult:
+    """Ingest generic alerts ({"alerts": [{"name", "status", "severity", "labels", ...}]})."""
+    return await _ingest(runtime, session, from_generic(payload), principal.name)
+
+
+@router.get("/incidents", response_model=IncidentPage, tags=["incidents"])
+async def list_incidents(
+    session: SessionDep,
+    _principal: Viewer,
+    status: IncidentStatus | None = None,
+    severity: Severity | None = None,
+    service: Annotated[str | None, Query(max_length=253)] = None,
+    since: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> IncidentPage:
+    """Incidents, newest first, filtered by status, severity, service and last-seen time."""
+    items, total = await repository.search(
+        session,
+        status=status.value if status else None,
+        severity=severity.value if severity else None,
+        service=service,
+        since=since,
+        limit=limit,
+        offset=offset,
+    )
+    return IncidentPage(
+        items=[incident_out(item) for item in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
+async def get_incident(incident_id: str, session: SessionDep, _principal: Viewer) -> IncidentDetail:
+    """One incident with its timeline."""
+    incident = await repository.get_by_human_id(session, incident_id, with_timeline=True)
+    if incident is None:
+        raise NotFoundError(f"no incident {incident_id}")
+    timeline = [
+        TimelineEntry(
+            at=event.at,
+            actor=event.actor,
+            event=event.event,
+            from_status=event.from_status,
+            to_status=event.to_status,
+            detail=event.detail,
+        )
+        for event in incident.events
+    ]
+    return IncidentDetail(**incident_out(incident).model_dump(), timeline=timeline)
+
+
+async def _change(
+    incident_id: str,
+    to: IncidentStatus,
+    body: StatusChange | None,
+    session: SessionDep,
+    actor: str,
+    request_id: str | None,
+) -> IncidentOut:
+    reason = body.reason if body else None
+    await service.set_status(session, incident_id, to, actor=actor, reason=reason)
+    await record_audit(
+        session,
+        actor=actor,
+        action=f"incident.{to.value}",
+        target=f"incident:{incident_id}",
+        detail={"reason": reason} if reason else {},
+        request_id=request_id,
+    )
+    refreshed = await repository.get_by_human_id(session, incident_id)
+    assert refreshed is not None
+    return incident_out(refreshed)
+
+
+@router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut, tags=["incidents"])
+async def resolve_incident(
+    incident_id: str,
+    session: SessionDep,
+    principal: Operator,
+    request_id: RequestId,
+    body: StatusChange | None = None,
+) -> IncidentOut:
+    """Mark an incident resolved by hand."""
+    return await _change(
+        incident_id, IncidentStatus.RESOLVED, body, session, principal.name, request_id
+    )
+
+
+@router.post("/incidents/{incident_id}/escalate", response_model=IncidentOut, tags=["incidents"])
+async def escalate_incident(
+    incident_id: str,
+    session: SessionDep,
+    principal: Operator,
+    request_id: RequestId,
+    body: StatusChange | None = None,
+) -> IncidentOut:
+    """Hand an incident to humans: no automatic repair will touch it."""
+    return await _change(
+        incident_id, IncidentStatus.ESCALATED, body, session, principal.name, request_id
+    )

@@ -1,0 +1,114 @@
+"""Queries over incidents; the service decides, this module only reads and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from awoooi.incidents.models import (
+    ACTIVE_STATUSES,
+    Incident,
+    IncidentAlert,
+    IncidentDayCounter,
+)
+
+
+async def active_alert(session: AsyncSession, fingerprint: str) -> IncidentAlert | None:
+    """The alert with this fingerprint on an incident that is not resolved, if any."""
+    query = (
+        select(IncidentAlert)
+        .join(Incident)
+        .where(IncidentAlert.fingerprint == fingerprint, Incident.status.in_(ACTIVE_STATUSES))
+        .order_by(IncidentAlert.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def incident_for_grouping(
+    session: AsyncSession, symptoms_hash: str, seen_since: datetime
+) -> Incident | None:
+    """The newest unresolved incident with these symptoms seen since `seen_since`."""
+    query = (
+        select(Incident)
+        .where(
+            Incident.symptoms_hash == symptoms_hash,
+            Incident.status.in_(ACTIVE_STATUSES),
+            Incident.last_seen >= seen_since,
+        )
+        .order_by(Incident.last_seen.desc(), Incident.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def get_by_id(session: AsyncSession, incident_id: int) -> Incident | None:
+    """An incident by its database id."""
+    return await session.get(Incident, incident_id)
+
+
+async def get_by_human_id(
+    session: AsyncSession, human_id: str, *, with_timeline: bool = False
+) -> Incident | None:
+    """An incident by its human id, with its alerts (and timeline when asked)."""
+    options = [selectinload(Incident.alerts)]
+    if with_timeline:
+        options.append(selectinload(Incident.events))
+    query = select(Incident).where(Incident.human_id == human_id).options(*options)
+    return await session.scalar(query)
+
+
+async def alerts_of(session: AsyncSession, incident_id: int) -> Sequence[IncidentAlert]:
+    """Every alert attached to an incident."""
+    query = select(IncidentAlert).where(IncidentAlert.incident_id == incident_id)
+    return (await session.scalars(query)).all()
+
+
+async def next_day_number(session: AsyncSession, day: str) -> int:
+    """Atomically take the next incident number of a day (YYYYMMDD)."""
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        upsert(IncidentDayCounter)
+        .values(day=day, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[IncidentDayCounter.day],
+            set_={"last_number": IncidentDayCounter.last_number + 1},
+        )
+        .returning(IncidentDayCounter.last_number)
+    )
+    return int(await session.scalar(statement) or 0)
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    severity: str | None,
+    service: str | None,
+    since: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Incident], int]:
+    """A page of incidents, newest first, and the total matching count."""
+    query = select(Incident)
+    if status is not None:
+        query = query.where(Incident.status == status)
+    if severity is not None:
+        query = query.where(Incident.severity == severity)
+    if since is not None:
+        query = query.where(Incident.last_seen >= since)
+    if service is not None:
+        # Services are stored as a JSON list; matching its quoted element text works on both
+        # databases without a JSON-path dialect split, and quotes stop prefix matches.
+        needle = '"' + service.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        query = query.where(cast(Incident.affected_services, String).contains(needle))
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    page = query.options(selectinload(Incident.alerts))
+    page = page.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+    return list(await session.scalars(page)), total
