@@ -1,5 +1,6 @@
 """Imports every model module so `Base.metadata` describes the whole schema (for Alembic)."""
 
+from awoooi.ai import models as ai_models
 from awoooi.core import models as core_models
 from awoooi.core.db import Base
 from awoooi.incidents import models as incident_models
@@ -7,4 +8,4 @@ from awoooi.notify import models as notify_models
 
 metadata = Base.metadata
 
-__all__ = ["core_models", "incident_models", "metadata", "notify_models"]
+__all__ = ["ai_models", "core_models", "incident_models", "metadata", "notify_models"]

@@ -14,6 +14,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from awoooi.ai.diagnosis import IncidentDiagnoser, queue_diagnosis
+from awoooi.ai.ledger import DatabaseLedger
+from awoooi.ai.notices import rejection_notifier
+from awoooi.ai.router import Router
 from awoooi.core import migrate
 from awoooi.core.auth import count_tokens, create_token
 from awoooi.core.config import Settings
@@ -22,6 +26,7 @@ from awoooi.core.errors import ConflictError
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
+from awoooi.incidents.models import Incident
 from awoooi.incidents.service import IncidentIngestor
 from awoooi.notify.base import Notifier
 from awoooi.notify.channels.log import LogNotifier
@@ -51,13 +56,26 @@ class Runtime:
     registry: JobRegistry = field(default_factory=JobRegistry)
     notifiers: dict[str, Notifier] = field(default_factory=dict)
 
+    router: Router | None = None
+
     @property
     def incident_ingestor(self) -> IncidentIngestor:
         """Alert ingestion configured from `symptoms` and `incidents` settings."""
         return IncidentIngestor(
             self.settings.symptoms,
             timedelta(minutes=self.settings.incidents.group_window_minutes),
+            on_opened=self._queue_diagnosis if self.settings.ai.diagnose_incidents else None,
         )
+
+    @staticmethod
+    async def _queue_diagnosis(session: AsyncSession, incident: Incident) -> None:
+        await queue_diagnosis(session, incident.id)
+
+    @property
+    def ai(self) -> Router:
+        """The AI router (built with the runtime)."""
+        assert self.router is not None, "runtime built without a router"
+        return self.router
 
     @classmethod
     def from_settings(
@@ -72,6 +90,12 @@ class Runtime:
             notifiers=notifiers if notifiers is not None else build_notifiers(settings),
         )
         NotificationSender(runtime.notifiers).register(runtime.registry)
+        runtime.router = Router(
+            settings.ai,
+            ledger=DatabaseLedger(runtime.session_factory),
+            on_reject=rejection_notifier(runtime.session_factory, settings.notify.channels),
+        )
+        IncidentDiagnoser(runtime.router).register(runtime.registry)
         return runtime
 
     def worker(self, worker_id: str | None = None) -> Worker:
@@ -117,7 +141,9 @@ class Runtime:
         return path
 
     async def dispose(self) -> None:
-        """Close every database connection."""
+        """Close every database and model connection."""
+        if self.router is not None:
+            await self.router.aclose()
         await self.engine.dispose()
 
 

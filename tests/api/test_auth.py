@@ -42,6 +42,9 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("GET", NO_INCIDENT, None, Role.VIEWER),
     ("POST", f"{NO_INCIDENT}/resolve", None, Role.OPERATOR),
     ("POST", f"{NO_INCIDENT}/escalate", None, Role.OPERATOR),
+    ("GET", "/api/v1/ai/calls", None, Role.VIEWER),
+    ("GET", "/api/v1/ai/calls/daily", None, Role.VIEWER),
+    ("GET", "/api/v1/ai/providers", None, Role.VIEWER),
 ]
 # What an allowed caller gets from each route above (the token and job do not exist).
 ALLOWED_STATUS = {
@@ -58,6 +61,9 @@ ALLOWED_STATUS = {
     ("GET", NO_INCIDENT): 404,
     ("POST", f"{NO_INCIDENT}/resolve"): 404,
     ("POST", f"{NO_INCIDENT}/escalate"): 404,
+    ("GET", "/api/v1/ai/calls"): 200,
+    ("GET", "/api/v1/ai/calls/daily"): 200,
+    ("GET", "/api/v1/ai/providers"): 200,
 }
 
 # Which required roles each role may use: ingest is outside the order and only posts alerts.
@@ -120,6 +126,9 @@ def test_route_table_covers_every_api_route(app: FastAPI) -> None:
         ("GET", "/api/v1/incidents/{incident_id}"),
         ("POST", "/api/v1/incidents/{incident_id}/resolve"),
         ("POST", "/api/v1/incidents/{incident_id}/escalate"),
+        ("GET", "/api/v1/ai/calls"),
+        ("GET", "/api/v1/ai/calls/daily"),
+        ("GET", "/api/v1/ai/providers"),
     }
     # A new route must be added to ROUTES (and to this set) so its auth is tested.
     assert declared == covered
@@ -237,7 +246,7 @@ async def test_role_matrix_through_real_tokens(
             assert response.status_code == 403, (path, response.text)
             assert response.json()["error"] == "forbidden"
     allowed_count = sum(1 for status in outcomes.values() if status != 403)
-    expected_count = {Role.VIEWER: 3, Role.INGEST: 2, Role.OPERATOR: 8, Role.ADMIN: 13}[role]
+    expected_count = {Role.VIEWER: 6, Role.INGEST: 2, Role.OPERATOR: 11, Role.ADMIN: 16}[role]
     assert allowed_count == expected_count, outcomes
 
 

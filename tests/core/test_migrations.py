@@ -29,6 +29,7 @@ APP_TABLES = {
     "incident_alerts",
     "incident_events",
     "incident_day_counters",
+    "llm_calls",
 }
 
 
@@ -88,7 +89,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0002"
+    assert migrate.head_revision() == "0003"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 

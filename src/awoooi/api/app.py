@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 import awoooi
+from awoooi.ai import endpoints as ai_endpoints
 from awoooi.api import admin, health
 from awoooi.api.errors import install_error_handlers
 from awoooi.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -67,6 +68,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(incident_endpoints.router)
+    app.include_router(ai_endpoints.router)
     # Added last = outermost: every response, 413s included, gets a request id and a log line.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

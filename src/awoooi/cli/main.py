@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import awoooi
-from awoooi.cli import config, db, incidents, jobs, serve, tokens
+from awoooi.cli import ai, config, db, incidents, jobs, serve, tokens
 from awoooi.cli.context import CliState, out_console
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ def version() -> None:
 
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+app.add_typer(ai.app, name="ai")
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(incidents.app, name="incidents")

@@ -17,6 +17,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from awoooi.ai.settings import AISettings
 from awoooi.core.errors import ConfigError
 from awoooi.symptoms.mapping import SymptomSettings
 
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    ai: AISettings = Field(default_factory=AISettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     symptoms: SymptomSettings = Field(default_factory=SymptomSettings)
     repair: RepairSettings = Field(default_factory=RepairSettings)

@@ -65,3 +65,28 @@ INCIDENTS_OPENED = Counter(
     ["severity"],
     registry=REGISTRY,
 )
+LLM_CALLS = Counter(
+    "awoooi_llm_calls_total",
+    "Model call attempts by intent, provider and outcome (success, error, skipped, rejected).",
+    ["intent", "provider", "outcome"],
+    registry=REGISTRY,
+)
+LLM_TOKENS = Counter(
+    "awoooi_llm_tokens_total",
+    "Tokens by provider and direction (input, output).",
+    ["provider", "direction"],
+    registry=REGISTRY,
+)
+LLM_COST = Counter(
+    "awoooi_llm_cost_usd_total",
+    "Model cost in US dollars by provider.",
+    ["provider"],
+    registry=REGISTRY,
+)
+LLM_LATENCY = Histogram(
+    "awoooi_llm_latency_seconds",
+    "Model call latency by provider.",
+    ["provider"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+    registry=REGISTRY,
+)

@@ -52,6 +52,16 @@ async def get_by_id(session: AsyncSession, incident_id: int) -> Incident | None:
     return await session.get(Incident, incident_id)
 
 
+async def get_by_id_with_timeline(session: AsyncSession, incident_id: int) -> Incident | None:
+    """An incident by database id with its alerts and timeline loaded."""
+    query = (
+        select(Incident)
+        .where(Incident.id == incident_id)
+        .options(selectinload(Incident.alerts), selectinload(Incident.events))
+    )
+    return await session.scalar(query)
+
+
 async def get_by_human_id(
     session: AsyncSession, human_id: str, *, with_timeline: bool = False
 ) -> Incident | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,12 +107,22 @@ def add_event(
     return entry
 
 
+OpenedHook = Callable[[AsyncSession, Incident], Awaitable[None]]
+
+
 class IncidentIngestor:
     """Turns alerts into incidents: one open incident per fingerprint, grouped by symptoms."""
 
-    def __init__(self, symptoms: SymptomSettings, group_window: timedelta) -> None:
+    def __init__(
+        self,
+        symptoms: SymptomSettings,
+        group_window: timedelta,
+        *,
+        on_opened: OpenedHook | None = None,
+    ) -> None:
         self._symptoms = symptoms
         self._group_window = group_window
+        self._on_opened = on_opened
 
     async def ingest(
         self, session: AsyncSession, alerts: Sequence[Alert], *, actor: str
@@ -238,6 +248,8 @@ class IncidentIngestor:
             detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
         )
         INCIDENTS_OPENED.labels(severity=incident.severity).inc()
+        if self._on_opened is not None:
+            await self._on_opened(session, incident)  # e.g. queue its diagnosis, same transaction
         return incident
 
     @staticmethod

@@ -21,7 +21,7 @@ PLACEHOLDER = "<*>"
 # Package~31bf~amd64, 2kSOSP.log+7292).
 _TOKEN = r"\w.~+-"
 # The end of a token: a rule that masks a whole token must not stop inside it.
-_END = rf"(?![{_TOKEN}])"
+_END = rf"(?![{_TOKEN}<])"
 
 # Kubernetes generated names (k8s.io/apimachinery/pkg/util/rand): a pod-template-hash is a
 # decimal hash mapped through "bcdfghjklmnpqrstvwxz2456789", so only [4-9bcdf] occur; a random
@@ -30,9 +30,7 @@ _RS_HASH = r"[4-9bcdf]{6,10}"
 _POD_SUFFIX = r"[bcdfghjklmnpqrstvwxz2-9]{5}"
 _GENERATED = rf"(?:{_RS_HASH}-{_POD_SUFFIX}|{_RS_HASH}|{_POD_SUFFIX}){_END}"
 
-_DAY_OR_MONTH = (
-    r"(?<=Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-)
+_DAY_OR_MONTH = r"(?<=Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*+\.?"
 _UNIT = (
     r"(?:[KMGTPE]i?B?|[kKMGTP]|B|bytes?|ns|us|µs|ms|s|secs?|seconds?|mins?|minutes?|h|hrs?|"
@@ -41,7 +39,7 @@ _UNIT = (
 
 _MASK = re.compile(
     # Only where a token starts, or inside one right after a hyphen or a '?'.
-    r"(?<![\w.~+])(?=[^\s,;(\[\]{}*#|!&])"
+    r"(?<![\w.~+])(?<!<\*>)(?=[^\s,;(\[\]{}*#|!&])"
     # Plain words (letters only, then white space or a delimiter that cannot join an id) are
     # text: this one check skips every rule for most tokens. Words that may start a
     # timestamp (Fri, Jun) or be hex (ffffffff) take the rules.
@@ -65,8 +63,8 @@ _MASK = re.compile(
     r"|(?<!-)(?:"
     # Quoted single tokens (configmap "app-config", '0x00660011'): quoting marks a value. Quoted
     # text with spaces stays: it is usually a message or request line ("GET /x HTTP/1.1").
-    r"\"[^\"\s]*+\""
-    r"|'[^'\s]*+'(?!\w)"
+    r"\"[^\"\s<]*+\""
+    r"|'[^'\s<]*+'(?![\w<])"
     # Absolute paths of two or more segments name one file, mount or request URL. (A URL's own
     # path follows its host, not a token start, and stays.)
     r"|/(?<!//)[\w.~%+@=,:-]++(?:/[\w.~%+@=,:-]*+)++"
@@ -81,19 +79,20 @@ _MASK = re.compile(
     r"|[\w.+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++"
     # IPv6 and MAC addresses, clock times: three or more colon-joined hex groups. (':' is a
     # delimiter, so the digit rule alone would leave letter-only groups such as 'fe80'.)
-    r"|(?=[0-9A-Fa-f]{0,4}:)(?<!:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}+(?:[.,]\d++)?"
-    r"(?![\w:]|\.\w)"
+    r"|(?=[0-9A-Fa-f]{0,4}:)(?:[0-9A-Fa-f]{1,4}|(?=::))(?::[0-9A-Fa-f]{0,4}){2,}+"
+    r"(?:[.,]\d++)?"
+    r"(?![\w:<]|\.\w)"
     # Sizes and durations written with a space ("5.2 KB", "<1 sec"): the unit belongs to the
     # number, and the same field is logged in varying units.
-    rf"|[<>]?[-+]?\d++(?:\.\d++)?\s{_UNIT}(?!\w)"
+    rf"|(?:[<>](?<!\*>))?[-+]?\d++(?:\.\d++)?\s{_UNIT}(?![\w<])"
     # Host names: lower-case DNS names of three or more labels, or of two before a port.
     # Lower case only, so Java-style class names (java.lang.OutOfMemoryError) stay.
-    r"|[a-z0-9-]++(?:\.[a-z0-9-]++){2,}+(?![\w~+-]|\.\w)"
+    r"|[a-z0-9-]++(?:\.[a-z0-9-]++){2,}+(?![\w~+<-]|\.\w)"
     r"|[a-z0-9-]++(?:\.[a-z0-9-]++)++(?=:\d)"
     # A token containing a digit is a number, id, version, address, size or duration
     # (42, 0x1f, 1.5GB, 512Mi, 200ms, 10.0.3.4, blk_-123, 2024-01-02T03:04:05Z, a UUID);
     # generated Kubernetes names and numbered replicas are left to the hyphen rules above.
-    rf"|(?![a-z0-9]++(?:-[a-z0-9]++)*?-{_GENERATED})"
+    rf"|(?![a-z0-9]++(?:-[a-z0-9]++)*?-(?:{_GENERATED}|<\*>))"
     rf"(?![A-Za-z]++(?:-[A-Za-z]++)*+-\d++{_END})"
     rf"(?:[<>](?<!\*>))?[A-Za-z_.~+-]*+\d[{_TOKEN}]*+"
     # An empty "( )" standing alone is a value slot left empty: the same field as "(host)".
@@ -104,7 +103,9 @@ _MASK = re.compile(
 
 # Adjacent placeholders are one value: "<*>:<*>" (host and port), "<*> <*>" (date and time,
 # lists of varying length), "<*> (<*>)" (a value and its other rendering, "2 KB (2048)").
-_MERGE = re.compile(r"<\*>(?:[\s.:,/_~?&=+@#-]*+<\*>|\s*+\(<\*>\))++")
+_SEP = r"[\s.:,/_~?&=+@#-]*+"
+_ATOM = rf"<\*>(?:\s*+\(<\*>(?:{_SEP}<\*>)*+\))*+"
+_MERGE = re.compile(rf"{_ATOM}(?:{_SEP}{_ATOM})*+")
 
 
 def normalize_message(text: str) -> str:

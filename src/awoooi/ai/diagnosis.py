@@ -1,0 +1,141 @@
+"""Diagnose incidents with a local model: a durable job per new incident, result on the timeline."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from awoooi.ai.intents import Intent
+from awoooi.ai.router import ChatResult, Router
+from awoooi.core.jobs import JobContext, JobRegistry, enqueue
+from awoooi.core.logging import redact_text as redact
+from awoooi.incidents import repository
+from awoooi.incidents.models import Incident
+from awoooi.incidents.service import add_event
+
+DIAGNOSE_JOB = "incident.diagnose"
+ACTOR = "ai:diagnose"
+MAX_TIMELINE_EVENTS = 20
+_PLAYBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_JSON_BLOCK = re.compile(r"\{.*\}", re.DOTALL)
+
+SYSTEM_PROMPT = """You are an SRE assistant diagnosing a Kubernetes incident.
+Answer with one JSON object and nothing else:
+{"summary": "<one paragraph>", "probable_causes": ["<cause>", ...],
+ "suggested_playbooks": ["<playbook id>", ...], "confidence": <0..1>}
+Explain; do not write commands to run. A human and awoooi's fixed playbooks decide any action."""
+
+
+class Diagnosis(BaseModel):
+    """What the model concluded; playbook ids are suggestions for humans, never actions."""
+
+    summary: str = Field(max_length=8000)
+    probable_causes: list[str] = Field(default_factory=list, max_length=20)
+    suggested_playbooks: list[str] = Field(default_factory=list, max_length=20)
+    confidence: float | None = Field(None, ge=0, le=1)
+    structured: bool = True
+
+
+def parse_diagnosis(text: str) -> Diagnosis:
+    """The model's JSON when it complied (fences and prose around it tolerated), else plain text."""
+    match = _JSON_BLOCK.search(text)
+    if match:
+        try:
+            data = json.loads(match.group(0))
+            if isinstance(data, dict):
+                diagnosis = Diagnosis.model_validate(
+                    {
+                        "summary": str(data.get("summary", "")).strip()[:8000]
+                        or text.strip()[:8000],
+                        "probable_causes": [str(c)[:500] for c in data.get("probable_causes", [])][
+                            :20
+                        ],
+                        "suggested_playbooks": [
+                            str(p)
+                            for p in data.get("suggested_playbooks", [])
+                            if _PLAYBOOK_ID.match(str(p))
+                        ][:20],
+                        "confidence": data.get("confidence"),
+                    }
+                )
+                return diagnosis
+        except (ValueError, TypeError, ValidationError):
+            pass
+    return Diagnosis(summary=text.strip()[:8000], structured=False)
+
+
+def build_prompt(incident: Incident) -> str:
+    """The incident as the model sees it: symptoms, labels, annotations, timeline; redacted."""
+    timeline = [
+        {"at": event.at.isoformat(), "actor": event.actor, "event": event.event, **event.detail}
+        for event in incident.events[-MAX_TIMELINE_EVENTS:]
+    ]
+    document: dict[str, Any] = {
+        "incident": incident.human_id,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status,
+        "services": incident.affected_services,
+        "namespace": incident.namespace,
+        "occurrences": incident.occurrences,
+        "symptoms": incident.symptoms,
+        "labels": incident.labels,
+        "annotations": incident.annotations,
+        "timeline": timeline,
+    }
+    # Even a local model gets no secrets: prompts can end up in its logs.
+    return redact(json.dumps(document, indent=1, default=str, ensure_ascii=False))
+
+
+def diagnosis_event_detail(result: ChatResult) -> tuple[str, dict[str, Any]]:
+    """The timeline event (name, detail) for a router result."""
+    meta = {
+        "provider": result.provider,
+        "latency_ms": result.latency_ms,
+        "total_tokens": result.total_tokens,
+        "cost_usd": result.cost_usd,
+    }
+    if result.rejected:
+        reasons = [
+            {"provider": a.provider, "reason": a.reason or a.error_class} for a in result.attempts
+        ]
+        return "diagnosis_rejected", {"error": result.error, "attempts": reasons}
+    diagnosis = parse_diagnosis(result.text)
+    return "diagnosis", {**diagnosis.model_dump(), **meta}
+
+
+async def queue_diagnosis(session: AsyncSession, incident_id: int) -> int:
+    """Queue the diagnosis of a new incident (once per incident)."""
+    return await enqueue(
+        session, DIAGNOSE_JOB, {"incident_id": incident_id}, f"diagnose:{incident_id}"
+    )
+
+
+class IncidentDiagnoser:
+    """The `incident.diagnose` job."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    def register(self, registry: JobRegistry) -> None:
+        """Register the job handler."""
+        registry.register(DIAGNOSE_JOB, self.run)
+
+    async def run(self, ctx: JobContext) -> None:
+        """Diagnose once: the model call happens before any write, so no lock waits on it."""
+        incident = await repository.get_by_id_with_timeline(
+            ctx.session, int(ctx.payload["incident_id"])
+        )
+        if incident is None:
+            return
+        if any(event.event in {"diagnosis", "diagnosis_rejected"} for event in incident.events):
+            return  # a retry after the result was stored: nothing to do
+        result = await self._router.chat(
+            Intent.DIAGNOSE, build_prompt(incident), system=SYSTEM_PROMPT, task_type="diagnose"
+        )
+        event, detail = diagnosis_event_detail(result)
+        add_event(ctx.session, incident, actor=ACTOR, event=event, detail=detail)

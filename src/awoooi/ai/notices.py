@@ -1,0 +1,35 @@
+"""Tell humans when a request was rejected because no allowed model could answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from awoooi.ai.intents import Intent
+from awoooi.ai.router import Attempt, RejectionHook, rejection_text
+from awoooi.core.db import transaction
+from awoooi.notify.base import Severity
+from awoooi.notify.service import notify
+
+REJECTION_KIND = "ai.rejected"
+
+
+def rejection_notifier(
+    session_factory: async_sessionmaker[AsyncSession], channels: Sequence[str]
+) -> RejectionHook:
+    """A hook that records a notification (each provider's reason, never the prompt)."""
+
+    async def send(intent: Intent, attempts: tuple[Attempt, ...]) -> None:
+        title, body = rejection_text(intent, attempts)
+        async with transaction(session_factory) as session:
+            await notify(
+                session,
+                kind=REJECTION_KIND,
+                title=title,
+                text=body,
+                channels=channels,
+                severity=Severity.HIGH,
+            )
+
+    return send

@@ -1,0 +1,1 @@
+"""Chat backends: OpenAI-compatible (NIM, vLLM, OpenAI) and Ollama."""

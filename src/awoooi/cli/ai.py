@@ -1,0 +1,83 @@
+"""`awoooi ai`: providers, probes and a one-off chat through the router."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from awoooi.ai.intents import Intent
+from awoooi.ai.router import ChatResult, ProviderStatus
+from awoooi.cli.context import err_console, fail, out_console, settings_from, with_runtime
+from awoooi.runtime import Runtime
+
+app = typer.Typer(help="AI providers and routing.", no_args_is_help=True)
+
+
+@app.command()
+def providers(ctx: typer.Context) -> None:
+    """List providers: kind, model, locality and breaker state."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> list[ProviderStatus]:
+        return runtime.ai.providers()
+
+    table = Table("name", "kind", "model", "base url", "locality", "breaker")
+    for provider in with_runtime(settings, action, migrate=False):
+        table.add_row(
+            provider.name,
+            provider.kind,
+            provider.model,
+            provider.base_url,
+            "local" if provider.local else "CLOUD",
+            provider.breaker.value,
+        )
+    out_console.print(table)
+    chains = Table("intent", "chain (then REJECT)")
+    for intent in Intent:
+        chains.add_row(intent.value, " -> ".join(p.name for p in settings.ai.chain(intent)) or "-")
+    out_console.print(chains)
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Probe every provider (lists its models, finds the configured one); exit 1 if any fails."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> list[tuple[str, bool, str]]:
+        results = []
+        for provider in settings.ai.providers:
+            ok, message = await runtime.ai.probe(provider.name)
+            results.append((provider.name, ok, message))
+        return results
+
+    results = with_runtime(settings, action, migrate=False)
+    table = Table("provider", "ok", "detail")
+    for name, ok, message in results:
+        table.add_row(name, "yes" if ok else "NO", message)
+    out_console.print(table)
+    if not all(ok for _, ok, _ in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The prompt.")],
+    intent: Annotated[Intent, typer.Option(help="Routing policy to apply.")] = Intent.CHAT,
+) -> None:
+    """Send one prompt through the router and print the answer (recorded in the ledger)."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> ChatResult:
+        return await runtime.ai.chat(intent, text)
+
+    result = with_runtime(settings, action)
+    if result.rejected or not result.success:
+        raise fail(result.error or "rejected")
+    err_console.print(
+        f"[dim]{result.provider} · {result.total_tokens} tokens · ${result.cost_usd:.4f} · "
+        f"{result.latency_ms:.0f} ms[/]"
+    )
+    out_console.print(result.text, highlight=False, markup=False)
