@@ -108,6 +108,11 @@ class Router:
             )
             for p in settings.providers
         }
+        # Each intent's chain with its locality, resolved once: chat() is on the hot path.
+        self._plans = {
+            intent: tuple((p, settings.is_local(p.name)) for p in settings.chain(intent))
+            for intent in Intent
+        }
 
     def providers(self) -> list[ProviderStatus]:
         """Every configured provider with its locality and breaker state."""
@@ -135,9 +140,9 @@ class Router:
         intent = Intent(intent)
         started = self._clock()
         attempts: list[Attempt] = []
-        for config in self.settings.chain(intent):
-            local = self.settings.is_local(config.name)
-            if is_local_only(intent) and not local:
+        local_only = is_local_only(intent)
+        for config, local in self._plans[intent]:
+            if local_only and not local:
                 # The config validator already refuses this; checked again so it can never pass.
                 attempts.append(
                     Attempt(config.name, "skipped", "not_local", "not a local provider")

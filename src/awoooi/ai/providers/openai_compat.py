@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import httpx
 
 from awoooi.ai.providers.base import (
@@ -32,7 +30,7 @@ class OpenAICompatBackend:
             "/chat/completions",
             {
                 "model": self._config.model,
-                "messages": [asdict(message) for message in messages],
+                "messages": [{"role": m.role, "content": m.content} for m in messages],
                 "temperature": self._config.temperature,
                 "max_tokens": self._config.max_tokens,
                 "stream": False,
