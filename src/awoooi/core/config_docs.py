@@ -43,6 +43,9 @@ def _type_name(annotation: Any) -> str:
         return " \\| ".join(named) + ", optional"
     if origin is list:
         return f"list of {_type_name(args[0])} (env: JSON list)"
+    if origin is dict:
+        value_type = _type_name(args[1]).replace(" (env: JSON list)", "")
+        return f"map of {_type_name(args[0])} to {value_type} (env: JSON object)"
     if annotation is SecretStr:
         return "secret string"
     if annotation is Path:
@@ -59,6 +62,9 @@ def _default(field: FieldInfo) -> str:
         value = field.default
     if value is None:
         return "-"
+    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+        # Long structured defaults are summarized by name; their sections show them whole.
+        return json.dumps([getattr(v, "name", type(v).__name__) for v in value])
     if isinstance(value, SecretStr):
         return "(secret)"
     return json.dumps(value, default=str)
