@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from awoooi.core.config import load_settings
 from awoooi.core.db import UTCDateTime, create_engine, is_sqlite
+from awoooi.core.migrate import include_name
 from awoooi.models import metadata
 
 config = context.config
@@ -36,6 +37,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=is_sqlite(str(connection.engine.url)),
         compare_type=True,
         render_item=_render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -4,8 +4,16 @@ from awoooi.ai import models as ai_models
 from awoooi.core import models as core_models
 from awoooi.core.db import Base
 from awoooi.incidents import models as incident_models
+from awoooi.knowledge import models as knowledge_models
 from awoooi.notify import models as notify_models
 
 metadata = Base.metadata
 
-__all__ = ["ai_models", "core_models", "incident_models", "metadata", "notify_models"]
+__all__ = [
+    "ai_models",
+    "core_models",
+    "incident_models",
+    "knowledge_models",
+    "metadata",
+    "notify_models",
+]

@@ -28,6 +28,7 @@ from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
 from awoooi.incidents.models import Incident
 from awoooi.incidents.service import IncidentIngestor
+from awoooi.knowledge.harvest import KnowledgeHarvester
 from awoooi.notify.base import Notifier
 from awoooi.notify.channels.log import LogNotifier
 from awoooi.notify.service import NotificationSender
@@ -96,6 +97,9 @@ class Runtime:
             on_reject=rejection_notifier(runtime.session_factory, settings.notify.channels),
         )
         IncidentDiagnoser(runtime.router).register(runtime.registry)
+        KnowledgeHarvester(runtime.router, settings.knowledge, settings.notify.channels).register(
+            runtime.registry
+        )
         return runtime
 
     def worker(self, worker_id: str | None = None) -> Worker:

@@ -28,6 +28,9 @@ TOKEN_SHAPE = re.compile(r"^awi_[A-Za-z0-9_-]{43}$")
 # Every /api/v1 route with a concrete path, a body where one is needed, and the role it requires.
 EMPTY_AM_WEBHOOK: dict[str, Any] = {"version": "4", "status": "firing", "alerts": []}
 NO_INCIDENT = "/api/v1/incidents/INC-20000101-0001"
+NO_ENTRY = "/api/v1/knowledge/999999"
+ANTI_PATTERN_CHECK = "/api/v1/knowledge/anti-patterns/check?symptoms_hash=0123456789abcdef"
+SIMILAR = "/api/v1/knowledge/similar?incident=INC-20000101-0001"
 ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("GET", "/api/v1/audit", None, Role.ADMIN),
     ("GET", "/api/v1/tokens", None, Role.ADMIN),
@@ -45,6 +48,16 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("GET", "/api/v1/ai/calls", None, Role.VIEWER),
     ("GET", "/api/v1/ai/calls/daily", None, Role.VIEWER),
     ("GET", "/api/v1/ai/providers", None, Role.VIEWER),
+    ("POST", "/api/v1/knowledge", {"title": "t", "content": "c"}, Role.OPERATOR),
+    ("GET", "/api/v1/knowledge", None, Role.VIEWER),
+    ("GET", ANTI_PATTERN_CHECK, None, Role.VIEWER),
+    ("GET", SIMILAR, None, Role.VIEWER),
+    ("GET", NO_ENTRY, None, Role.VIEWER),
+    ("GET", f"{NO_ENTRY}/versions", None, Role.VIEWER),
+    ("PATCH", NO_ENTRY, {"title": "x"}, Role.OPERATOR),
+    ("POST", f"{NO_ENTRY}/approve", None, Role.OPERATOR),
+    ("POST", f"{NO_ENTRY}/reject", {"reason": "r"}, Role.OPERATOR),
+    ("POST", f"{NO_ENTRY}/archive", None, Role.OPERATOR),
 ]
 # What an allowed caller gets from each route above (the token and job do not exist).
 ALLOWED_STATUS = {
@@ -64,6 +77,16 @@ ALLOWED_STATUS = {
     ("GET", "/api/v1/ai/calls"): 200,
     ("GET", "/api/v1/ai/calls/daily"): 200,
     ("GET", "/api/v1/ai/providers"): 200,
+    ("POST", "/api/v1/knowledge"): 201,
+    ("GET", "/api/v1/knowledge"): 200,
+    ("GET", ANTI_PATTERN_CHECK): 200,
+    ("GET", SIMILAR): 404,
+    ("GET", NO_ENTRY): 404,
+    ("GET", f"{NO_ENTRY}/versions"): 404,
+    ("PATCH", NO_ENTRY): 404,
+    ("POST", f"{NO_ENTRY}/approve"): 404,
+    ("POST", f"{NO_ENTRY}/reject"): 404,
+    ("POST", f"{NO_ENTRY}/archive"): 404,
 }
 
 # Which required roles each role may use: ingest is outside the order and only posts alerts.
@@ -129,6 +152,16 @@ def test_route_table_covers_every_api_route(app: FastAPI) -> None:
         ("GET", "/api/v1/ai/calls"),
         ("GET", "/api/v1/ai/calls/daily"),
         ("GET", "/api/v1/ai/providers"),
+        ("POST", "/api/v1/knowledge"),
+        ("GET", "/api/v1/knowledge"),
+        ("GET", "/api/v1/knowledge/anti-patterns/check"),
+        ("GET", "/api/v1/knowledge/similar"),
+        ("GET", "/api/v1/knowledge/{entry_id}"),
+        ("GET", "/api/v1/knowledge/{entry_id}/versions"),
+        ("PATCH", "/api/v1/knowledge/{entry_id}"),
+        ("POST", "/api/v1/knowledge/{entry_id}/approve"),
+        ("POST", "/api/v1/knowledge/{entry_id}/reject"),
+        ("POST", "/api/v1/knowledge/{entry_id}/archive"),
     }
     # A new route must be added to ROUTES (and to this set) so its auth is tested.
     assert declared == covered
@@ -246,7 +279,7 @@ async def test_role_matrix_through_real_tokens(
             assert response.status_code == 403, (path, response.text)
             assert response.json()["error"] == "forbidden"
     allowed_count = sum(1 for status in outcomes.values() if status != 403)
-    expected_count = {Role.VIEWER: 6, Role.INGEST: 2, Role.OPERATOR: 11, Role.ADMIN: 16}[role]
+    expected_count = {Role.VIEWER: 11, Role.INGEST: 2, Role.OPERATOR: 21, Role.ADMIN: 26}[role]
     assert allowed_count == expected_count, outcomes
 
 

@@ -239,7 +239,9 @@ async def test_failing_channel_is_retried_until_sent(build_runtime: BuildRuntime
     worker = clocked_worker(active, clock)
 
     assert await worker.run_once() is True
-    expected_error = "ChannelError: HTTP 502 from https://bot:[REDACTED]@chat.example/api (call 1)"
+    expected_error = (
+        "ChannelError: HTTP 502 from https://bot:[REDACTED:password]@chat.example/api (call 1)"
+    )
     row = await load_notification(active, notification_id)
     assert row.status == NotificationStatus.FAILED.value
     assert row.attempts == 1
@@ -382,9 +384,10 @@ async def test_secrets_in_title_and_text_are_redacted(build_runtime: BuildRuntim
     )
 
     row = await load_notification(active, notification_id)
-    assert row.title == "token [REDACTED] leaked"
+    assert row.title == "token [REDACTED:awoooi_token] leaked"
     assert row.text == (
-        "dsn postgresql://user:[REDACTED]@host/db, header Bearer [REDACTED] and [REDACTED]"
+        "dsn postgresql://user:[REDACTED:password]@host/db,"
+        " header Bearer [REDACTED:bearer] and [REDACTED:awoooi_token]"
     )
     assert await active.worker().run_until_idle() == 1
     [message] = chat.sent

@@ -21,7 +21,6 @@ DIAGNOSE_JOB = "incident.diagnose"
 ACTOR = "ai:diagnose"
 MAX_TIMELINE_EVENTS = 20
 _PLAYBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_JSON_BLOCK = re.compile(r"\{.*\}", re.DOTALL)
 
 SYSTEM_PROMPT = """You are an SRE assistant diagnosing a Kubernetes incident.
 Answer with one JSON object and nothing else:
@@ -40,29 +39,55 @@ class Diagnosis(BaseModel):
     structured: bool = True
 
 
+def _items(value: Any) -> list[Any]:
+    """A list field of the answer: a lone string is one item (not its characters), null none."""
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if item is not None] if isinstance(value, list) else []
+
+
+def _first_json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in the text (fences or prose around it are fine), if any."""
+    decoder = json.JSONDecoder()
+    position = text.find("{")
+    while position != -1:
+        try:
+            value, _ = decoder.raw_decode(text, position)
+        except ValueError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        position = text.find("{", position + 1)
+    return None
+
+
+def _confidence(value: Any) -> float | None:
+    """A confidence in 0..1; anything else ("high", 85) is dropped, not the whole answer."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value <= 1 else None
+
+
 def parse_diagnosis(text: str) -> Diagnosis:
     """The model's JSON when it complied (fences and prose around it tolerated), else plain text."""
-    match = _JSON_BLOCK.search(text)
-    if match:
+    data = _first_json_object(text)
+    if data is not None:
         try:
-            data = json.loads(match.group(0))
-            if isinstance(data, dict):
-                diagnosis = Diagnosis.model_validate(
-                    {
-                        "summary": str(data.get("summary", "")).strip()[:8000]
-                        or text.strip()[:8000],
-                        "probable_causes": [str(c)[:500] for c in data.get("probable_causes", [])][
-                            :20
-                        ],
-                        "suggested_playbooks": [
-                            str(p)
-                            for p in data.get("suggested_playbooks", [])
-                            if _PLAYBOOK_ID.match(str(p))
-                        ][:20],
-                        "confidence": data.get("confidence"),
-                    }
-                )
-                return diagnosis
+            return Diagnosis.model_validate(
+                {
+                    "summary": str(data.get("summary") or "").strip()[:8000] or text.strip()[:8000],
+                    "probable_causes": [str(c)[:500] for c in _items(data.get("probable_causes"))][
+                        :20
+                    ],
+                    "suggested_playbooks": [
+                        str(p)
+                        for p in _items(data.get("suggested_playbooks"))
+                        if _PLAYBOOK_ID.fullmatch(str(p))
+                    ][:20],
+                    "confidence": _confidence(data.get("confidence")),
+                }
+            )
         except (ValueError, TypeError, ValidationError):
             pass
     return Diagnosis(summary=text.strip()[:8000], structured=False)

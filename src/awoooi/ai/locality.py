@@ -9,13 +9,22 @@ from urllib.parse import urlsplit
 
 CLOUD_MODEL_SUFFIXES = ("-cloud", ":cloud")
 
+# Private means RFC 1918 and IPv6 unique-local (RFC 4193) only. Python's `is_private` also counts
+# documentation, benchmarking (198.18/15, handed out by "fake-IP" DNS proxies for public names),
+# reserved and Teredo (2001::/32, tunnelled over the internet) ranges: those may leave the site.
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
 
 def _address_is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return _address_is_local(address.ipv4_mapped)
     if address.is_unspecified or address.is_multicast:
         return False
-    return address.is_loopback or address.is_private or address.is_link_local
+    private = any(address in network for network in _PRIVATE_NETWORKS)
+    return address.is_loopback or private or address.is_link_local
 
 
 def resolve(host: str) -> list[str]:

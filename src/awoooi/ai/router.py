@@ -311,6 +311,8 @@ class Router:
             return False, f"no answer within {config.timeout_for('default'):g}s"
         except BackendError as exc:
             return False, f"{exc.error_class}: {exc}"
+        except (TypeError, ValueError, AttributeError) as exc:  # an odd answer ("data": 5)
+            return False, f"unexpected answer: {type(exc).__name__}"
 
     def _elapsed_ms(self, started: float) -> float:
         return round((self._clock() - started) * 1000, 3)

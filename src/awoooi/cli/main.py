@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import awoooi
-from awoooi.cli import ai, config, db, incidents, jobs, serve, tokens
+from awoooi.cli import ai, config, db, incidents, jobs, kb, serve, tokens
 from awoooi.cli.context import CliState, out_console
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(incidents.app, name="incidents")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(kb.app, name="kb")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from awoooi.ai.settings import AISettings
 from awoooi.core.errors import ConfigError
+from awoooi.knowledge.settings import KnowledgeSettings
 from awoooi.symptoms.mapping import SymptomSettings
 
 ENV_PREFIX = "AWOOOI_"
@@ -110,6 +111,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     ai: AISettings = Field(default_factory=AISettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     symptoms: SymptomSettings = Field(default_factory=SymptomSettings)
     repair: RepairSettings = Field(default_factory=RepairSettings)
 

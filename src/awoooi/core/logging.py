@@ -11,31 +11,24 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor
 
-REDACTED = "[REDACTED]"
+from awoooi.core.redact import redact
+
+REDACTED = "[REDACTED]"  # a value hidden because of its key; text secrets get a typed placeholder
 
 # Keys whose values are secrets whatever they hold.
 _SECRET_KEY = re.compile(
     r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|credential|private[_-]?key|cookie)",
     re.IGNORECASE,
 )
-# Secrets that can hide inside any string: awoooi tokens, bearer headers, URL passwords.
-_SECRET_IN_TEXT = (
-    (re.compile(r"awi_[A-Za-z0-9_\-]{16,}"), REDACTED),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1" + REDACTED),
-    # The lookbehind anchors a scheme at the start of its run of letters: without it, a long run
-    # with no "://" is retried from every position (quadratic time on a 64 KiB blob).
-    (
-        re.compile(r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@/\s]+(@)"),
-        r"\1" + REDACTED + r"\2",
-    ),
-)
 
 
 def redact_text(text: str) -> str:
-    """The text with embedded tokens, bearer credentials and URL passwords replaced."""
-    for pattern, replacement in _SECRET_IN_TEXT:
-        text = pattern.sub(replacement, text)
-    return text
+    """The text with every embedded secret replaced by a typed ``[REDACTED:<kind>]`` placeholder.
+
+    The one implementation lives in `awoooi.core.redact`; this name stays for the log pipeline,
+    job errors and notifications.
+    """
+    return redact(text)
 
 
 def redact_value(key: str, value: Any) -> Any:

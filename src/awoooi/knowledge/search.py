@@ -1,0 +1,229 @@
+"""Ranked full-text search with snippets: SQLite FTS5 (bm25) or PostgreSQL tsvector (ts_rank_cd)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import String, cast, column, func, literal_column, or_, select, table, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from awoooi.knowledge.models import KnowledgeEntry
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_TERMS = 16
+SNIPPET_WORDS = 16
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Search filters; None means any."""
+
+    entry_type: str | None = None
+    status: str | None = None
+    tag: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked result."""
+
+    entry: KnowledgeEntry
+    snippet: str
+    rank: float
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a user query (punctuation and operators dropped, so nothing is syntax)."""
+    return _WORD.findall(query.lower())[:MAX_QUERY_TERMS]
+
+
+def _json_list_contains(column: Any, value: str) -> Any:
+    # JSON lists are stored as text-comparable arrays on both databases; quoting the element
+    # stops prefix matches ("web" must not match "webhook"). SQLite keeps json.dumps text
+    # (non-ASCII as \u escapes), PostgreSQL's jsonb::text the characters themselves: either
+    # spelling matches. autoescape: "%" and "_" in a tag are characters, not LIKE wildcards.
+    text_column = cast(column, String)
+    return or_(
+        *(
+            text_column.contains(needle, autoescape=True)
+            for needle in dict.fromkeys([json.dumps(value), json.dumps(value, ensure_ascii=False)])
+        )
+    )
+
+
+def _filtered(query: Any, filters: Filters) -> Any:
+    if filters.entry_type:
+        query = query.where(KnowledgeEntry.entry_type == filters.entry_type)
+    if filters.status:
+        query = query.where(KnowledgeEntry.status == filters.status)
+    if filters.tag:
+        query = query.where(_json_list_contains(KnowledgeEntry.tags, filters.tag))
+    if filters.service:
+        query = query.where(_json_list_contains(KnowledgeEntry.services, filters.service))
+    return query
+
+
+def _fts5_query(terms: list[str], *, any_term: bool) -> str:
+    # Every term quoted, so FTS5 never reads user text as its query syntax; the last one is a
+    # prefix so "crashloo" finds "crashloopbackoff" while the user types.
+    quoted = [f'"{term}"' for term in terms]
+    if any_term:
+        return " OR ".join(quoted)
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+async def search(
+    session: AsyncSession,
+    query: str,
+    filters: Filters,
+    *,
+    limit: int,
+    offset: int,
+    any_term: bool = False,
+) -> tuple[list[Hit], int]:
+    """Entries matching every word (or, with any_term, any word), best first, with a snippet."""
+    terms = query_terms(query)
+    if not terms:
+        return [], 0
+    if session.get_bind().dialect.name == "postgresql":
+        return await _search_postgresql(
+            session, query, filters, limit=limit, offset=offset, any_term=any_term
+        )
+    return await _search_sqlite(
+        session, terms, filters, limit=limit, offset=offset, any_term=any_term
+    )
+
+
+async def _search_sqlite(
+    session: AsyncSession,
+    terms: list[str],
+    filters: Filters,
+    *,
+    limit: int,
+    offset: int,
+    any_term: bool,
+) -> tuple[list[Hit], int]:
+    match = _fts5_query(terms, any_term=any_term)
+    # A table construct (not text()): select_from() and join() need a FROM element.
+    fts = table("knowledge_fts", column("rowid"))
+    # bm25 weights: title 10, content 1, tags 5 (lower is better in FTS5, so negate for rank).
+    rank = text("bm25(knowledge_fts, 10.0, 1.0, 5.0)")
+    snippet = text(f"snippet(knowledge_fts, 1, '[', ']', '…', {SNIPPET_WORDS})")
+    matched = (
+        select(KnowledgeEntry, snippet, rank)
+        .select_from(fts)
+        .join(KnowledgeEntry, KnowledgeEntry.id == fts.c.rowid)
+        .where(text("knowledge_fts MATCH :match"))
+    )
+    matched = _filtered(matched, filters)
+    count_query = _filtered(
+        select(func.count())
+        .select_from(fts)
+        .join(KnowledgeEntry, KnowledgeEntry.id == fts.c.rowid)
+        .where(text("knowledge_fts MATCH :match")),
+        filters,
+    )
+    total = int(await session.scalar(count_query, {"match": match}) or 0)
+    rows = (
+        await session.execute(
+            matched.order_by(rank, KnowledgeEntry.id.desc()).limit(limit).offset(offset),
+            {"match": match},
+        )
+    ).all()
+    return [Hit(row[0], str(row[1] or ""), -float(row[2])) for row in rows], total
+
+
+def _pg_tsquery(text_query: str, *, any_term: bool) -> str:
+    # PostgreSQL's parser keeps host names, addresses, versions and paths whole as one lexeme
+    # ("redis.cache.svc", "10.0.0.7"), which their words alone never match: each
+    # whitespace-separated chunk matches as the parser reads it, or as its words.
+    groups: list[tuple[str, list[str]]] = []
+    budget = MAX_QUERY_TERMS
+    for chunk in text_query.lower().split():
+        words = _WORD.findall(chunk)[:budget]
+        if words:
+            groups.append((chunk, words))
+            budget -= len(words)
+        if budget <= 0:
+            break
+    join = " | " if any_term else " & "
+    parts = []
+    for index, (chunk, words) in enumerate(groups):
+        # The last word is a prefix so "crashloo" finds "crashloopbackoff" while the user types.
+        star = "" if any_term or index < len(groups) - 1 else ":*"
+        alternatives = join.join([*map(_pg_lexeme, words[:-1]), _pg_lexeme(words[-1]) + star])
+        if words != [chunk]:
+            alternatives = f"{_pg_lexeme(chunk)}{star} | {alternatives}"
+        parts.append(f"({alternatives})")
+    return join.join(parts)
+
+
+async def _search_postgresql(
+    session: AsyncSession,
+    text_query: str,
+    filters: Filters,
+    *,
+    limit: int,
+    offset: int,
+    any_term: bool,
+) -> tuple[list[Hit], int]:
+    query = func.to_tsquery("simple", _pg_tsquery(text_query, any_term=any_term))
+    vector: ColumnElement[Any] = literal_column("knowledge_entries.search_vector")
+    rank = func.ts_rank_cd(vector, query)
+    snippet = func.ts_headline(
+        "simple",
+        KnowledgeEntry.content,
+        query,
+        f"StartSel=[, StopSel=], MaxWords={SNIPPET_WORDS}, MinWords=5, ShortWord=2",
+    )
+    condition = vector.op("@@")(query)
+    total = int(
+        await session.scalar(
+            _filtered(select(func.count()).select_from(KnowledgeEntry).where(condition), filters)
+        )
+        or 0
+    )
+    page = (
+        _filtered(select(KnowledgeEntry.id, rank.label("rank")).where(condition), filters)
+        .order_by(text("rank DESC"), KnowledgeEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
+    # Headlines are costly; make them only for the page, not for every match.
+    rows = (
+        await session.execute(
+            select(KnowledgeEntry, snippet, page.c.rank)
+            .join(page, page.c.id == KnowledgeEntry.id)
+            .order_by(page.c.rank.desc(), KnowledgeEntry.id.desc())
+        )
+    ).all()
+    return [Hit(row[0], str(row[1] or ""), float(row[2])) for row in rows], total
+
+
+def _pg_lexeme(term: str) -> str:
+    # Quoted (quote doubled, backslash escaped), so nothing in it reads as tsquery syntax.
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+async def list_entries(
+    session: AsyncSession, filters: Filters, *, limit: int, offset: int
+) -> tuple[list[KnowledgeEntry], int]:
+    """Entries without a query: newest change first."""
+    total = int(
+        await session.scalar(_filtered(select(func.count()).select_from(KnowledgeEntry), filters))
+        or 0
+    )
+    rows = await session.scalars(
+        _filtered(select(KnowledgeEntry), filters)
+        .order_by(KnowledgeEntry.updated_at.desc(), KnowledgeEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), total
