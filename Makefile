@@ -27,13 +27,16 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy --strict src
 
+# Two workers: the suite waits on databases, subprocesses and sockets as much as on the CPU.
+PYTEST_ARGS ?= -n 2
+
 pytest: install-dev
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict src
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .awoooi .pytest_cache .mypy_cache .ruff_cache

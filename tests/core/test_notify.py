@@ -398,8 +398,7 @@ async def test_secrets_in_title_and_text_are_redacted(build_runtime: BuildRuntim
 
 async def test_long_title_and_text_are_truncated(build_runtime: BuildRuntime) -> None:
     active = await build_runtime({"chat": RecordingNotifier("chat")})
-    # Spaced words: redact_text's URL pattern is quadratic on long runs of [a-z0-9+.-]
-    # (64 KiB of "x" takes seconds), which is a separate problem from truncation.
+    # Spaced words keep this about truncation; long unbroken runs are redaction's own tests.
     title = "title " * 100
     text = "line of log output\n" * 4000
     [notification_id] = await send_notification(active, ["chat"], title=title, text=text)

@@ -128,7 +128,9 @@ async def check_anti_pattern(
 async def similar(
     session: SessionDep,
     _principal: Viewer,
-    incident: Annotated[str, Query(max_length=32, description="INC-YYYYMMDD-NNNN")],
+    incident: Annotated[
+        str, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="INC-YYYYMMDD-NNNN")
+    ],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[SearchHit]:
     """Entries for an incident: same symptoms first, then text-similar ones."""

@@ -145,7 +145,8 @@ def _pg_tsquery(text_query: str, *, any_term: bool) -> str:
     # whitespace-separated chunk matches as the parser reads it, or as its words.
     groups: list[tuple[str, list[str]]] = []
     budget = MAX_QUERY_TERMS
-    for chunk in text_query.lower().split():
+    # PostgreSQL text cannot hold NUL; it separates chunks like a space.
+    for chunk in text_query.lower().replace("\x00", " ").split():
         words = _WORD.findall(chunk)[:budget]
         if words:
             groups.append((chunk, words))
