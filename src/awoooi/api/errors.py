@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from awoooi.core.errors import AuthError, AwoooiError
@@ -69,8 +70,18 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, _validation_detail(exc))
 
 
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value (a NUL byte, a string past a column's length): the client's
+    # input, not a server fault. The driver's message may quote the value, so it is not echoed.
+    cause = getattr(getattr(exc, "orig", None), "__cause__", None) or getattr(exc, "orig", None)
+    return error_response(
+        422, f"a value cannot be stored ({type(cause).__name__})", code="invalid_input"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render expected errors, HTTP errors and validation errors in the envelope."""
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(AwoooiError, _awoooi_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

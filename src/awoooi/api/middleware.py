@@ -112,6 +112,10 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", ""):
+            # No text column on PostgreSQL can hold a NUL; refuse it before it reaches one.
+            await send_json_error(send, 422, "NUL bytes are not allowed in the URL path", [])
+            return
         declared = _header(scope, b"content-length")
         if declared is not None:
             # isascii(): str.isdigit() also accepts digits such as "²" that int() rejects.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from awoooi.api.deps import Operator, RequestId, SessionDep, Viewer
+from awoooi.api.deps import Operator, RequestId, RuntimeDep, SessionDep, Viewer
 from awoooi.core.audit import record_audit
 from awoooi.core.errors import NotFoundError
 from awoooi.incidents import repository as incidents
@@ -115,12 +115,14 @@ async def list_or_search(
 @router.get("/anti-patterns/check", response_model=EntryOut | None)
 async def check_anti_pattern(
     session: SessionDep,
+    runtime: RuntimeDep,
     _principal: Viewer,
     symptoms_hash: Annotated[SymptomsHash, Query()],
-    days: Annotated[float, Query(gt=0, le=3650)] = 7,
+    days: Annotated[float | None, Query(gt=0, le=3650)] = None,
 ) -> EntryOut | None:
     """The newest PUBLISHED anti-pattern for these symptoms inside the window, or null."""
-    entry = await service.check_anti_pattern(session, symptoms_hash, days)
+    window = days if days is not None else runtime.settings.knowledge.anti_pattern_days
+    entry = await service.check_anti_pattern(session, symptoms_hash, window)
     return EntryOut.model_validate(entry) if entry else None
 
 

@@ -3,6 +3,7 @@ anti-pattern. Durable jobs; text from the local model, or a minimal template whe
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -84,6 +85,12 @@ def _redacted(report: RepairReport) -> RepairReport:
         for step in report.steps
     )
     return replace(report, error=clean(report.error), steps=steps)
+
+
+def harvest_key(attempt_id: str) -> str:
+    """The entry's idempotency key for one repair attempt (hashed when too long to store)."""
+    key = f"repair:{attempt_id}"
+    return key if len(key) <= 128 else "repair:sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 async def queue_harvest(session: AsyncSession, report: RepairReport) -> int:
@@ -175,7 +182,7 @@ class KnowledgeHarvester:
     async def _harvest(
         self, session: AsyncSession, report: RepairReport, entry_type: EntryType
     ) -> KnowledgeEntry | None:
-        key = f"repair:{report.attempt_id}"
+        key = harvest_key(report.attempt_id)
         if await service.get_by_harvest_key(session, key) is not None:
             return None  # a retried job: the entry exists, and so do its notifications
         incident = await incidents.get_by_human_id(session, report.incident_id)
@@ -203,10 +210,10 @@ class KnowledgeHarvester:
                 else EntryStatus.PUBLISHED,
                 created_by=ACTOR,
                 category="auto-repair",
-                tags=("auto-harvest", report.playbook_id),
+                tags=("auto-harvest", report.playbook_id[:64]),
                 services=tuple(incident.affected_services) if incident else (),
-                related_incident_id=report.incident_id,
-                related_playbook_id=report.playbook_id,
+                related_incident_id=report.incident_id[:32],
+                related_playbook_id=report.playbook_id[:64],
                 symptoms_hash=report.symptoms_hash,
                 harvest_key=key,
             ),

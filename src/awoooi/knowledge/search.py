@@ -16,6 +16,7 @@ from awoooi.knowledge.models import KnowledgeEntry
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 16
 SNIPPET_WORDS = 16
+TOTAL_CAP = 1000
 
 
 @dataclass(frozen=True)
@@ -122,14 +123,18 @@ async def _search_sqlite(
         .where(text("knowledge_fts MATCH :match"))
     )
     matched = _filtered(matched, filters)
-    count_query = _filtered(
-        select(func.count())
-        .select_from(fts)
-        .join(KnowledgeEntry, KnowledgeEntry.id == fts.c.rowid)
-        .where(text("knowledge_fts MATCH :match")),
-        filters,
-    )
-    total = int(await session.scalar(count_query, {"match": match}) or 0)
+    if filters == Filters():
+        # Unfiltered: the FTS index alone knows the matches; no join needed to count them.
+        counted = select(fts.c.rowid).select_from(fts).where(text("knowledge_fts MATCH :match"))
+    else:
+        counted = _filtered(
+            select(KnowledgeEntry.id)
+            .select_from(fts)
+            .join(KnowledgeEntry, KnowledgeEntry.id == fts.c.rowid)
+            .where(text("knowledge_fts MATCH :match")),
+            filters,
+        )
+    total = await _capped_count(session, counted, {"match": match})
     rows = (
         await session.execute(
             matched.order_by(rank, KnowledgeEntry.id.desc()).limit(limit).offset(offset),
@@ -137,6 +142,13 @@ async def _search_sqlite(
         )
     ).all()
     return [Hit(row[0], str(row[1] or ""), -float(row[2])) for row in rows], total
+
+
+async def _capped_count(session: AsyncSession, ids: Any, params: dict[str, Any]) -> int:
+    # Counting every match of a common word costs more than ranking the page; past the cap
+    # the exact figure helps nobody, so `total` stops at TOTAL_CAP.
+    capped = select(func.count()).select_from(ids.limit(TOTAL_CAP).subquery())
+    return int(await session.scalar(capped, params) or 0)
 
 
 def _pg_tsquery(text_query: str, *, any_term: bool) -> str:
@@ -184,11 +196,8 @@ async def _search_postgresql(
         f"StartSel=[, StopSel=], MaxWords={SNIPPET_WORDS}, MinWords=5, ShortWord=2",
     )
     condition = vector.op("@@")(query)
-    total = int(
-        await session.scalar(
-            _filtered(select(func.count()).select_from(KnowledgeEntry).where(condition), filters)
-        )
-        or 0
+    total = await _capped_count(
+        session, _filtered(select(KnowledgeEntry.id).where(condition), filters), {}
     )
     page = (
         _filtered(select(KnowledgeEntry.id, rank.label("rank")).where(condition), filters)
