@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import socket
 import stat
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -28,84 +19,10 @@ from awoooi.core.models import Job
 from awoooi.notify.models import Notification
 from awoooi.notify.service import SEND_JOB, notify
 from awoooi.runtime import ADMIN_TOKEN_FILE
+from tests.helpers.serve import Process, awoooi_process, cli_env, free_port
 
-AWOOOI = Path(sys.executable).parent / "awoooi"
 START_TIMEOUT = 30.0  # bounds on waiting, never asserted as durations
-STOP_TIMEOUT = 30.0
 POLL = 0.1
-
-
-def cli_env(home: Path, database_url: str, **extra: str) -> dict[str, str]:
-    """The outer environment without AWOOOI_*, plus this test's home and database."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWOOOI_")}
-    env["AWOOOI_HOME"] = str(home)
-    env["AWOOOI_DATABASE_URL"] = database_url
-    env["AWOOOI_LOG_FORMAT"] = "json"
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Process:
-    """A running awoooi subprocess whose output goes to files (no pipe can fill up)."""
-
-    popen: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-
-    def output(self) -> str:
-        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
-
-    def events(self) -> list[dict[str, Any]]:
-        """The JSON log lines written so far."""
-        found = []
-        for line in self.stderr.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                found.append(event)
-        return found
-
-    def assert_alive(self) -> None:
-        code = self.popen.poll()
-        assert code is None, f"awoooi exited early with {code}:\n{self.output()}"
-
-    def terminate(self) -> int:
-        """SIGTERM, then the exit code (bounded wait)."""
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            return self.popen.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"awoooi ignored SIGTERM:\n{self.output()}")
-
-
-@contextmanager
-def awoooi_process(*args: str, env: dict[str, str], directory: Path) -> Iterator[Process]:
-    """Start `awoooi ARGS`; kill it on the way out whatever happened."""
-    directory.mkdir(parents=True, exist_ok=True)
-    name = "-".join(args[:1])
-    stdout = directory / f"{name}.stdout"
-    stderr = directory / f"{name}.stderr"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        popen = subprocess.Popen(  # a fixed argv, no shell
-            [str(AWOOOI), *args], env=env, cwd=directory, stdout=out, stderr=err
-        )
-    process = Process(popen, stdout, stderr)
-    try:
-        yield process
-    finally:
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait(timeout=STOP_TIMEOUT)
 
 
 def wait_until(process: Process, condition: Callable[[], bool], what: str) -> None:
