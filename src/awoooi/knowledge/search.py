@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, column, func, literal_column, or_, select, table, text
+from sqlalchemy import String, cast, column, func, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -187,7 +187,10 @@ async def _search_postgresql(
     any_term: bool,
 ) -> tuple[list[Hit], int]:
     query = func.to_tsquery("simple", _pg_tsquery(text_query, any_term=any_term))
-    vector: ColumnElement[Any] = literal_column("knowledge_entries.search_vector")
+    # Vectors live in a narrow side table (migration 0005), so ranking every match reads few
+    # pages; the wide entries rows are read only for the page.
+    vectors = table("knowledge_search", column("entry_id"), column("search_vector"))
+    vector: ColumnElement[Any] = vectors.c.search_vector
     rank = func.ts_rank_cd(vector, query)
     snippet = func.ts_headline(
         "simple",
@@ -196,15 +199,22 @@ async def _search_postgresql(
         f"StartSel=[, StopSel=], MaxWords={SNIPPET_WORDS}, MinWords=5, ShortWord=2",
     )
     condition = vector.op("@@")(query)
-    total = await _capped_count(
-        session, _filtered(select(KnowledgeEntry.id).where(condition), filters), {}
-    )
+    entry_id = vectors.c.entry_id
+    if filters == Filters():
+        matches = select(entry_id.label("id")).where(condition)
+        ranked = select(entry_id.label("id"), rank.label("rank")).where(condition)
+    else:
+        joined = vectors.join(KnowledgeEntry, KnowledgeEntry.id == entry_id)
+        matches = _filtered(
+            select(entry_id.label("id")).select_from(joined).where(condition), filters
+        )
+        ranked = _filtered(
+            select(entry_id.label("id"), rank.label("rank")).select_from(joined).where(condition),
+            filters,
+        )
+    total = await _capped_count(session, matches, {})
     page = (
-        _filtered(select(KnowledgeEntry.id, rank.label("rank")).where(condition), filters)
-        .order_by(text("rank DESC"), KnowledgeEntry.id.desc())
-        .limit(limit)
-        .offset(offset)
-        .subquery()
+        ranked.order_by(text("rank DESC"), entry_id.desc()).limit(limit).offset(offset).subquery()
     )
     # Headlines are costly; make them only for the page, not for every match.
     rows = (
