@@ -165,43 +165,23 @@ class IncidentIngestor:
             incident = await session.get_one(Incident, known.incident_id)
             if known.status == AlertStatus.FIRING.value and known.starts_at == alert.starts_at:
                 # A redelivery (Alertmanager repeats firing alerts): nothing new happened.
-                outcome.deduplicated += 1
-                ALERTS_DEDUPLICATED.labels(reason="redelivery").inc()
-                outcome.touched(incident)
+                self._deduplicated(outcome, incident, "redelivery")
                 return
             known.status = AlertStatus.FIRING.value
             known.starts_at = alert.starts_at
             known.ends_at = None
             known.received_count += 1
             known.last_received_at = now
-            self._seen_again(incident, alert, pattern, now)
-            add_event(
-                session,
-                incident,
-                actor=actor,
-                event="alert_refired",
-                detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
-            )
-            outcome.deduplicated += 1
-            ALERTS_DEDUPLICATED.labels(reason="refired").inc()
-            outcome.touched(incident)
+            self._joined(session, incident, alert, pattern, actor, now, "alert_refired")
+            self._deduplicated(outcome, incident, "refired")
             return
         grouped = await repository.incident_for_grouping(
             session, symptoms_hash, now - self._group_window
         )
         if grouped is not None:
             self._attach(session, grouped, alert, now)
-            self._seen_again(grouped, alert, pattern, now)
-            add_event(
-                session,
-                grouped,
-                actor=actor,
-                event="alert_grouped",
-                detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
-            )
-            outcome.deduplicated += 1
-            ALERTS_DEDUPLICATED.labels(reason="same_symptoms").inc()
-            outcome.touched(grouped)
+            self._joined(session, grouped, alert, pattern, actor, now, "alert_grouped")
+            self._deduplicated(outcome, grouped, "same_symptoms")
             return
         opened = await self._open(session, alert, pattern, symptoms_hash, actor, now)
         outcome.opened += 1
@@ -269,6 +249,32 @@ class IncidentIngestor:
             )
         )
 
+    def _joined(
+        self,
+        session: AsyncSession,
+        incident: Incident,
+        alert: Alert,
+        pattern: SymptomPattern,
+        actor: str,
+        now: datetime,
+        event: str,
+    ) -> None:
+        """An alert (again) part of an existing incident: count it and put it on the timeline."""
+        self._seen_again(incident, alert, pattern, now)
+        add_event(
+            session,
+            incident,
+            actor=actor,
+            event=event,
+            detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
+        )
+
+    @staticmethod
+    def _deduplicated(outcome: IngestOutcome, incident: Incident, reason: str) -> None:
+        outcome.deduplicated += 1
+        ALERTS_DEDUPLICATED.labels(reason=reason).inc()
+        outcome.touched(incident)
+
     @staticmethod
     def _seen_again(
         incident: Incident, alert: Alert, pattern: SymptomPattern, now: datetime
@@ -292,11 +298,10 @@ class IncidentIngestor:
             outcome.ignored += 1  # resolved before we saw it fire, or already resolved
             return
         incident = await session.get_one(Incident, known.incident_id)
-        outcome.touched(incident)
         if known.status == AlertStatus.RESOLVED.value:
-            outcome.deduplicated += 1
-            ALERTS_DEDUPLICATED.labels(reason="redelivery").inc()
+            self._deduplicated(outcome, incident, "redelivery")
             return
+        outcome.touched(incident)
         now = utcnow()
         known.status = AlertStatus.RESOLVED.value
         known.ends_at = alert.ends_at or now
