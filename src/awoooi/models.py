@@ -6,6 +6,7 @@ from awoooi.core.db import Base
 from awoooi.incidents import models as incident_models
 from awoooi.knowledge import models as knowledge_models
 from awoooi.notify import models as notify_models
+from awoooi.repair import models as repair_models
 
 metadata = Base.metadata
 
@@ -16,4 +17,5 @@ __all__ = [
     "knowledge_models",
     "metadata",
     "notify_models",
+    "repair_models",
 ]

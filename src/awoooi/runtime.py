@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from awoooi.adapters.kube import KubeClient, LightkubeClient
 from awoooi.ai.diagnosis import IncidentDiagnoser, queue_diagnosis
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier
@@ -22,7 +23,7 @@ from awoooi.core import migrate
 from awoooi.core.auth import count_tokens, create_token
 from awoooi.core.config import Settings
 from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
-from awoooi.core.errors import ConflictError
+from awoooi.core.errors import ConfigError, ConflictError
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
@@ -32,6 +33,9 @@ from awoooi.knowledge.harvest import KnowledgeHarvester
 from awoooi.notify.base import Notifier
 from awoooi.notify.channels.log import LogNotifier
 from awoooi.notify.service import NotificationSender
+from awoooi.repair.playbooks import PlaybookError, load_catalog
+from awoooi.repair.service import RepairPolicy, RepairService, queue_decision
+from awoooi.repair.settings import KubeSettings
 
 log = get_logger(__name__)
 
@@ -58,19 +62,50 @@ class Runtime:
     notifiers: dict[str, Notifier] = field(default_factory=dict)
 
     router: Router | None = None
+    repair_service: RepairService | None = None
+    kube_client: KubeClient | None = None
 
     @property
     def incident_ingestor(self) -> IncidentIngestor:
         """Alert ingestion configured from `symptoms` and `incidents` settings."""
+        on_opened = None
+        if self.settings.ai.diagnose_incidents:
+            on_opened = self._queue_diagnosis
+        elif self.settings.repair.on_new_incident:
+            on_opened = self._queue_decision
         return IncidentIngestor(
             self.settings.symptoms,
             timedelta(minutes=self.settings.incidents.group_window_minutes),
-            on_opened=self._queue_diagnosis if self.settings.ai.diagnose_incidents else None,
+            on_opened=on_opened,
         )
 
     @staticmethod
     async def _queue_diagnosis(session: AsyncSession, incident: Incident) -> None:
         await queue_diagnosis(session, incident.id)
+
+    @staticmethod
+    async def _queue_decision(session: AsyncSession, incident: Incident) -> None:
+        await queue_decision(session, incident.id)
+
+    @property
+    def repairs(self) -> RepairService:
+        """The repair service (built with the runtime)."""
+        assert self.repair_service is not None, "runtime built without repairs"
+        return self.repair_service
+
+    def kube(self) -> KubeClient | None:
+        """The cluster client: the one given, else one from the `kube` settings (made once),
+        else None when no cluster is configured."""
+        if self.kube_client is None and kube_configured(self.settings.kube):
+            kube = self.settings.kube
+            self.kube_client = LightkubeClient.connect(
+                server=kube.server,
+                kubeconfig=str(kube.kubeconfig) if kube.kubeconfig else None,
+                context=kube.context,
+                in_cluster=kube.in_cluster,
+                timeout=kube.timeout_seconds,
+            )
+        return self.kube_client
 
     @property
     def ai(self) -> Router:
@@ -80,15 +115,24 @@ class Runtime:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, notifiers: dict[str, Notifier] | None = None
+        cls,
+        settings: Settings,
+        *,
+        notifiers: dict[str, Notifier] | None = None,
+        kube: KubeClient | None = None,
     ) -> Runtime:
-        """Create the engine and register every job handler."""
+        """Create the engine, load the playbooks and register every job handler."""
+        try:
+            catalog = load_catalog(settings.repair)
+        except PlaybookError as exc:
+            raise ConfigError(f"repair.playbooks_dir: {exc.detail}") from exc
         engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
         runtime = cls(
             settings=settings,
             engine=engine,
             session_factory=create_session_factory(engine),
             notifiers=notifiers if notifiers is not None else build_notifiers(settings),
+            kube_client=kube,
         )
         NotificationSender(runtime.notifiers).register(runtime.registry)
         runtime.router = Router(
@@ -96,10 +140,23 @@ class Runtime:
             ledger=DatabaseLedger(runtime.session_factory),
             on_reject=rejection_notifier(runtime.session_factory, settings.notify.channels),
         )
-        IncidentDiagnoser(runtime.router).register(runtime.registry)
+        after = runtime._queue_decision if settings.repair.on_new_incident else None
+        IncidentDiagnoser(runtime.router, after=after).register(runtime.registry)
         KnowledgeHarvester(runtime.router, settings.knowledge, settings.notify.channels).register(
             runtime.registry
         )
+        runtime.repair_service = RepairService(
+            runtime.session_factory,
+            catalog,
+            RepairPolicy(
+                repair=settings.repair,
+                anti_pattern_days=settings.knowledge.anti_pattern_days,
+                channels=settings.notify.channels,
+                public_url=settings.knowledge.public_url,
+            ),
+            kube=runtime.kube,
+        )
+        runtime.repair_service.register(runtime.registry)
         return runtime
 
     def worker(self, worker_id: str | None = None) -> Worker:
@@ -148,7 +205,18 @@ class Runtime:
         """Close every database and model connection."""
         if self.router is not None:
             await self.router.aclose()
+        if self.repair_service is not None:
+            await self.repair_service.aclose()
+        if self.kube_client is not None:
+            await self.kube_client.aclose()
         await self.engine.dispose()
+
+
+def kube_configured(settings: KubeSettings) -> bool:
+    """Whether any way to reach a cluster is configured (settings, $KUBECONFIG, ~/.kube)."""
+    if settings.server or settings.kubeconfig or settings.in_cluster:
+        return True
+    return bool(os.environ.get("KUBECONFIG")) or (Path.home() / ".kube" / "config").is_file()
 
 
 @contextlib.asynccontextmanager

@@ -140,7 +140,7 @@ async def test_diagnosis_can_be_switched_off(
     human_id, body = await ingest(client, headers_for)
     assert body["opened"] == 1
     assert await diagnose_jobs(runtime) == []
-    assert await runtime.worker().run_until_idle() == 0
+    await runtime.worker().run_until_idle()  # the repair decision still runs
     assert ai_events(await timeline(client, headers_for, human_id)) == []
 
 

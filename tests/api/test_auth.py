@@ -31,6 +31,7 @@ NO_INCIDENT = "/api/v1/incidents/INC-20000101-0001"
 NO_ENTRY = "/api/v1/knowledge/999999"
 ANTI_PATTERN_CHECK = "/api/v1/knowledge/anti-patterns/check?symptoms_hash=0123456789abcdef"
 SIMILAR = "/api/v1/knowledge/similar?incident=INC-20000101-0001"
+NO_REPAIR = "/api/v1/repairs/999999"
 ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("GET", "/api/v1/audit", None, Role.ADMIN),
     ("GET", "/api/v1/tokens", None, Role.ADMIN),
@@ -58,6 +59,12 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("POST", f"{NO_ENTRY}/approve", None, Role.OPERATOR),
     ("POST", f"{NO_ENTRY}/reject", {"reason": "r"}, Role.OPERATOR),
     ("POST", f"{NO_ENTRY}/archive", None, Role.OPERATOR),
+    ("GET", "/api/v1/playbooks", None, Role.VIEWER),
+    ("GET", "/api/v1/repairs", None, Role.VIEWER),
+    ("GET", NO_REPAIR, None, Role.VIEWER),
+    ("POST", f"{NO_REPAIR}/approve", None, Role.OPERATOR),
+    ("POST", f"{NO_REPAIR}/reject", {"reason": "r"}, Role.OPERATOR),
+    ("POST", f"{NO_INCIDENT}/repair", None, Role.OPERATOR),
 ]
 # What an allowed caller gets from each route above (the token and job do not exist).
 ALLOWED_STATUS = {
@@ -87,6 +94,12 @@ ALLOWED_STATUS = {
     ("POST", f"{NO_ENTRY}/approve"): 404,
     ("POST", f"{NO_ENTRY}/reject"): 404,
     ("POST", f"{NO_ENTRY}/archive"): 404,
+    ("GET", "/api/v1/playbooks"): 200,
+    ("GET", "/api/v1/repairs"): 200,
+    ("GET", NO_REPAIR): 404,
+    ("POST", f"{NO_REPAIR}/approve"): 404,
+    ("POST", f"{NO_REPAIR}/reject"): 404,
+    ("POST", f"{NO_INCIDENT}/repair"): 404,
 }
 
 # Which required roles each role may use: ingest is outside the order and only posts alerts.
@@ -162,6 +175,12 @@ def test_route_table_covers_every_api_route(app: FastAPI) -> None:
         ("POST", "/api/v1/knowledge/{entry_id}/approve"),
         ("POST", "/api/v1/knowledge/{entry_id}/reject"),
         ("POST", "/api/v1/knowledge/{entry_id}/archive"),
+        ("GET", "/api/v1/playbooks"),
+        ("GET", "/api/v1/repairs"),
+        ("GET", "/api/v1/repairs/{repair_id}"),
+        ("POST", "/api/v1/repairs/{repair_id}/approve"),
+        ("POST", "/api/v1/repairs/{repair_id}/reject"),
+        ("POST", "/api/v1/incidents/{incident_id}/repair"),
     }
     # A new route must be added to ROUTES (and to this set) so its auth is tested.
     assert declared == covered
@@ -279,7 +298,7 @@ async def test_role_matrix_through_real_tokens(
             assert response.status_code == 403, (path, response.text)
             assert response.json()["error"] == "forbidden"
     allowed_count = sum(1 for status in outcomes.values() if status != 403)
-    expected_count = {Role.VIEWER: 11, Role.INGEST: 2, Role.OPERATOR: 21, Role.ADMIN: 26}[role]
+    expected_count = {Role.VIEWER: 14, Role.INGEST: 2, Role.OPERATOR: 27, Role.ADMIN: 32}[role]
     assert allowed_count == expected_count, outcomes
 
 

@@ -32,6 +32,8 @@ APP_TABLES = {
     "llm_calls",
     "knowledge_entries",
     "knowledge_versions",
+    "repairs",
+    "repair_steps",
 }
 
 
@@ -95,7 +97,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0005"
+    assert migrate.head_revision() == "0006"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 

@@ -244,7 +244,11 @@ async def test_model_written_runbook_and_anti_pattern(
     # One review card, one anti-pattern notice, delivered by the worker.
     (review,) = await notifications(runtime, "knowledge.review")
     assert f"entry {runbook.id}" in review.text
-    assert review.buttons[0]["url"].endswith(f"/api/v1/knowledge/{runbook.id}")
+    actions = {button["label"]: button["action_id"] for button in review.buttons}
+    assert actions["Approve"] == f"knowledge.approve:{runbook.id}"
+    assert actions["Reject"] == f"knowledge.reject:{runbook.id}"
+    links = [button["url"] for button in review.buttons if button["url"]]
+    assert links == [f"http://127.0.0.1:8080/api/v1/knowledge/{runbook.id}"]
     assert review.status == "sent"
     (notice,) = await notifications(runtime, "knowledge.anti_pattern")
     assert notice.severity == "high"

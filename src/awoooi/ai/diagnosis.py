@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -18,6 +19,7 @@ from awoooi.incidents.models import Incident
 from awoooi.incidents.service import add_event
 
 DIAGNOSE_JOB = "incident.diagnose"
+IncidentHook = Callable[[AsyncSession, Incident], Awaitable[None]]
 ACTOR = "ai:diagnose"
 MAX_TIMELINE_EVENTS = 20
 _PLAYBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -143,8 +145,9 @@ async def queue_diagnosis(session: AsyncSession, incident_id: int) -> int:
 class IncidentDiagnoser:
     """The `incident.diagnose` job."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, *, after: IncidentHook | None = None) -> None:
         self._router = router
+        self._after = after
 
     def register(self, registry: JobRegistry) -> None:
         """Register the job handler."""
@@ -164,3 +167,6 @@ class IncidentDiagnoser:
         )
         event, detail = diagnosis_event_detail(result)
         add_event(ctx.session, incident, actor=ACTOR, event=event, detail=detail)
+        if self._after is not None:
+            # The next step (the repair decision) is queued in the same transaction.
+            await self._after(ctx.session, incident)

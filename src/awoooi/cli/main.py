@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import awoooi
-from awoooi.cli import ai, config, db, incidents, jobs, kb, serve, tokens
+from awoooi.cli import ai, config, db, incidents, jobs, kb, playbooks, repairs, serve, tokens
 from awoooi.cli.context import CliState, out_console
 
 app = typer.Typer(
@@ -54,6 +54,8 @@ app.add_typer(incidents.app, name="incidents")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(kb.app, name="kb")
+app.add_typer(playbooks.app, name="playbooks")
+app.add_typer(repairs.app, name="repairs")
 
 
 def main() -> None:

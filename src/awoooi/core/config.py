@@ -20,6 +20,7 @@ from pydantic_settings import (
 from awoooi.ai.settings import AISettings
 from awoooi.core.errors import ConfigError
 from awoooi.knowledge.settings import KnowledgeSettings
+from awoooi.repair.settings import KubeSettings, RepairSettings
 from awoooi.symptoms.mapping import SymptomSettings
 
 ENV_PREFIX = "AWOOOI_"
@@ -73,14 +74,6 @@ class IncidentSettings(Section):
     )
 
 
-class RepairSettings(Section):
-    """Auto-repair policy."""
-
-    mode: Literal["auto", "dry-run"] = Field(
-        "auto", description="`dry-run` plans and records repairs but runs nothing."
-    )
-
-
 class Settings(BaseSettings):
     """Every awoooi setting; see the README's configuration table."""
 
@@ -114,6 +107,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     symptoms: SymptomSettings = Field(default_factory=SymptomSettings)
     repair: RepairSettings = Field(default_factory=RepairSettings)
+    kube: KubeSettings = Field(default_factory=KubeSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -91,6 +91,11 @@ class JobRegistry:
         return sorted(self._handlers)
 
 
+async def job_for_key(session: AsyncSession, dedupe_key: str) -> int | None:
+    """The id of the job queued under a dedupe key, if any."""
+    return await session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
+
+
 async def enqueue(
     session: AsyncSession,
     kind: str,
@@ -219,6 +224,14 @@ class Worker:
         await self._execute(claim)
         return True
 
+    async def run_job(self, job_id: int) -> bool:
+        """Claim one given job (if it is ready) and run it now, under the usual lease."""
+        claim = await self._claim(job_id)
+        if claim is None:
+            return False
+        await self._execute(claim)
+        return True
+
     async def sweep_expired(self) -> int:
         """Mark dead the jobs whose lease expired on their last allowed attempt."""
         now = self._clock()
@@ -253,7 +266,7 @@ class Worker:
                 log.warning("job dead", job_id=row.id, kind=row.kind, error=row.last_error)
         return len(rows)
 
-    async def _claim(self) -> _Claim | None:
+    async def _claim(self, job_id: int | None = None) -> _Claim | None:
         now = self._clock()
         token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
         limit = func.coalesce(Job.max_attempts, self._settings.max_attempts)
@@ -269,7 +282,7 @@ class Worker:
         # workers skip each other's rows; on SQLite the statement takes the write lock at once.
         candidate = (
             select(Job.id)
-            .where(ready)
+            .where(ready, *([Job.id == job_id] if job_id is not None else []))
             .order_by(Job.run_at, Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)

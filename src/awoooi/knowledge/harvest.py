@@ -155,7 +155,13 @@ class KnowledgeHarvester:
             ),
             channels=self._channels,
             severity=Severity.INFO,
-            buttons=[Button(label="Open draft", url=link)],
+            # Action buttons name what they do; a channel that can press them (Telegram)
+            # turns them into callbacks, the others show the CLI lines above.
+            buttons=[
+                Button(label="Approve", action_id=f"knowledge.approve:{entry.id}"),
+                Button(label="Reject", action_id=f"knowledge.reject:{entry.id}"),
+                Button(label="Open draft", url=link),
+            ],
         )
 
     async def generate_anti_pattern(self, ctx: JobContext) -> None:

@@ -1,0 +1,1 @@
+"""Adapters to external systems (Kubernetes, Git): the only modules that talk to them."""

@@ -1,0 +1,484 @@
+"""Kubernetes, through lightkube: the only module that imports a Kubernetes client."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, cast, runtime_checkable
+
+import httpx
+from lightkube import AsyncClient, KubeConfig, SingleConfig, operators
+from lightkube.config.kubeconfig import DEFAULT_KUBECONFIG
+from lightkube.config.models import Cluster, User
+from lightkube.core.exceptions import ApiError
+from lightkube.core.exceptions import ConfigError as LightkubeConfigError
+from lightkube.core.resource import NamespacedResource, NamespacedSubResource
+from lightkube.models import autoscaling_v1
+from lightkube.models.core_v1 import PodTemplateSpec
+from lightkube.models.meta_v1 import LabelSelector
+from lightkube.resources import apps_v1, core_v1
+from lightkube.types import PatchType
+
+from awoooi.core.errors import AwoooiError
+
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]
+WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A namespaced workload: kind, namespace, name."""
+
+    kind: WorkloadKind
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+
+class KubeError(AwoooiError):
+    """The API server refused or failed a call (its status and message are kept)."""
+
+    status_code = 502
+    code = "kubernetes_error"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KubeNotFound(KubeError):
+    """The object does not exist."""
+
+
+@runtime_checkable
+class KubeClient(Protocol):
+    """The calls awoooi makes to a cluster (repairs; drift adds its own later)."""
+
+    async def rollout_restart(self, ref: ObjectRef, *, at: datetime) -> None:
+        """Restart a workload's pods the way `kubectl rollout restart` does (restartedAt)."""
+        ...
+
+    async def get_replicas(self, ref: ObjectRef) -> int:
+        """Desired replicas, read through the scale subresource."""
+        ...
+
+    async def scale(self, ref: ObjectRef, replicas: int) -> None:
+        """Set desired replicas through the scale subresource."""
+        ...
+
+    async def rollout_undo(self, ref: ObjectRef, *, to_revision: int | None = None) -> int:
+        """Roll a Deployment back to a ReplicaSet's template (the previous one by default);
+        returns the revision rolled back to."""
+        ...
+
+    async def delete_pod(
+        self, namespace: str, name: str, *, grace_period_seconds: int | None = None
+    ) -> None:
+        """Delete one pod (its controller replaces it)."""
+        ...
+
+    async def patch(self, ref: ObjectRef, patch: dict[str, Any]) -> None:
+        """Apply a strategic-merge patch to a workload."""
+        ...
+
+    async def deployment_available(self, namespace: str, name: str) -> bool:
+        """True when the Deployment's rollout is complete and its Available condition is True."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+# -- lightkube implementation ------------------------------------------------------------------
+
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+
+# `kubectl rollout undo` keeps these annotations from the Deployment and copies every other one
+# from the ReplicaSet it rolls back to (k8s.io/kubectl/pkg/polymorphichelpers/rollback.go).
+_UNDO_KEEP_ANNOTATIONS = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION_ANNOTATION,
+        "deployment.kubernetes.io/revision-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
+
+_WORKLOADS: dict[str, type[NamespacedResource]] = {
+    "Deployment": apps_v1.Deployment,
+    "StatefulSet": apps_v1.StatefulSet,
+    "DaemonSet": apps_v1.DaemonSet,
+    "ReplicaSet": apps_v1.ReplicaSet,
+}
+_SCALES: dict[str, type[NamespacedSubResource]] = {
+    "Deployment": apps_v1.DeploymentScale,
+    "StatefulSet": apps_v1.StatefulSetScale,
+    "ReplicaSet": apps_v1.ReplicaSetScale,
+}
+# A ReplicaSet's controller never replaces running pods when its template changes.
+_RESTARTABLE = ("Deployment", "StatefulSet", "DaemonSet")
+
+_SELECTOR_OPERATORS: dict[str, Callable[[list[str]], operators.Operator[Any]]] = {
+    "In": operators.in_,
+    "NotIn": operators.not_in,
+    "Exists": lambda _values: operators.exists(),
+    "DoesNotExist": lambda _values: operators.not_exists(),
+}
+
+
+@contextmanager
+def _api_errors(verb: str, what: str) -> Iterator[None]:
+    """Turn whatever lightkube or httpx raises into KubeError / KubeNotFound."""
+    try:
+        yield
+    except ApiError as exc:
+        code = exc.status.code
+        if code is None and exc.response is not None:
+            code = exc.response.status_code
+        message = f"{verb} {what}: {exc.status.message or exc.status.reason or 'API error'}"
+        raise (KubeNotFound if code == 404 else KubeError)(message, status=code) from exc
+    except httpx.HTTPStatusError as exc:
+        # lightkube only decodes an error whose Content-Type is exactly "application/json"; a
+        # proxy's HTML page or a charset parameter leaves the plain httpx error.
+        code = exc.response.status_code
+        message = f"{verb} {what}: {_status_text(exc.response)}"
+        raise (KubeNotFound if code == 404 else KubeError)(message, status=code) from exc
+    except httpx.TimeoutException as exc:
+        raise KubeError(f"{verb} {what}: the API server did not answer in time") from exc
+    except httpx.HTTPError as exc:
+        raise KubeError(f"{verb} {what}: cannot reach the API server ({_describe(exc)})") from exc
+    except (LightkubeConfigError, OSError) as exc:
+        # Credentials are resolved per request: a missing token file or a failing exec plugin.
+        raise KubeError(f"{verb} {what}: kubernetes credentials: {exc}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
+        # lightkube's own failures: an error response without a Content-Type (KeyError) or with
+        # a body that is not JSON (ValueError) - both while converting an HTTP error, whose
+        # status is then kept - an object missing a field, a closed client (RuntimeError).
+        http_error = _http_error_behind(exc)
+        if http_error is not None:
+            code = http_error.response.status_code
+            message = f"{verb} {what}: {_status_text(http_error.response)}"
+            raise (KubeNotFound if code == 404 else KubeError)(message, status=code) from exc
+        raise KubeError(f"{verb} {what}: {_describe(exc)}") from exc
+
+
+def _http_error_behind(exc: BaseException) -> httpx.HTTPStatusError | None:
+    """The HTTP error being handled when `exc` was raised, if any (the json module chains
+    its own StopIteration in between, hence the walk)."""
+    seen: BaseException | None = exc.__context__
+    for _ in range(5):
+        if seen is None or isinstance(seen, httpx.HTTPStatusError):
+            return seen
+        seen = seen.__context__
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _status_text(response: httpx.Response) -> str:
+    """The message of a non-lightkube error response: its Status, else its first bytes."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    text = response.text.strip()[:200]
+    return f"HTTP {response.status_code} {response.reason_phrase}" + (f": {text}" if text else "")
+
+
+def _rfc3339(at: datetime) -> str:
+    """`at` as RFC 3339; a naive datetime is taken as UTC (RFC 3339 requires an offset)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.isoformat()
+
+
+def _revision(annotations: Mapping[str, str] | None) -> int | None:
+    """The Deployment revision in an object's annotations, or None if absent or garbled."""
+    value = (annotations or {}).get(REVISION_ANNOTATION)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _selector_pairs(selector: LabelSelector | None) -> list[tuple[str, Any]]:
+    """A Deployment's label selector in lightkube's list form (matchLabels and matchExpressions)."""
+    if selector is None:
+        return []
+    pairs: list[tuple[str, Any]] = [
+        (key, str(value)) for key, value in (selector.matchLabels or {}).items()
+    ]
+    for requirement in selector.matchExpressions or []:
+        make = _SELECTOR_OPERATORS.get(requirement.operator)
+        if make is None:
+            raise ValueError(f"unsupported selector operator {requirement.operator!r}")
+        pairs.append((requirement.key, make(list(requirement.values or []))))
+    return pairs
+
+
+def _template_without_hash(template: PodTemplateSpec | None) -> dict[str, Any]:
+    """A pod template as a plain dict, minus the ReplicaSet's pod-template-hash label."""
+    if template is None:
+        return {}
+    # to_dict() returns the unread parts of a lazily decoded object as the server sent them, so
+    # fields newer than lightkube's models survive the copy; deepcopy keeps the source intact.
+    # (lightkube's to_dict is unannotated, hence the cast.)
+    data: dict[str, Any] = copy.deepcopy(cast(Any, template).to_dict())
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("labels"), dict):
+        metadata["labels"].pop(POD_TEMPLATE_HASH_LABEL, None)
+        if not metadata["labels"]:
+            del metadata["labels"]
+    return data
+
+
+def _owned_by(rs: apps_v1.ReplicaSet, uid: str | None) -> bool:
+    """True when the ReplicaSet's controller is the object with this uid."""
+    refs = rs.metadata.ownerReferences if rs.metadata is not None else None
+    return uid is not None and any(ref.uid == uid and ref.controller for ref in refs or [])
+
+
+class LightkubeClient:
+    """KubeClient over a lightkube AsyncClient (httpx underneath; no kubectl, no shell)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        """Wrap an open lightkube client; `aclose` closes it."""
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        server: str | None = None,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        in_cluster: bool = False,
+        timeout: float = 30.0,
+    ) -> LightkubeClient:
+        """A client for `server`, else the pod's service account, else a kubeconfig, else
+        lightkube's auto-detection (service account, $KUBECONFIG, ~/.kube/config)."""
+        try:
+            config: KubeConfig | SingleConfig
+            if server is not None:
+                # KubeConfig.from_server leaves the user unset, which lightkube 0.22 then
+                # rejects ("Missing user"): an empty user means "no credentials".
+                config = KubeConfig.from_one(cluster=Cluster(server=server), user=User())
+            elif in_cluster:
+                config = KubeConfig.from_service_account()
+            elif kubeconfig is not None or context is not None:
+                path = kubeconfig or os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
+                config = _single(KubeConfig.from_file(path), context)
+            else:
+                config = KubeConfig.from_env()
+            client = AsyncClient(config=config, timeout=httpx.Timeout(timeout))
+        except (LightkubeConfigError, OSError, KeyError, ValueError, AssertionError) as exc:
+            # KeyError: in_cluster without KUBERNETES_SERVICE_HOST; AssertionError: a context
+            # without a user (lightkube asserts one exists).
+            raise KubeError(f"kubernetes configuration: {_describe(exc)}") from exc
+        return cls(client)
+
+    async def rollout_restart(self, ref: ObjectRef, *, at: datetime) -> None:
+        """Set the template's restartedAt annotation, exactly as `kubectl rollout restart`."""
+        if ref.kind not in _RESTARTABLE:
+            raise KubeError(f"restart {ref}: a {ref.kind} cannot be restarted")
+        patch = {
+            "spec": {
+                "template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: _rfc3339(at)}}}
+            }
+        }
+        with _api_errors("restart", str(ref)):
+            await self._client.patch(
+                _WORKLOADS[ref.kind],
+                ref.name,
+                patch,
+                namespace=ref.namespace,
+                patch_type=PatchType.STRATEGIC,
+            )
+
+    async def get_replicas(self, ref: ObjectRef) -> int:
+        """Desired replicas from the scale subresource."""
+        scale_cls = self._scale_resource("get replicas", ref)
+        with _api_errors("get replicas", str(ref)):
+            scale = cast(
+                autoscaling_v1.Scale,
+                await self._client.get(scale_cls, ref.name, namespace=ref.namespace),
+            )
+            return int(scale.spec.replicas or 0) if scale.spec is not None else 0
+
+    async def scale(self, ref: ObjectRef, replicas: int) -> None:
+        """Merge-patch spec.replicas on the scale subresource (what `kubectl scale` sends)."""
+        if replicas < 0:
+            raise KubeError(f"scale {ref}: replicas must be >= 0, not {replicas}")
+        scale_cls = self._scale_resource("scale", ref)
+        with _api_errors("scale", str(ref)):
+            await self._client.patch(
+                scale_cls,
+                ref.name,
+                {"spec": {"replicas": replicas}},
+                namespace=ref.namespace,
+                patch_type=PatchType.MERGE,
+            )
+
+    async def rollout_undo(self, ref: ObjectRef, *, to_revision: int | None = None) -> int:
+        """Put an owned ReplicaSet's pod template back into the Deployment, as `kubectl
+        rollout undo` does; returns the revision rolled back to."""
+        if ref.kind != "Deployment":
+            raise KubeError(f"undo {ref}: only a Deployment can be rolled back, not a {ref.kind}")
+        if to_revision is not None and to_revision < 0:
+            raise KubeError(f"undo {ref}: revision {to_revision} is not a revision")
+        with _api_errors("undo", str(ref)):
+            deployment = await self._client.get(
+                apps_v1.Deployment, ref.name, namespace=ref.namespace
+            )
+            if deployment.spec.paused:
+                raise KubeError(f"undo {ref}: the Deployment is paused; resume it first")
+            uid = deployment.metadata.uid if deployment.metadata is not None else None
+            pairs = _selector_pairs(deployment.spec.selector)
+            history: dict[int, apps_v1.ReplicaSet] = {}
+            # lightkube types `labels` as a dict but also takes (key, value) pairs, which keep
+            # a key that is in both matchLabels and matchExpressions.
+            labels = cast("dict[str, Any] | None", pairs or None)
+            async for rs in self._client.list(
+                apps_v1.ReplicaSet, namespace=ref.namespace, labels=labels
+            ):
+                # The selector may also match ReplicaSets of another Deployment; only the
+                # controller reference says which are this one's history.
+                revision = _revision(rs.metadata.annotations if rs.metadata else None)
+                if revision is not None and _owned_by(rs, uid):
+                    history.setdefault(revision, rs)
+            target = self._pick_revision(ref, deployment, history, to_revision)
+            template = _template_without_hash(history[target].spec.template)
+            if template == _template_without_hash(deployment.spec.template):
+                # kubectl skips the patch too: the Deployment already runs that template.
+                return target
+            annotations = self._undo_annotations(deployment, history[target])
+            had_annotations = bool(deployment.metadata and deployment.metadata.annotations)
+            patch = [
+                {"op": "replace", "path": "/spec/template", "value": template},
+                {
+                    # JSON-patch "replace" needs the member to exist; "add" also overwrites.
+                    "op": "replace" if had_annotations else "add",
+                    "path": "/metadata/annotations",
+                    "value": annotations,
+                },
+            ]
+            await self._client.patch(
+                apps_v1.Deployment,
+                ref.name,
+                patch,
+                namespace=ref.namespace,
+                patch_type=PatchType.JSON,
+            )
+        return target
+
+    async def delete_pod(
+        self, namespace: str, name: str, *, grace_period_seconds: int | None = None
+    ) -> None:
+        """Delete one pod; None keeps the pod's own terminationGracePeriodSeconds."""
+        with _api_errors("delete", f"{namespace}/Pod/{name}"):
+            await self._client.delete(
+                core_v1.Pod, name, namespace=namespace, grace_period=grace_period_seconds
+            )
+
+    async def patch(self, ref: ObjectRef, patch: dict[str, Any]) -> None:
+        """Strategic-merge patch the workload."""
+        with _api_errors("patch", str(ref)):
+            await self._client.patch(
+                _WORKLOADS[ref.kind],
+                ref.name,
+                patch,
+                namespace=ref.namespace,
+                patch_type=PatchType.STRATEGIC,
+            )
+
+    async def deployment_available(self, namespace: str, name: str) -> bool:
+        """True when the controller has seen the latest spec, every replica is updated and
+        available, no old replica remains, and the Available condition is True."""
+        with _api_errors("get", f"{namespace}/Deployment/{name}"):
+            deployment = await self._client.get(apps_v1.Deployment, name, namespace=namespace)
+            generation = (deployment.metadata.generation if deployment.metadata else None) or 0
+            # The API server defaults spec.replicas to 1; it is never missing on a stored object.
+            desired = deployment.spec.replicas if deployment.spec.replicas is not None else 1
+            status = deployment.status
+            if status is None:
+                return False
+            available_condition = any(
+                c.type == "Available" and c.status == "True" for c in status.conditions or []
+            )
+            return (
+                (status.observedGeneration or 0) >= generation
+                and (status.updatedReplicas or 0) == desired
+                and (status.availableReplicas or 0) == desired
+                # Old pods still terminating count in status.replicas (kubectl waits for them).
+                and (status.replicas or 0) <= desired
+                and available_condition
+            )
+
+    async def aclose(self) -> None:
+        """Close the lightkube client and its connection pool."""
+        await self._client.aclose()
+
+    @staticmethod
+    def _scale_resource(verb: str, ref: ObjectRef) -> type[NamespacedSubResource]:
+        scale_cls = _SCALES.get(ref.kind)
+        if scale_cls is None:
+            raise KubeError(f"{verb} {ref}: a {ref.kind} has no scale subresource")
+        return scale_cls
+
+    @staticmethod
+    def _pick_revision(
+        ref: ObjectRef,
+        deployment: apps_v1.Deployment,
+        history: Mapping[int, apps_v1.ReplicaSet],
+        to_revision: int | None,
+    ) -> int:
+        """The explicit revision, or the highest one below the Deployment's current one."""
+        if to_revision:  # kubectl treats --to-revision=0 as "the previous one"
+            if to_revision not in history:
+                raise KubeError(f"undo {ref}: revision {to_revision} not found in its history")
+            return to_revision
+        current = _revision(deployment.metadata.annotations if deployment.metadata else None)
+        if current is None:
+            # Without the annotation the newest ReplicaSet is the current one (kubectl's view).
+            current = max(history, default=0)
+        older = [revision for revision in history if revision < current]
+        if not older:
+            raise KubeError(f"undo {ref}: no previous revision to roll back to")
+        return max(older)
+
+    @staticmethod
+    def _undo_annotations(
+        deployment: apps_v1.Deployment, rs: apps_v1.ReplicaSet
+    ) -> dict[str, str]:
+        """kubectl's annotation rule: bookkeeping from the Deployment, the rest from the RS."""
+        current = (deployment.metadata.annotations if deployment.metadata else None) or {}
+        source = (rs.metadata.annotations if rs.metadata else None) or {}
+        annotations = {k: v for k, v in current.items() if k in _UNDO_KEEP_ANNOTATIONS}
+        annotations.update({k: v for k, v in source.items() if k not in _UNDO_KEEP_ANNOTATIONS})
+        return annotations
+
+
+def _single(config: KubeConfig, context: str | None) -> KubeConfig | SingleConfig:
+    """The kubeconfig's named context, or the whole file (its current-context) when None."""
+    if context is None:
+        return config
+    single = config.get(context)
+    if single is None:  # only when no context is set and no default is given
+        raise ValueError(f"kubeconfig has no context {context!r}")
+    return single

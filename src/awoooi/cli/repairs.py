@@ -1,0 +1,158 @@
+"""`awoooi repairs`: list, show, approve and reject repairs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from awoooi.cli.context import cli_actor, out_console, settings_from, with_runtime
+from awoooi.core.audit import record_audit
+from awoooi.core.db import transaction
+from awoooi.core.errors import NotFoundError
+from awoooi.incidents import repository as incidents
+from awoooi.repair import repository
+from awoooi.repair.models import Repair, RepairStatus, RepairStep
+from awoooi.runtime import Runtime
+
+app = typer.Typer(help="Auto-repairs: decisions, runs, approvals.", no_args_is_help=True)
+
+RepairId = Annotated[int, typer.Argument(help="Repair id.", min=1)]
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[RepairStatus | None, typer.Option(help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
+    """Repairs, newest first."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> tuple[list[tuple[Repair, str]], int]:
+        async with transaction(runtime.session_factory) as session:
+            items, total = await repository.list_repairs(session, status=status, limit=limit)
+            rows = []
+            for repair in items:
+                incident = await incidents.get_by_id(session, repair.incident_id)
+                rows.append((repair, incident.human_id if incident else str(repair.incident_id)))
+            return rows, total
+
+    rows, total = with_runtime(settings, action)
+    table = Table("id", "incident", "verdict", "status", "playbook", "target", "created")
+    for repair, human_id in rows:
+        table.add_row(
+            str(repair.id),
+            human_id,
+            repair.verdict + (f" ({repair.gate})" if repair.gate else ""),
+            repair.status,
+            repair.playbook_id or "-",
+            Text(repair.target or "-"),
+            _when(repair.created_at),
+        )
+    out_console.print(table)
+    out_console.print(f"{len(rows)} of {total}", highlight=False)
+
+
+@app.command()
+def show(ctx: typer.Context, repair_id: RepairId) -> None:
+    """One repair: its decision with reasons, then its steps."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> tuple[Repair, list[RepairStep], str]:
+        async with transaction(runtime.session_factory) as session:
+            repair = await repository.get(session, repair_id)
+            if repair is None:
+                raise NotFoundError(f"no repair {repair_id}")
+            incident = await incidents.get_by_id(session, repair.incident_id)
+            steps = await repository.steps_of(session, repair_id)
+            return repair, steps, incident.human_id if incident else str(repair.incident_id)
+
+    repair, steps, human_id = with_runtime(settings, action)
+    out_console.print(Text.assemble((f"repair #{repair.id} ", "bold"), repair.status))
+    for label, value in (
+        ("incident", human_id),
+        ("verdict", repair.verdict + (f" (gate {repair.gate})" if repair.gate else "")),
+        ("playbook", f"{repair.playbook_id or '-'} {repair.playbook_name or ''}".strip()),
+        ("target", repair.target or "-"),
+        ("risk", repair.risk or "-"),
+        ("dry run", "yes" if repair.dry_run else "no"),
+        ("requested by", repair.requested_by),
+        ("decided by", f"{repair.decided_by or '-'} at {_when(repair.decided_at)}"),
+        ("note", repair.decision_note or "-"),
+        ("started / finished", f"{_when(repair.started_at)} / {_when(repair.finished_at)}"),
+        ("execution", f"{repair.execution_ms} ms" if repair.execution_ms is not None else "-"),
+        ("error", repair.error or "-"),
+    ):
+        out_console.print(Text(f"  {label:18} {value}"))
+    out_console.print(Text("  reasons:"))
+    for reason in repair.reasons:
+        out_console.print(Text(f"    - {reason}"))
+    table = Table("#", "action", "status", "ms", "detail / error")
+    for step in steps:
+        table.add_row(
+            str(step.position + 1),
+            step.action,
+            step.status,
+            str(step.duration_ms) if step.duration_ms is not None else "-",
+            Text(step.error or step.detail or ""),
+        )
+    out_console.print(table)
+
+
+async def _audit(session: Any, action: str, repair: Repair) -> None:
+    await record_audit(
+        session,
+        actor=cli_actor(),
+        action=f"repair.{action}",
+        target=f"repair:{repair.id}",
+        detail={"playbook": repair.playbook_id, "target": repair.target, "status": repair.status},
+    )
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    repair_id: RepairId,
+    note: Annotated[str | None, typer.Option(help="Why (kept with the decision).")] = None,
+) -> None:
+    """Approve a waiting repair; a worker runs it after checking its gates again."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> Repair:
+        async with transaction(runtime.session_factory) as session:
+            repair = await runtime.repairs.approve(
+                session, repair_id, actor=cli_actor(), note=note
+            )
+            await _audit(session, "approve", repair)
+            return repair
+
+    repair = with_runtime(settings, action)
+    out_console.print(f"repair {repair.id} approved: {repair.status}", highlight=False)
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    repair_id: RepairId,
+    reason: Annotated[str, typer.Option(help="Why it must not run (required).")],
+) -> None:
+    """Reject a waiting repair; nothing runs."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> Repair:
+        async with transaction(runtime.session_factory) as session:
+            repair = await runtime.repairs.reject(
+                session, repair_id, actor=cli_actor(), reason=reason
+            )
+            await _audit(session, "reject", repair)
+            return repair
+
+    repair = with_runtime(settings, action)
+    out_console.print(f"repair {repair.id} rejected", highlight=False)

@@ -1,0 +1,1 @@
+"""Auto-repair: playbooks, the fixed action catalog, safety gates, execution."""

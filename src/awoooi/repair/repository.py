@@ -1,0 +1,88 @@
+"""Queries over repairs. The gate queries are built once: they run on every decision."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from awoooi.repair.models import BUSY_STATUSES, Repair, RepairStatus, RepairStep
+
+_LAST_FINISHED = select(func.max(Repair.finished_at)).where(
+    Repair.target == bindparam("target"), Repair.started_at.is_not(None)
+)
+_STARTED_SINCE = select(func.count()).where(
+    Repair.target == bindparam("target"), Repair.started_at >= bindparam("since")
+)
+_ATTEMPTS = select(func.count()).where(
+    Repair.incident_id == bindparam("incident_id"),
+    Repair.playbook_id == bindparam("playbook_id"),
+    Repair.started_at.is_not(None),
+)
+_BUSY = (
+    select(Repair)
+    .where(
+        Repair.target == bindparam("target"),
+        Repair.status.in_(BUSY_STATUSES),
+        Repair.id != bindparam("exclude_id"),
+    )
+    .order_by(Repair.id)
+    .limit(1)
+)
+
+
+async def get(session: AsyncSession, repair_id: int, *, with_steps: bool = False) -> Repair | None:
+    """A repair by id (with its steps when asked)."""
+    query = select(Repair).where(Repair.id == repair_id)
+    if with_steps:
+        query = query.options(selectinload(Repair.steps))
+    return await session.scalar(query)
+
+
+async def steps_of(session: AsyncSession, repair_id: int) -> list[RepairStep]:
+    """A repair's steps in order."""
+    query = select(RepairStep).where(RepairStep.repair_id == repair_id)
+    return list(await session.scalars(query.order_by(RepairStep.position)))
+
+
+async def last_finished_on(session: AsyncSession, target: str) -> datetime | None:
+    """When the last repair that ran on this target finished."""
+    return await session.scalar(_LAST_FINISHED, {"target": target})
+
+
+async def started_since(session: AsyncSession, target: str, since: datetime) -> int:
+    """How many repairs started on this target since `since`."""
+    return int(await session.scalar(_STARTED_SINCE, {"target": target, "since": since}) or 0)
+
+
+async def attempts(session: AsyncSession, incident_id: int, playbook_id: str) -> int:
+    """How many times this playbook has run for this incident."""
+    parameters = {"incident_id": incident_id, "playbook_id": playbook_id}
+    return int(await session.scalar(_ATTEMPTS, parameters) or 0)
+
+
+async def busy_with(session: AsyncSession, target: str, *, exclude_id: int = 0) -> Repair | None:
+    """A queued or running repair on this target, other than `exclude_id`."""
+    return await session.scalar(_BUSY, {"target": target, "exclude_id": exclude_id})
+
+
+async def list_repairs(
+    session: AsyncSession,
+    *,
+    status: RepairStatus | None = None,
+    incident_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[Sequence[Repair], int]:
+    """A page of repairs, newest first, and how many match."""
+    query = select(Repair)
+    if status is not None:
+        query = query.where(Repair.status == status.value)
+    if incident_id is not None:
+        query = query.where(Repair.incident_id == incident_id)
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    page = await session.scalars(query.order_by(Repair.id.desc()).limit(limit).offset(offset))
+    return page.all(), total

@@ -1,0 +1,919 @@
+"""A small in-process fake of the Kubernetes API server, for testing the lightkube adapter.
+
+`FakeKubeAPI` runs `http.server.ThreadingHTTPServer` on 127.0.0.1 (port 0, no races) in a daemon
+thread and answers the REST calls awoooi makes the way a real API server does, wire format
+included: JSON objects and lists, `Status` errors, the `scale` subresource, four PATCH content
+types, `resourceVersion`/`generation` bookkeeping. Objects live in `objects`, keyed by
+`(apiVersion, namespace, plural, name)` ("apps/v1", "prod", "deployments", "web").
+
+    with FakeKubeAPI() as api:
+        dep = api.add(make_deployment("web", "prod", replicas=3))
+        ...                                   # point a client at api.url
+        api.requests[-1].body                 # every request is recorded, parsed
+        api.get("Deployment", "prod", "web")  # the stored object (a copy)
+        api.fail_next(500)                    # the next request answers a 500 Status
+        api.hang_next(5.0)                    # the next request answers after 5 s (or stop())
+
+Simplifications, on purpose: strategic merge knows no schema (lists of objects with a `name`
+are merged by name, other lists replaced); no admission, defaulting, controllers or watches;
+a selector may use `=`, `==`, `!=`, `in`, `notin`, `key` and `!key`. Writes to the main
+resource leave `status` alone, as on the real server; use `set_status` (or `/status`) instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+JSON = dict[str, Any]
+Key = tuple[str, str, str, str]  # (apiVersion, namespace, plural, name)
+
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+
+STRATEGIC = "application/strategic-merge-patch+json"
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY = "application/apply-patch+yaml"
+
+API_VERSIONS = {
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "Pod": "v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "Service": "v1",
+    "Namespace": "v1",
+    "Node": "v1",
+}
+PLURALS = {
+    "Deployment": "deployments",
+    "StatefulSet": "statefulsets",
+    "DaemonSet": "daemonsets",
+    "ReplicaSet": "replicasets",
+    "Pod": "pods",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Service": "services",
+    "Namespace": "namespaces",
+    "Node": "nodes",
+}
+KINDS = {plural: kind for kind, plural in PLURALS.items()}
+CLUSTER_SCOPED = frozenset({"namespaces", "nodes"})
+SCALABLE = frozenset({"deployments", "statefulsets", "replicasets"})
+# Resources whose status is a subresource: writes to the object itself never change it.
+WITH_STATUS = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets", "pods"})
+WITH_SELECTOR = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets"})
+
+REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Gone",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+_PATH = re.compile(
+    r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<namespace>[^/]+))?"
+    r"/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$"
+)
+_SET_TERM = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+
+
+def now_rfc3339() -> str:
+    """The current time as the API server writes timestamps (UTC, seconds, Z)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_body(code: int, message: str, *, reason: str | None = None, **details: Any) -> JSON:
+    """A `Status` object as the API server sends with every error."""
+    body: JSON = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason or REASONS.get(code, "Unknown"),
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return body
+
+
+class ApiFailure(Exception):
+    """Raised inside the fake to answer with a Status (code, message, reason)."""
+
+    def __init__(self, code: int, message: str, *, reason: str | None = None, **details: Any):
+        super().__init__(message)
+        self.code = code
+        self.body = status_body(code, message, reason=reason, **details)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as it arrived: the query keeps the last value of each parameter."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str | None
+    body: Any  # parsed JSON (dict or list), None without a body, the text if not JSON
+    raw: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Fault:
+    """What the next matching request gets instead of its answer."""
+
+    status: int | None = None  # None: answer normally (after `hang`)
+    message: str | None = None
+    reason: str | None = None
+    content_type: str = "application/json"
+    body: bytes | None = None
+    hang: float = 0.0
+    method: str | None = None
+    times: int = 1
+
+
+# -- object builders ---------------------------------------------------------------------------
+
+
+def make_deployment(
+    name: str,
+    namespace: str = "default",
+    *,
+    replicas: int = 1,
+    image: str = "nginx:1.25",
+    labels: dict[str, str] | None = None,
+    revision: int | None = None,
+    annotations: dict[str, str] | None = None,
+    status: JSON | None = None,
+) -> JSON:
+    """An apps/v1 Deployment selecting `labels` (default app=<name>) with one container."""
+    labels = labels or {"app": name}
+    meta_annotations = dict(annotations or {})
+    if revision is not None:
+        meta_annotations["deployment.kubernetes.io/revision"] = str(revision)
+    obj: JSON = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "containers": [
+                        {"name": name, "image": image, "ports": [{"containerPort": 8080}]}
+                    ]
+                },
+            },
+            "strategy": {"type": "RollingUpdate"},
+        },
+    }
+    if meta_annotations:
+        obj["metadata"]["annotations"] = meta_annotations
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def make_workload(kind: str, name: str, namespace: str = "default", **kwargs: Any) -> JSON:
+    """A StatefulSet, DaemonSet or ReplicaSet shaped like `make_deployment`'s Deployment."""
+    obj = make_deployment(name, namespace, **kwargs)
+    obj["kind"] = kind
+    if kind == "DaemonSet":
+        del obj["spec"]["replicas"]
+    if kind != "Deployment":
+        del obj["spec"]["strategy"]
+    return obj
+
+
+def make_replicaset(
+    deployment: JSON,
+    *,
+    revision: int,
+    image: str,
+    pod_template_hash: str,
+    replicas: int = 0,
+    owner_uid: str | None = None,
+    annotations: dict[str, str] | None = None,
+) -> JSON:
+    """A ReplicaSet of a stored Deployment (controller reference by uid) at one revision."""
+    meta = deployment["metadata"]
+    template = copy.deepcopy(deployment["spec"]["template"])
+    template["metadata"].setdefault("labels", {})["pod-template-hash"] = pod_template_hash
+    for container in template["spec"]["containers"]:
+        container["image"] = image
+    selector = copy.deepcopy(deployment["spec"]["selector"])
+    selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_template_hash
+    labels = dict(template["metadata"]["labels"])
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{meta['name']}-{pod_template_hash}",
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": {
+                **(annotations or {}),
+                "deployment.kubernetes.io/revision": str(revision),
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": meta["name"],
+                    "uid": owner_uid or meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {"replicas": replicas, "selector": selector, "template": template},
+    }
+
+
+def make_pod(
+    name: str, namespace: str = "default", *, labels: dict[str, str] | None = None
+) -> JSON:
+    """A v1 Pod with one container."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {"containers": [{"name": "main", "image": "nginx:1.25"}]},
+    }
+
+
+# -- patch semantics ---------------------------------------------------------------------------
+
+
+def _named_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and "name" in item for item in value
+    )
+
+
+def strategic_merge(target: Any, patch: Any) -> Any:
+    """Simplified strategic merge: maps merge recursively, null deletes, lists of objects with
+    a `name` merge by name (`$patch: delete` removes one), other lists are replaced."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):  # $setElementOrder/..., $retainKeys: ordering/pruning hints
+            continue
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            result[key] = strategic_merge(result.get(key), value)
+        elif value and _named_list(value) and _named_list(result.get(key)):
+            result[key] = _merge_by_name(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _merge_by_name(current: list[JSON], patch: list[JSON]) -> list[JSON]:
+    merged = copy.deepcopy(current)
+    for item in patch:
+        index = next((i for i, old in enumerate(merged) if old["name"] == item["name"]), None)
+        if item.get("$patch") == "delete":
+            if index is not None:
+                del merged[index]
+        elif index is None:
+            merged.append(copy.deepcopy(item))
+        else:
+            merged[index] = strategic_merge(merged[index], item)
+    return merged
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """JSON merge patch (RFC 7386)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _pointer(path: Any) -> list[str]:
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        raise ApiFailure(422, f"invalid JSON pointer {path!r}")
+    if not path:
+        return []
+    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+
+
+def _index(container: list[Any], part: str, *, allow_end: bool) -> int:
+    if allow_end and part == "-":
+        return len(container)
+    if not part.isdigit() or int(part) > len(container) - (0 if allow_end else 1):
+        raise ApiFailure(422, f"array index {part!r} out of range")
+    return int(part)
+
+
+def json_patch(document: Any, operations: Any) -> Any:
+    """JSON patch (RFC 6902): add, remove, replace and test."""
+    if not isinstance(operations, list):
+        raise ApiFailure(400, "json patch must be a list of operations")
+    doc = copy.deepcopy(document)
+    for op in operations:
+        kind = op.get("op") if isinstance(op, dict) else None
+        if kind not in ("add", "remove", "replace", "test"):
+            raise ApiFailure(422, f"unsupported json patch operation {kind!r}")
+        parts = _pointer(op.get("path"))
+        value = copy.deepcopy(op.get("value"))
+        if not parts:
+            if kind in ("add", "replace"):
+                doc = value
+                continue
+            raise ApiFailure(422, f"cannot {kind} the whole document")
+        parent = doc
+        for part in parts[:-1]:
+            if isinstance(parent, dict) and part in parent:
+                parent = parent[part]
+            elif isinstance(parent, list):
+                parent = parent[_index(parent, part, allow_end=False)]
+            else:
+                raise ApiFailure(422, f"{kind} operation does not apply: doc is missing path: "
+                                 f"{op.get('path')}")
+        last = parts[-1]
+        if isinstance(parent, dict):
+            if kind != "add" and last not in parent:
+                raise ApiFailure(422, f"{kind} operation does not apply: doc is missing key: "
+                                 f"{op.get('path')}")
+            if kind == "remove":
+                del parent[last]
+            elif kind == "test":
+                if parent[last] != value:
+                    raise ApiFailure(422, f"testing value {op.get('path')} failed")
+            else:
+                parent[last] = value
+        elif isinstance(parent, list):
+            i = _index(parent, last, allow_end=kind == "add")
+            if kind == "add":
+                parent.insert(i, value)
+            elif kind == "remove":
+                del parent[i]
+            elif kind == "replace":
+                parent[i] = value
+            elif parent[i] != value:
+                raise ApiFailure(422, f"testing value {op.get('path')} failed")
+        else:
+            raise ApiFailure(422, f"{kind} operation does not apply: {op.get('path')}")
+    return doc
+
+
+# -- selectors ---------------------------------------------------------------------------------
+
+
+def _split_terms(text: str) -> list[str]:
+    terms, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return [term.strip() for term in terms if term.strip()]
+
+
+def label_matcher(selector: str) -> Callable[[dict[str, str]], bool]:
+    """A predicate over labels for a label selector string; ApiFailure(400) if malformed."""
+    checks: list[Callable[[dict[str, str]], bool]] = []
+    for term in _split_terms(selector):
+        if m := _SET_TERM.match(term):
+            key, op = m.group(1), m.group(2)
+            values = {v.strip() for v in m.group(3).split(",") if v.strip()}
+            if op == "in":
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
+            else:
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+        elif "!=" in term:
+            key, value = (part.strip() for part in term.split("!=", 1))
+            checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+        elif "=" in term:
+            key, value = (part.strip() for part in re.split("==?", term, maxsplit=1))
+            checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+        elif term.startswith("!"):
+            absent = term[1:].strip()
+            checks.append(lambda labels, k=absent: k not in labels)
+        elif re.fullmatch(r"[A-Za-z0-9._/-]+", term):
+            checks.append(lambda labels, k=term: k in labels)
+        else:
+            raise ApiFailure(400, f"unable to parse requirement: {term!r}")
+        if not re.fullmatch(r"[A-Za-z0-9._/-]+", re.split(r"[\s!=]", term.lstrip("!"))[0]):
+            raise ApiFailure(400, f"unable to parse requirement: invalid label key in {term!r}")
+    return lambda labels: all(check(labels) for check in checks)
+
+
+def selector_string(selector: JSON | None) -> str:
+    """A LabelSelector object as the string form the Scale status carries."""
+    selector = selector or {}
+    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for req in selector.get("matchExpressions") or []:
+        op, key, values = req["operator"], req["key"], ",".join(sorted(req.get("values") or []))
+        terms.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+             "Exists": key, "DoesNotExist": f"!{key}"}[op]
+        )
+    return ",".join(terms)
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Answer:
+    code: int
+    body: bytes
+    content_type: str = "application/json"
+    hang: float = 0.0
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeKubeAPI:
+    """The fake API server: state, request log, faults, and the HTTP front end."""
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, JSON] = {}
+        self.requests: list[RecordedRequest] = []
+        self.field_managers: dict[Key, list[str]] = {}
+        self._faults: list[Fault] = []
+        self._lock = threading.RLock()
+        self._release = threading.Event()
+        self._resource_version = 1000
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+
+    def start(self) -> Self:
+        """Bind 127.0.0.1:0 and serve in a daemon thread."""
+        api = self
+
+        class Handler(_Handler):
+            fake = api
+
+        server = ThreadingHTTPServer((HOST, 0), Handler)
+        server.daemon_threads = True
+        self._server = server
+        # A short poll keeps shutdown() (which waits for the next poll) from costing 0.5 s.
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,),
+                                        name="fake-kube-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Release hanging requests, stop serving and close the socket."""
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:PORT`."""
+        assert self._server is not None, "the fake API server is not running"
+        return f"http://{HOST}:{self._server.server_address[1]}"
+
+    # state for tests
+
+    def add(self, obj: JSON) -> JSON:
+        """Store an object as if created (uid, generation 1, resourceVersion); returns a copy.
+
+        Unlike a POST, `status` is kept, so a test can seed it.
+        """
+        obj = copy.deepcopy(obj)
+        kind = obj["kind"]
+        obj.setdefault("apiVersion", API_VERSIONS.get(kind, "v1"))
+        plural = PLURALS.get(kind, kind.lower() + "s")
+        meta = obj.setdefault("metadata", {})
+        namespace = "" if plural in CLUSTER_SCOPED else meta.setdefault("namespace", "default")
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("generation", 1)
+        meta.setdefault("creationTimestamp", now_rfc3339())
+        with self._lock:
+            meta["resourceVersion"] = self._next_version()
+            self.objects[(obj["apiVersion"], namespace, plural, meta["name"])] = obj
+        return copy.deepcopy(obj)
+
+    def get(self, kind: str, namespace: str, name: str) -> JSON | None:
+        """A copy of the stored object, or None."""
+        key = self._key_for(kind, namespace, name)
+        with self._lock:
+            obj = self.objects.get(key)
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def set_status(self, kind: str, namespace: str, name: str, status: JSON | None) -> JSON:
+        """Replace an object's status, as its controller would; returns the stored copy."""
+        key = self._key_for(kind, namespace, name)
+        with self._lock:
+            obj = self.objects[key]
+            if status is None:
+                obj.pop("status", None)
+            else:
+                obj["status"] = copy.deepcopy(status)
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            return copy.deepcopy(obj)
+
+    def fail_next(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+        method: str | None = None,
+        times: int = 1,
+        content_type: str = "application/json",
+        body: bytes | None = None,
+    ) -> None:
+        """Answer the next `times` requests (of `method`, if given) with an error.
+
+        By default a Status object; `body` (with `content_type`) replaces it verbatim.
+        """
+        with self._lock:
+            self._faults.append(Fault(status=status, message=message, reason=reason,
+                                      method=method, times=times, content_type=content_type,
+                                      body=body))
+
+    def hang_next(self, seconds: float = 30.0, *, method: str | None = None) -> None:
+        """Hold the next request (of `method`) `seconds` before answering (stop() releases)."""
+        with self._lock:
+            self._faults.append(Fault(hang=seconds, method=method))
+
+    def requests_to(self, method: str | None = None, path: str | None = None
+                    ) -> list[RecordedRequest]:
+        """Recorded requests, filtered by method and/or exact path."""
+        with self._lock:
+            return [
+                r for r in self.requests
+                if (method is None or r.method == method) and (path is None or r.path == path)
+            ]
+
+    def writes(self) -> list[RecordedRequest]:
+        """Recorded requests that may change state (POST, PUT, PATCH, DELETE)."""
+        return [r for r in self.requests if r.method not in ("GET", "HEAD")]
+
+    # request handling (called from the handler threads)
+
+    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> _Answer:
+        """Record the request, apply a pending fault, else route it."""
+        split = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        content_type = headers.get("content-type")
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        request = RecordedRequest(method, split.path, query, content_type, body, raw, headers)
+        with self._lock:
+            self.requests.append(request)
+            fault = self._take_fault(method)
+        hang = 0.0
+        if fault is not None:
+            if fault.status is not None:
+                payload = fault.body
+                if payload is None:
+                    payload = _dump(status_body(fault.status, fault.message or
+                                                f"injected failure {fault.status}",
+                                                reason=fault.reason))
+                return _Answer(fault.status, payload, fault.content_type)
+            hang = fault.hang
+        try:
+            with self._lock:
+                code, answer = self._route(request)
+        except ApiFailure as failure:
+            return _Answer(failure.code, _dump(failure.body), hang=hang)
+        return _Answer(code, _dump(answer), hang=hang)
+
+    def wait_released(self, seconds: float) -> None:
+        """Block a handler thread for a hang fault (returns early on stop())."""
+        self._release.wait(seconds)
+
+    def _take_fault(self, method: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.method is None or fault.method == method:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def _next_version(self) -> str:
+        self._resource_version += 1
+        return str(self._resource_version)
+
+    def _key_for(self, kind: str, namespace: str, name: str) -> Key:
+        plural = PLURALS.get(kind, kind.lower() + "s")
+        api_version = API_VERSIONS.get(kind, "v1")
+        return (api_version, "" if plural in CLUSTER_SCOPED else namespace, plural, name)
+
+    def _route(self, request: RecordedRequest) -> tuple[int, Any]:
+        m = _PATH.match(request.path)
+        if m is None or (m["sub"] is not None and m["sub"] not in ("scale", "status")):
+            raise ApiFailure(404, "the server could not find the requested resource")
+        group = m["group"] or ""
+        api_version = f"{group}/{m['version']}" if group else "v1"
+        plural, name, sub = m["plural"], m["name"], m["sub"]
+        namespace = "" if plural in CLUSTER_SCOPED else (m["namespace"] or "")
+        if sub == "scale" and plural not in SCALABLE:
+            raise ApiFailure(404, "the server could not find the requested resource")
+        key: Key = (api_version, namespace, plural, name or "")
+        method = request.method
+        if name is None:
+            if method == "GET":
+                return 200, self._list(api_version, m["namespace"], plural, request.query)
+            if method == "POST" and namespace:
+                return 201, self._create(api_version, namespace, plural, request.body)
+        elif method == "GET":
+            obj = self._existing(key)
+            return 200, _scale_view(obj) if sub == "scale" else obj
+        elif method == "PATCH":
+            return self._patch(key, sub, request)
+        elif method == "PUT":
+            return 200, self._put(key, sub, request.body)
+        elif method == "DELETE" and sub is None:
+            obj = self._existing(key)
+            del self.objects[key]
+            return 200, obj
+        raise ApiFailure(405, f"the server does not allow this method on the requested resource "
+                              f"({method} {request.path})")
+
+    def _existing(self, key: Key) -> JSON:
+        obj = self.objects.get(key)
+        if obj is None:
+            raise _not_found(key)
+        return obj
+
+    def _list(self, api_version: str, namespace: str | None, plural: str,
+              query: dict[str, str]) -> JSON:
+        matches = label_matcher(query.get("labelSelector", ""))
+        fields = _field_matcher(query.get("fieldSelector", ""))
+        items = []
+        for (version, ns, kind_plural, _name), obj in sorted(self.objects.items()):
+            if (version, kind_plural) != (api_version, plural):
+                continue
+            if namespace is not None and ns != namespace:
+                continue
+            if matches(obj["metadata"].get("labels") or {}) and fields(obj):
+                # The real server leaves kind and apiVersion out of list items.
+                item = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+                items.append(item)
+        kind = KINDS.get(plural, plural.rstrip("s").capitalize())
+        return {
+            "kind": f"{kind}List",
+            "apiVersion": api_version,
+            "metadata": {"resourceVersion": str(self._resource_version)},
+            "items": items,
+        }
+
+    def _create(self, api_version: str, namespace: str, plural: str, body: Any) -> JSON:
+        if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
+            raise ApiFailure(422, "metadata.name: Required value: name is required")
+        key: Key = (api_version, namespace, plural, body["metadata"]["name"])
+        if key in self.objects:
+            raise ApiFailure(409, f'{_resource(key)} "{key[3]}" already exists',
+                             reason="AlreadyExists")
+        obj = copy.deepcopy(body)
+        obj["apiVersion"], obj["kind"] = api_version, obj.get("kind") or KINDS.get(plural, "")
+        if plural in WITH_STATUS:
+            obj.pop("status", None)
+        meta = obj["metadata"]
+        meta.update(namespace=namespace, uid=str(uuid.uuid4()), generation=1,
+                    creationTimestamp=now_rfc3339(), resourceVersion=self._next_version())
+        _validate(key, obj)
+        self.objects[key] = obj
+        return obj
+
+    def _patch(self, key: Key, sub: str | None, request: RecordedRequest) -> tuple[int, Any]:
+        media = (request.content_type or "").split(";")[0].strip()
+        body = request.body
+        if media == APPLY:
+            manager = request.query.get("fieldManager")
+            if not manager:
+                raise ApiFailure(400, "PATCH " + request.path + ": fieldManager is required for "
+                                 "apply requests")
+            if not isinstance(body, dict):
+                raise ApiFailure(400, "apply patch must be an object")
+            self.field_managers.setdefault(key, []).append(manager)
+            if key not in self.objects and sub is None:
+                return 201, self._create(key[0], key[1], key[2], body)
+        elif media not in (STRATEGIC, MERGE, JSON_PATCH):
+            raise ApiFailure(415, f"the body of the request was in an unknown format - accepted "
+                                  f"media types include: {JSON_PATCH}, {MERGE}, {APPLY}, "
+                                  f"{STRATEGIC}")
+        current = self._existing(key)
+        view = _scale_view(current) if sub == "scale" else current
+        if media == JSON_PATCH:
+            patched = json_patch(view, body)
+        elif not isinstance(body, dict):
+            raise ApiFailure(400, "the patch body must be a JSON object")
+        elif media == MERGE:
+            patched = merge_patch(view, body)
+        else:  # strategic merge, and (simplified) server-side apply
+            patched = strategic_merge(view, body)
+        if not isinstance(patched, dict):
+            raise ApiFailure(422, "the patched object is not an object")
+        return 200, self._write(key, sub, current, patched)
+
+    def _put(self, key: Key, sub: str | None, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise ApiFailure(400, "the body must be a JSON object")
+        return self._write(key, sub, self._existing(key), body)
+
+    def _write(self, key: Key, sub: str | None, current: JSON, incoming: JSON) -> Any:
+        """Store `incoming` for the object, the scale or the status; returns what the server
+        answers (the object, or the Scale for /scale)."""
+        wanted = (incoming.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != current["metadata"]["resourceVersion"]:
+            raise ApiFailure(409, f'Operation cannot be fulfilled on {_resource(key)} "{key[3]}": '
+                                  f"the object has been modified; please apply your changes to "
+                                  f"the latest version and try again", reason="Conflict")
+        new = copy.deepcopy(current)
+        if sub == "scale":
+            replicas = (incoming.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise ApiFailure(422, f"Scale.autoscaling \"{key[3]}\" is invalid: "
+                                      f"spec.replicas: Invalid value: {replicas!r}")
+            new["spec"]["replicas"] = replicas
+        elif sub == "status":
+            new["status"] = copy.deepcopy(incoming.get("status"))
+        else:
+            new = copy.deepcopy(incoming)
+            new["apiVersion"], new["kind"] = current["apiVersion"], current["kind"]
+            meta = new.setdefault("metadata", {})
+            for fixed in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+                if fixed in current["metadata"]:
+                    meta[fixed] = current["metadata"][fixed]
+            if key[2] in WITH_STATUS:
+                new.pop("status", None)
+                if "status" in current:
+                    new["status"] = copy.deepcopy(current["status"])
+        new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        if new != current:
+            _validate(key, new)
+            if new.get("spec") != current.get("spec"):
+                new["metadata"]["generation"] = current["metadata"].get("generation", 0) + 1
+            new["metadata"]["resourceVersion"] = self._next_version()
+            self.objects[key] = new
+        return _scale_view(new) if sub == "scale" else new
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _resource(key: Key) -> str:
+    group = key[0].split("/")[0] if "/" in key[0] else ""
+    return f"{key[2]}.{group}" if group else key[2]
+
+
+def _not_found(key: Key) -> ApiFailure:
+    group = key[0].split("/")[0] if "/" in key[0] else ""
+    return ApiFailure(404, f'{_resource(key)} "{key[3]}" not found', name=key[3], group=group,
+                      kind=key[2])
+
+
+def _scale_view(obj: JSON) -> JSON:
+    """The autoscaling/v1 Scale the server shows for a scalable object."""
+    meta = obj["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                          "creationTimestamp") if k in meta},
+        "spec": {"replicas": obj["spec"].get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": selector_string(obj["spec"].get("selector")),
+        },
+    }
+
+
+def _validate(key: Key, obj: JSON) -> None:
+    """The one validation that matters here: a workload's selector must match its template."""
+    if key[2] not in WITH_SELECTOR:
+        return
+    spec = obj.get("spec") or {}
+    wanted = (spec.get("selector") or {}).get("matchLabels") or {}
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        raise ApiFailure(422, f'{KINDS.get(key[2], key[2])}.{key[0].split("/")[0]} "{key[3]}" '
+                              f"is invalid: spec.template.metadata.labels: Invalid value: "
+                              f"{labels!r}: `selector` does not match template `labels`")
+
+
+def _field_matcher(selector: str) -> Callable[[JSON], bool]:
+    checks: list[Callable[[JSON], bool]] = []
+    for term in _split_terms(selector):
+        negate = "!=" in term
+        name, value = (p.strip() for p in re.split("!=|==?", term, maxsplit=1))
+        if name not in ("metadata.name", "metadata.namespace"):
+            raise ApiFailure(400, f'field label not supported: "{name}"')
+        field_name = name.split(".", 1)[1]
+        checks.append(
+            lambda obj, f=field_name, v=value, n=negate: (obj["metadata"].get(f) == v) != n
+        )
+    return lambda obj: all(check(obj) for check in checks)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, like the API server; every verb goes to FakeKubeAPI.handle."""
+
+    protocol_version = "HTTP/1.1"
+    fake: FakeKubeAPI  # set on the subclass FakeKubeAPI.start makes
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        answer = self.fake.handle(method, self.path, headers, raw)
+        if answer.hang:
+            self.fake.wait_released(answer.hang)
+        try:
+            self.send_response(answer.code)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.send_header("Cache-Control", "no-cache, private")
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except OSError:
+            # The client gave up (a timeout test): nobody is left to read the answer.
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request stderr line."""
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections while the block runs (bound, never
+    listening, so nothing else can take it meanwhile)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        yield sock.getsockname()[1]
