@@ -184,11 +184,11 @@ class Playbook(_Model):
     def _target_when_needed(self) -> Playbook:
         needs = [step.action for step in self.steps if CATALOG[step.action].needs_target]
         if needs and self.target is None:
-            raise ValueError(f"{needs[0]} needs a target, and target is null")
+            raise ValueError(f"target: {needs[0]} needs a target, and target is null")
         if self.verify.check == "deployment_available" and (
             self.target is None or self.target.kind != "Deployment"
         ):
-            raise ValueError("verify.check deployment_available needs a Deployment target")
+            raise ValueError("verify: check deployment_available needs a Deployment target")
         return self
 
     @property
@@ -246,7 +246,7 @@ def substitute(text: str, variables: Mapping[str, str], *, url: bool = False) ->
         name = match.group(1)
         if name not in variables:
             raise UnresolvedPlaceholder(f"${{{name}}} has no value for this incident")
-        return quote(variables[name], safe="/?#@:") if url else variables[name]
+        return quote(variables[name], safe="") if url else variables[name]
 
     return PLACEHOLDER.sub(value, text)
 
@@ -297,7 +297,9 @@ def resolve_plan(playbook: Playbook, incident: Incident, settings: RepairSetting
         )
     steps = []
     for position, step in enumerate(playbook.steps):
-        params = _substitute_all(step.params, variables)
+        # Defaults (kube.delete_pod's pod: ${labels.pod}) hold placeholders too: fill them in.
+        written = validate_params(step.action, step.params, settings)
+        params = _substitute_all(written.model_dump(mode="json"), variables)
         try:
             typed = validate_params(step.action, params, settings)
         except ValidationError as exc:
@@ -364,12 +366,31 @@ def _problems(
     problems = []
     for item in error.errors():
         loc = [*prefix, *item["loc"]]
-        found, walked = _node_at(node, loc)
         message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"]:
+            # A check across fields has no location; it names its field first ("target: ...").
+            field_name, _, rest = message.partition(": ")
+            if rest and field_name in Playbook.model_fields:
+                loc, message = [*prefix, field_name], rest
+        found, walked = _node_at(node, loc)
         problems.append(
             PlaybookProblem(file, found.start_mark.line + 1, _field_path(walked), message)
         )
     return problems
+
+
+def _strings(
+    value: Any, path: tuple[int | str, ...]
+) -> Iterable[tuple[tuple[int | str, ...], str]]:
+    """Every string inside a parameter structure, with its location."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
 
 
 def _check_step_params(
@@ -377,6 +398,14 @@ def _check_step_params(
 ) -> list[PlaybookProblem]:
     problems = []
     for index, step in enumerate(playbook.steps):
+        for path, text in _strings(step.params, ("steps", index, "params")):
+            try:
+                _check_placeholders(text)
+            except ValueError as exc:
+                found, walked = _node_at(node, path)
+                problems.append(
+                    PlaybookProblem(file, found.start_mark.line + 1, _field_path(walked), str(exc))
+                )
         try:
             typed = validate_params(step.action, step.params, settings)
         except ValidationError as exc:

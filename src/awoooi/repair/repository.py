@@ -69,6 +69,16 @@ async def busy_with(session: AsyncSession, target: str, *, exclude_id: int = 0) 
     return await session.scalar(_BUSY, {"target": target, "exclude_id": exclude_id})
 
 
+async def running_on(session: AsyncSession, target: str, *, exclude_id: int = 0) -> Repair | None:
+    """The running repair on this target, other than `exclude_id`."""
+    query = select(Repair).where(
+        Repair.target == target,
+        Repair.status == RepairStatus.RUNNING.value,
+        Repair.id != exclude_id,
+    )
+    return await session.scalar(query.limit(1))
+
+
 async def list_repairs(
     session: AsyncSession,
     *,

@@ -476,7 +476,7 @@ class RepairService:
                 f"repair {repair.id} is {repair.status}; only a pending_approval repair can be "
                 "approved or rejected"
             )
-        if False:
+        if repair.expires_at is not None and repair.expires_at <= self._now():
             raise ConflictError(
                 f"repair {repair.id} expired at {repair.expires_at:%Y-%m-%d %H:%M} UTC; "
                 "ask for a new decision (POST /api/v1/incidents/{id}/repair)"
@@ -632,15 +632,18 @@ class RepairService:
             session, repair.symptoms_hash, self.policy.anti_pattern_days, now
         )
         if found is None:
-            namespace = (repair.target or "").split("/")[0] or incident.namespace
+            # A workload target is "namespace/Kind/name"; a target-less playbook's key is
+            # "playbook/<id>", which names no namespace: the incident's counts (as in decide()).
+            parts = (repair.target or "").split("/")
+            namespace = parts[0] if len(parts) == 3 else incident.namespace
             found = gates.freeze_gate(self.settings.freeze_windows, now, namespace)
         if found is None and repair.target:
-            found = await gates.busy_gate(session, repair.target, exclude_id=repair.id)
-            if found is not None:
-                running = await repository.busy_with(session, repair.target, exclude_id=repair.id)
-                # Only a running one blocks a queued one; two queued ones go first come first.
-                if running is None or running.status != RepairStatus.RUNNING.value:
-                    found = None
+            # Only a running repair blocks a queued one; queued ones go first come, first served.
+            running = await repository.running_on(session, repair.target, exclude_id=repair.id)
+            if running is not None:
+                found = gates.Blocked(
+                    "busy", f"repair #{running.id} is already running on {repair.target}"
+                )
         return found
 
     async def _block(
@@ -653,8 +656,8 @@ class RepairService:
         found: gates.Blocked | None = None,
     ) -> None:
         now = self._now()
+        # The verdict stays what was decided; the status says a gate stopped it at start.
         repair.status = RepairStatus.BLOCKED.value
-        repair.verdict = Verdict.BLOCKED.value
         repair.gate = gate
         repair.reasons = [*repair.reasons, redact(reason)]
         repair.finished_at = None
@@ -700,10 +703,11 @@ class RepairService:
             if previous is not None and previous.status == StepStatus.SUCCEEDED.value:
                 results.append(_step_result(previous))
                 continue  # done before a restart: never run twice
-            if previous is not None and previous.status in {
-                StepStatus.RUNNING.value,
-                StepStatus.FAILED.value,
-            }:
+            if previous is not None and previous.status == StepStatus.FAILED.value:
+                results.append(_step_result(previous))
+                error = previous.error or f"step {step.position + 1} ({step.action}) failed"
+                break  # it failed before a restart; the result was not recorded yet
+            if previous is not None and previous.status == StepStatus.RUNNING.value:
                 error = (
                     f"step {step.position + 1} ({step.action}) was interrupted by a restart; "
                     "its effect is unknown, so the repair stops here"
