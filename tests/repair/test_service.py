@@ -822,3 +822,88 @@ async def test_the_decide_job_records_one_decision_however_often_it_runs(
         )
     assert decided == 2
     assert kube.calls.count(RESTART) == 1
+
+
+# ---------------------------------------------------------------- follow-ups
+
+
+async def test_an_unanswered_approval_expires_by_its_job(
+    runtime: Runtime, service_with: Callable[..., RepairService], kube: InMemoryKube
+) -> None:
+    service = service_with(approval_ttl_hours=0.0001)  # about 0.36 s
+    human_id = await fire(runtime, alertname="Risky")
+    waiting = await decide(runtime, human_id, service)
+    assert waiting.status == "pending_approval"
+    [expiry] = await jobs(runtime, "repair.expire")
+    assert expiry.run_at == waiting.expires_at
+
+    await runtime.worker().run_until_idle()  # not due yet: the repair still waits
+    assert (await load_repair(runtime, waiting.id)).status == "pending_approval"
+
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while (await load_repair(runtime, waiting.id)).status == "pending_approval":
+        assert time.monotonic() < deadline, "the expiry job never ran"
+        await asyncio.sleep(0.1)
+        await runtime.worker().run_until_idle()
+    assert (await load_repair(runtime, waiting.id)).status == "expired"
+    assert [e.event for e in await events(runtime, human_id)][-1] == "repair_expired"
+    async with runtime.session_factory() as session, session.begin():
+        with pytest.raises(ConflictError, match="expired"):
+            await service.approve(session, waiting.id, actor="bob")
+    assert RESTART not in kube.calls
+
+
+async def test_an_approval_given_late_still_meets_the_rate_limit(
+    runtime: Runtime, service_with: Callable[..., RepairService], kube: InMemoryKube
+) -> None:
+    service = service_with(max_repairs_per_target_per_hour=1)
+    waiting = await decide(runtime, await fire(runtime, alertname="Gated"), service)
+    assert waiting.status == "pending_approval"
+    # Meanwhile another repair runs on the same target and uses up the hour's allowance.
+    other = await decide(runtime, await fire(runtime, alertname="WebDown"), service)
+    assert other.status == "queued"
+    assert (await service.run_repair(other.id)) is not None
+    assert (await load_repair(runtime, other.id)).status == "succeeded"
+
+    async with transaction(runtime.session_factory) as session:
+        await service.approve(session, waiting.id, actor="bob")
+    finished = await service.run_repair(waiting.id)
+    assert finished is not None
+    assert (finished.status, finished.gate) == ("blocked", "rate_limit")
+    assert kube.calls.count(RESTART) == 1
+
+
+async def test_the_decide_job_leaves_an_operator_decision_alone(
+    runtime: Runtime, kube: InMemoryKube
+) -> None:
+    human_id = await fire(runtime, alertname="WebDown")
+    found = await incident(runtime, human_id)
+    async with transaction(runtime.session_factory) as session:
+        job_id = await queue_decision(session, found.id)
+    await decide(runtime, human_id)  # an operator was faster (POST /incidents/{id}/repair)
+    assert await runtime.worker().run_job(job_id)
+    assert len(await repairs_of(runtime, human_id)) == 1
+
+
+async def test_dry_run_records_a_blocked_verdict_without_paging(
+    runtime: Runtime, service_with: Callable[..., RepairService]
+) -> None:
+    service = service_with(mode="dry-run", max_repairs_per_target_per_hour=1)
+    async with transaction(runtime.session_factory) as session:
+        session.add(
+            Repair(
+                incident_id=(await incident(runtime, await fire(runtime, alertname="WebSlow"))).id,
+                target=TARGET,
+                verdict="AUTO",
+                status="succeeded",
+                symptoms_hash="0" * 16,
+                requested_by="test",
+                started_at=utcnow(),
+                finished_at=utcnow(),
+            )
+        )
+    human_id = await fire(runtime, alertname="WebDown")
+    blocked = await decide(runtime, human_id, service)
+    assert (blocked.verdict, blocked.gate, blocked.dry_run) == ("BLOCKED", "rate_limit", True)
+    assert (await incident(runtime, human_id)).status == "open"
+    assert await notifications(runtime, "repair.blocked") == []

@@ -56,10 +56,15 @@ log = get_logger(__name__)
 
 DECIDE_JOB = "repair.decide"
 EXECUTE_JOB = "repair.execute"
+EXPIRE_JOB = "repair.expire"
 SYSTEM_ACTOR = "awoooi:repair"
 # A repair job is resumed after a crash, not retried from scratch; a few claims are plenty.
 EXECUTE_JOB_ATTEMPTS = 5
 _SENSITIVE_HEADER_PARTS = ("auth", "token", "secret", "key", "cookie", "password", "session")
+
+
+class NotYetExpiredError(Exception):
+    """The expiry job ran before the deadline; its retry comes later."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,7 @@ class RepairService:
         """Register the decide and execute jobs."""
         registry.register(DECIDE_JOB, self._decide_job)
         registry.register(EXECUTE_JOB, self._execute_job)
+        registry.register(EXPIRE_JOB, self._expire_job)
 
     async def aclose(self) -> None:
         """Close the HTTP client this service opened."""
@@ -322,10 +328,18 @@ class RepairService:
                 "reasons": repair.reasons,
             },
         )
-        if status is RepairStatus.BLOCKED:
+        if status is RepairStatus.BLOCKED and not decision.dry_run:
+            # In dry-run the verdict is recorded and nobody is paged: nothing would have run.
             await self._escalate_blocked(session, incident, repair, decision)
         elif status is RepairStatus.PENDING_APPROVAL:
             await self._ask_approval(session, incident, repair)
+            await enqueue(
+                session,
+                EXPIRE_JOB,
+                {"repair_id": repair.id},
+                f"repair-expire:{repair.id}",
+                run_at=repair.expires_at,
+            )
         elif status is RepairStatus.QUEUED:
             await self._queue_execution(session, repair)
         elif status is RepairStatus.DRY_RUN and plan is not None:
@@ -491,18 +505,38 @@ class RepairService:
         if incident is None or incident.status == IncidentStatus.RESOLVED.value:
             return
         already = await ctx.session.scalar(
-            select(func.count()).where(
-                Repair.incident_id == incident.id, Repair.requested_by == SYSTEM_ACTOR
-            )
+            select(func.count()).where(Repair.incident_id == incident.id)
         )
         if already:
-            return  # a retried job: the decision is recorded
+            return  # decided already: by a retried job, or by an operator through the API
         await self.record(
             ctx.session, incident, await self.decide(ctx.session, incident), actor=SYSTEM_ACTOR
         )
 
     async def _execute_job(self, ctx: JobContext) -> None:
         await self.run_repair(int(ctx.payload["repair_id"]))
+
+    async def _expire_job(self, ctx: JobContext) -> None:
+        """A repair still waiting for approval at its deadline becomes `expired`."""
+        repair_id = int(ctx.payload["repair_id"])
+        await lock_names(ctx.session, [f"repair:{repair_id}"])
+        repair = await repository.get(ctx.session, repair_id)
+        if repair is None or repair.status != RepairStatus.PENDING_APPROVAL.value:
+            return
+        if repair.expires_at is not None and repair.expires_at > self._now():
+            # The job ran early (clocks of replicas differ): fail this attempt, retry later.
+            raise NotYetExpiredError(f"repair {repair.id} expires at {repair.expires_at}")
+        repair.status = RepairStatus.EXPIRED.value
+        repair.updated_at = self._now()
+        incident = await incidents.get_by_id(ctx.session, repair.incident_id)
+        if incident is not None:
+            add_event(
+                ctx.session,
+                incident,
+                actor=SYSTEM_ACTOR,
+                event="repair_expired",
+                detail={"repair_id": repair.id, "expired_at": str(repair.expires_at)},
+            )
 
     async def run_repair(self, repair_id: int) -> Repair | None:
         """Claim a queued repair (or resume a running one), execute it, record the result and
@@ -546,7 +580,9 @@ class RepairService:
                 return self._execution(repair, incident, plan_or_reason)
             if repair.status != RepairStatus.QUEUED.value:
                 return None
-            found = await self._gates_at_start(session, repair, incident)
+            found = await self._gates_at_start(
+                session, repair, incident, plan_or_reason.playbook
+            )
             if found is not None:
                 await self._block(session, repair, incident, found.gate, found.reason, found)
                 return None
@@ -621,10 +657,10 @@ class RepairService:
         return ExecutionPlan(repair.id, incident.id, incident.human_id, repair.symptoms_hash, plan)
 
     async def _gates_at_start(
-        self, session: AsyncSession, repair: Repair, incident: Incident
+        self, session: AsyncSession, repair: Repair, incident: Incident, playbook: Playbook
     ) -> gates.Blocked | None:
         """The gates that can change between the decision and the run (an approval may be
-        hours old): incident state, anti-patterns, freezes, and the one-per-target lock."""
+        hours old): incident state, anti-patterns, freezes, per-target limits, the lock."""
         if incident.status == IncidentStatus.RESOLVED.value:
             return gates.Blocked("resolved", "the incident was resolved before the repair ran")
         now = self._now()
@@ -637,6 +673,16 @@ class RepairService:
             parts = (repair.target or "").split("/")
             namespace = parts[0] if len(parts) == 3 else incident.namespace
             found = gates.freeze_gate(self.settings.freeze_windows, now, namespace)
+        if found is None and repair.target:
+            # Other repairs may have run on the target since the decision (an approval can
+            # come hours later): the per-target limits hold at start too.
+            found = await gates.cooldown_gate(session, repair.target, playbook.cooldown, now)
+        if found is None and repair.target:
+            found = await gates.rate_limit_gate(
+                session, repair.target, self.settings.max_repairs_per_target_per_hour, now
+            )
+        if found is None:
+            found = await gates.attempts_gate(session, incident.id, playbook)
         if found is None and repair.target:
             # Only a running repair blocks a queued one; queued ones go first come, first served.
             running = await repository.running_on(session, repair.target, exclude_id=repair.id)
