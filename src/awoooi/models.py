@@ -3,6 +3,7 @@
 from awoooi.ai import models as ai_models
 from awoooi.core import models as core_models
 from awoooi.core.db import Base
+from awoooi.drift import models as drift_models
 from awoooi.incidents import models as incident_models
 from awoooi.knowledge import models as knowledge_models
 from awoooi.notify import models as notify_models
@@ -13,6 +14,7 @@ metadata = Base.metadata
 __all__ = [
     "ai_models",
     "core_models",
+    "drift_models",
     "incident_models",
     "knowledge_models",
     "metadata",

@@ -34,6 +34,8 @@ APP_TABLES = {
     "knowledge_versions",
     "repairs",
     "repair_steps",
+    "drift_reports",
+    "drift_items",
 }
 
 
@@ -97,7 +99,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0006"
+    assert migrate.head_revision() == "0007"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 

@@ -1,13 +1,31 @@
-"""An in-memory cluster behind the KubeClient Protocol, for everything above the adapter."""
+"""An in-memory cluster behind the KubeClient and ClusterReader Protocols, for everything above
+the adapter.
+
+Repairs work on `workloads` and `pods`; reads of any kind (drift) on `objects`, plain dicts keyed
+by (apiVersion, kind, namespace, name), namespace None for a cluster-scoped kind:
+
+    kube = InMemoryKube()
+    kube.add_object({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": "settings", "namespace": "prod"}})
+    kube.add_kind("stable.example.com/v1", "CronTab")       # served, no objects yet
+    await kube.list_objects("v1", "ConfigMap", label_selector="app=web")
+
+As on a real server, reading a kind nobody added or declared is KubeError("unknown kind ...").
+Label selectors: equality only (`k=v`, `k==v`, `k!=v`, comma-separated).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from awoooi.adapters.kube import KubeClient, KubeError, KubeNotFound, ObjectRef
+from awoooi.adapters.kube import ClusterReader, KubeClient, KubeError, KubeNotFound, ObjectRef
+
+ObjectKey = tuple[str, str, str | None, str]  # (apiVersion, kind, namespace, name)
 
 
 @dataclass
@@ -34,6 +52,9 @@ class InMemoryKube:
     # How many deployment_available checks answer False before the real answer.
     unavailable_checks: int = 0
     closed: bool = False
+    objects: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
+    # Served kinds: (apiVersion, kind) -> namespaced.
+    kinds: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def add(self, kind: str, namespace: str, name: str, **values: Any) -> Workload:
         """Create a workload."""
@@ -103,9 +124,91 @@ class InMemoryKube:
     async def aclose(self) -> None:
         self.closed = True
 
+    # -- ClusterReader -------------------------------------------------------------------------
+
+    def add_kind(self, api_version: str, kind: str, *, namespaced: bool = True) -> None:
+        """Serve a kind (with no objects yet)."""
+        self.kinds[(api_version, kind)] = namespaced
+
+    def add_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store a copy of an object; a metadata.namespace makes its kind namespaced."""
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        namespace = meta.get("namespace")
+        kind_key = (obj["apiVersion"], obj["kind"])
+        namespaced = self.kinds.setdefault(kind_key, namespace is not None)
+        if namespaced and namespace is None:
+            raise ValueError(f"{obj['kind']} {meta.get('name')} needs a metadata.namespace")
+        if not namespaced:
+            meta.pop("namespace", None)
+            namespace = None
+        self.objects[(obj["apiVersion"], obj["kind"], namespace, meta["name"])] = obj
+        return copy.deepcopy(obj)
+
+    def _served(self, api_version: str, kind: str, where: str) -> bool:
+        namespaced = self.kinds.get((api_version, kind))
+        if namespaced is None:
+            raise KubeError(f"{where}: unknown kind {kind} in {api_version} (not served)")
+        return namespaced
+
+    async def get_object(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        where = f"get {api_version} {kind} {namespace + '/' if namespace else ''}{name}"
+        await self._enter("get_object", where.removeprefix("get "))
+        namespaced = self._served(api_version, kind, where)
+        if namespaced and namespace is None:
+            raise KubeError(f"{where}: {kind} is namespaced, a namespace is required")
+        found = self.objects.get((api_version, kind, namespace if namespaced else None, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    async def list_objects(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        where = f"list {api_version} {kind}" + (f" in {namespace}" if namespace else "")
+        await self._enter("list_objects", where.removeprefix("list "))
+        namespaced = self._served(api_version, kind, where)
+        matches = _equality_selector(label_selector or "", where)
+        found = []
+        # Ordered like the API server: by namespace, then name.
+        for key in sorted(self.objects, key=lambda k: (k[2] or "", k[3])):
+            obj = self.objects[key]
+            if key[:2] != (api_version, kind):
+                continue
+            if namespaced and namespace is not None and key[2] != namespace:
+                continue
+            if matches((obj.get("metadata") or {}).get("labels") or {}):
+                found.append(copy.deepcopy(obj))
+        return found
+
+
+def _equality_selector(selector: str, where: str) -> Callable[[dict[str, str]], bool]:
+    """A predicate for `k=v`, `k==v`, `k!=v` terms (all must hold); KubeError otherwise."""
+    terms: list[tuple[str, str, bool]] = []
+    for term in (t.strip() for t in selector.split(",")):
+        if not term:
+            continue
+        negate = "!=" in term
+        key, sep, value = term.partition("!=" if negate else "=")
+        value = value.removeprefix("=") if not negate else value
+        if not sep or not key.strip():
+            raise KubeError(f"{where}: unsupported label selector term {term!r}", status=400)
+        terms.append((key.strip(), value.strip(), negate))
+    return lambda labels: all((labels.get(k) == v) != negate for k, v, negate in terms)
+
 
 def _conforms(client: KubeClient) -> KubeClient:
     return client
 
 
-_conforms(InMemoryKube())  # mypy-style check that the fake implements the Protocol
+def _reads(reader: ClusterReader) -> ClusterReader:
+    return reader
+
+
+_conforms(InMemoryKube())  # mypy-style checks that the fake implements the Protocols
+_reads(InMemoryKube())

@@ -13,6 +13,10 @@ types, `resourceVersion`/`generation` bookkeeping. Objects live in `objects`, ke
         api.get("Deployment", "prod", "web")  # the stored object (a copy)
         api.fail_next(500)                    # the next request answers a 500 Status
         api.hang_next(5.0)                    # the next request answers after 5 s (or stop())
+        api.register_kind("stable.example.com/v1", "CronTab", "crontabs")  # a CRD's kind
+
+API discovery (`/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`) lists the
+kinds the server knows: the built-in ones below, any registered, any of an added object.
 
 Simplifications, on purpose: strategic merge knows no schema (lists of objects with a `name`
 are merged by name, other lists replaced); no admission, defaulting, controllers or watches;
@@ -59,6 +63,11 @@ API_VERSIONS = {
     "Service": "v1",
     "Namespace": "v1",
     "Node": "v1",
+    "Role": "rbac.authorization.k8s.io/v1",
+    "RoleBinding": "rbac.authorization.k8s.io/v1",
+    "ClusterRole": "rbac.authorization.k8s.io/v1",
+    "ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
+    "CustomResourceDefinition": "apiextensions.k8s.io/v1",
 }
 PLURALS = {
     "Deployment": "deployments",
@@ -71,9 +80,18 @@ PLURALS = {
     "Service": "services",
     "Namespace": "namespaces",
     "Node": "nodes",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+    "ClusterRole": "clusterroles",
+    "ClusterRoleBinding": "clusterrolebindings",
+    "CustomResourceDefinition": "customresourcedefinitions",
 }
 KINDS = {plural: kind for kind, plural in PLURALS.items()}
-CLUSTER_SCOPED = frozenset({"namespaces", "nodes"})
+CLUSTER_SCOPED = frozenset(
+    {"namespaces", "nodes", "clusterroles", "clusterrolebindings", "customresourcedefinitions"}
+)
+# What discovery says a resource allows (every resource here answers all of them).
+VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SCALABLE = frozenset({"deployments", "statefulsets", "replicasets"})
 # Resources whose status is a subresource: writes to the object itself never change it.
 WITH_STATUS = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets", "pods"})
@@ -99,6 +117,9 @@ _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
     r"(?:/namespaces/(?P<namespace>[^/]+))?"
     r"/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$"
+)
+_DISCOVERY_PATH = re.compile(
+    r"^/(?:api(?:/(?P<core>[^/]+))?|apis(?:/(?P<group>[^/]+)(?:/(?P<version>[^/]+))?)?)/?$"
 )
 _SET_TERM = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
@@ -158,6 +179,16 @@ class Fault:
     hang: float = 0.0
     method: str | None = None
     times: int = 1
+
+
+@dataclass(frozen=True)
+class KindDef:
+    """A kind the server serves: its resource name (plural) and scope."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
 
 
 # -- object builders ---------------------------------------------------------------------------
@@ -474,6 +505,11 @@ class FakeKubeAPI:
 
     def __init__(self) -> None:
         self.objects: dict[Key, JSON] = {}
+        self.kinds: dict[tuple[str, str], KindDef] = {
+            (API_VERSIONS[kind], kind): KindDef(API_VERSIONS[kind], kind, plural,
+                                                namespaced=plural not in CLUSTER_SCOPED)
+            for kind, plural in PLURALS.items()
+        }
         self.requests: list[RecordedRequest] = []
         self.field_managers: dict[Key, list[str]] = {}
         self._faults: list[Fault] = []
@@ -526,17 +562,33 @@ class FakeKubeAPI:
 
     # state for tests
 
+    def register_kind(self, api_version: str, kind: str, plural: str | None = None, *,
+                      namespaced: bool = True) -> KindDef:
+        """Serve a kind (a CRD's, say): discovery lists it and its objects can be stored."""
+        definition = KindDef(api_version, kind, plural or kind.lower() + "s", namespaced)
+        with self._lock:
+            self.kinds[(api_version, kind)] = definition
+        return definition
+
     def add(self, obj: JSON) -> JSON:
         """Store an object as if created (uid, generation 1, resourceVersion); returns a copy.
 
-        Unlike a POST, `status` is kept, so a test can seed it.
+        Unlike a POST, `status` is kept, so a test can seed it. An object of a kind the server
+        does not know registers it (namespaced; `register_kind` first for anything else).
         """
         obj = copy.deepcopy(obj)
         kind = obj["kind"]
         obj.setdefault("apiVersion", API_VERSIONS.get(kind, "v1"))
-        plural = PLURALS.get(kind, kind.lower() + "s")
+        definition = self.kinds.get((obj["apiVersion"], kind))
+        if definition is None:
+            definition = self.register_kind(obj["apiVersion"], kind)
+        plural = definition.plural
         meta = obj.setdefault("metadata", {})
-        namespace = "" if plural in CLUSTER_SCOPED else meta.setdefault("namespace", "default")
+        if definition.namespaced:
+            namespace = meta.setdefault("namespace", "default")
+        else:
+            namespace = ""
+            meta.pop("namespace", None)
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("generation", 1)
         meta.setdefault("creationTimestamp", now_rfc3339())
@@ -654,18 +706,76 @@ class FakeKubeAPI:
         return str(self._resource_version)
 
     def _key_for(self, kind: str, namespace: str, name: str) -> Key:
-        plural = PLURALS.get(kind, kind.lower() + "s")
-        api_version = API_VERSIONS.get(kind, "v1")
-        return (api_version, "" if plural in CLUSTER_SCOPED else namespace, plural, name)
+        api_version = API_VERSIONS.get(kind)
+        if api_version is None:  # a registered kind: the first one of that name
+            api_version = next((v for v, k in self.kinds if k == kind), "v1")
+        definition = self.kinds.get((api_version, kind))
+        if definition is None:
+            return (api_version, namespace, kind.lower() + "s", name)
+        return (api_version, namespace if definition.namespaced else "", definition.plural, name)
+
+    def _definition(self, api_version: str, plural: str) -> KindDef | None:
+        return next((d for d in self.kinds.values()
+                     if (d.api_version, d.plural) == (api_version, plural)), None)
+
+    def _discovery(self, m: re.Match[str]) -> JSON:
+        """The discovery document for /api, /api/v1, /apis, /apis/<group>[/<version>]."""
+        versions: dict[str, list[str]] = {}
+        for definition in self.kinds.values():
+            group, _, version = definition.api_version.rpartition("/")
+            versions.setdefault(group, [])
+            if version not in versions[group]:
+                versions[group].append(version)
+
+        def group_doc(name: str) -> JSON:
+            listed = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions[name]]
+            return {"name": name, "versions": listed, "preferredVersion": listed[0]}
+
+        if m.group(0).rstrip("/") == "/api":
+            return {"kind": "APIVersions", "versions": versions.get("", [])}
+        if m.group(0).rstrip("/") == "/apis":
+            return {"kind": "APIGroupList", "apiVersion": "v1",
+                    "groups": [group_doc(g) for g in sorted(versions) if g]}
+        group = m["group"] or ""
+        version = m["core"] if m["core"] is not None else m["version"]
+        if version is None:
+            if group not in versions or not group:
+                raise ApiFailure(404, "the server could not find the requested resource")
+            return {"kind": "APIGroup", "apiVersion": "v1", **group_doc(group)}
+        group_version = f"{group}/{version}" if group else version
+        served = [d for d in self.kinds.values() if d.api_version == group_version]
+        if not served:
+            raise ApiFailure(404, "the server could not find the requested resource")
+        resources: list[JSON] = []
+        for d in served:
+            resources.append({"name": d.plural, "singularName": d.kind.lower(),
+                              "namespaced": d.namespaced, "kind": d.kind, "verbs": list(VERBS)})
+            # Subresources are listed too, as on a real server: a client must skip them.
+            if d.plural in WITH_STATUS:
+                resources.append({"name": f"{d.plural}/status", "singularName": "",
+                                  "namespaced": d.namespaced, "kind": d.kind,
+                                  "verbs": ["get", "patch", "update"]})
+            if d.plural in SCALABLE:
+                resources.append({"name": f"{d.plural}/scale", "singularName": "",
+                                  "namespaced": d.namespaced, "group": "autoscaling",
+                                  "version": "v1", "kind": "Scale",
+                                  "verbs": ["get", "patch", "update"]})
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+                "resources": resources}
 
     def _route(self, request: RecordedRequest) -> tuple[int, Any]:
+        discovery = _DISCOVERY_PATH.match(request.path)
+        if discovery is not None and request.method == "GET":
+            return 200, self._discovery(discovery)
         m = _PATH.match(request.path)
         if m is None or (m["sub"] is not None and m["sub"] not in ("scale", "status")):
             raise ApiFailure(404, "the server could not find the requested resource")
         group = m["group"] or ""
         api_version = f"{group}/{m['version']}" if group else "v1"
         plural, name, sub = m["plural"], m["name"], m["sub"]
-        namespace = "" if plural in CLUSTER_SCOPED else (m["namespace"] or "")
+        definition = self._definition(api_version, plural)
+        cluster_scoped = (not definition.namespaced) if definition else plural in CLUSTER_SCOPED
+        namespace = "" if cluster_scoped else (m["namespace"] or "")
         if sub == "scale" and plural not in SCALABLE:
             raise ApiFailure(404, "the server could not find the requested resource")
         key: Key = (api_version, namespace, plural, name or "")
@@ -709,7 +819,8 @@ class FakeKubeAPI:
                 # The real server leaves kind and apiVersion out of list items.
                 item = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
                 items.append(item)
-        kind = KINDS.get(plural, plural.rstrip("s").capitalize())
+        definition = self._definition(api_version, plural)
+        kind = definition.kind if definition else KINDS.get(plural, plural.rstrip("s").capitalize())
         return {
             "kind": f"{kind}List",
             "apiVersion": api_version,
@@ -725,7 +836,9 @@ class FakeKubeAPI:
             raise ApiFailure(409, f'{_resource(key)} "{key[3]}" already exists',
                              reason="AlreadyExists")
         obj = copy.deepcopy(body)
-        obj["apiVersion"], obj["kind"] = api_version, obj.get("kind") or KINDS.get(plural, "")
+        definition = self._definition(api_version, plural)
+        obj["apiVersion"] = api_version
+        obj["kind"] = obj.get("kind") or (definition.kind if definition else KINDS.get(plural, ""))
         if plural in WITH_STATUS:
             obj.pop("status", None)
         meta = obj["metadata"]

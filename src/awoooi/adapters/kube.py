@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import functools
 import os
+import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +20,15 @@ from lightkube.config.kubeconfig import DEFAULT_KUBECONFIG
 from lightkube.config.models import Cluster, User
 from lightkube.core.exceptions import ApiError
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
-from lightkube.core.resource import NamespacedResource, NamespacedSubResource
+from lightkube.core.generic_client import ALL_NS
+from lightkube.core.resource import (
+    ApiInfo,
+    GlobalResource,
+    NamespacedResource,
+    NamespacedSubResource,
+    ResourceDef,
+)
+from lightkube.generic_resource import GenericGlobalResource, GenericNamespacedResource
 from lightkube.models import autoscaling_v1
 from lightkube.models.core_v1 import PodTemplateSpec
 from lightkube.models.meta_v1 import LabelSelector
@@ -93,6 +105,30 @@ class KubeClient(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class ClusterReader(Protocol):
+    """Reads objects of any kind as plain dicts, the way the API server returns them (drift)."""
+
+    async def get_object(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        """The live object (managedFields included), or None when it does not exist; the
+        namespace is ignored for a cluster-scoped kind."""
+        ...
+
+    async def list_objects(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every object of the kind (in every namespace when `namespace` is None) matching the
+        label selector, each with apiVersion and kind set."""
         ...
 
 
@@ -254,12 +290,106 @@ def _owned_by(rs: apps_v1.ReplicaSet, uid: str | None) -> bool:
     return uid is not None and any(ref.uid == uid and ref.controller for ref in refs or [])
 
 
+# -- generic objects (drift) -------------------------------------------------------------------
+
+# A missing kind is looked up again (a CRD installed since) at most this often per group version.
+DISCOVERY_RETRY_SECONDS = 30.0
+# Objects per LIST request; lightkube follows the continue tokens (kubectl uses 500 too).
+_LIST_CHUNK = 500
+# RFC 1123 names allow far less, but the API server is the judge of what exists; only refuse
+# what would change the request path.
+_BAD_NAME = re.compile(r"[/\x00-\x1f\x7f]|^\.{1,2}$")
+_API_VERSION = re.compile(r"(?:(?P<group>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)/)?(?P<version>v[a-z0-9]+)")
+
+
+@dataclass(frozen=True)
+class _KindInfo:
+    """What API discovery says about one kind: its resource name, scope and verbs."""
+
+    plural: str
+    namespaced: bool
+    verbs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _GroupVersion:
+    """One group version's discovery document, reduced to its kinds."""
+
+    kinds: dict[str, _KindInfo]
+    fetched_at: float
+
+
+def _split_api_version(api_version: str) -> tuple[str, str]:
+    """(group, version): ("apps", "v1") for "apps/v1", ("", "v1") for the core "v1"."""
+    match = _API_VERSION.fullmatch(api_version)
+    if match is None:
+        raise KubeError(f"{api_version!r} is not an apiVersion (group/version, or v1)")
+    return match["group"] or "", match["version"]
+
+
+def _check_name(value: str, what: str, where: str) -> None:
+    if not value or _BAD_NAME.search(value):
+        raise KubeError(f"{where}: {value!r} is not a valid {what}")
+
+
+def _kinds_of(document: Any) -> dict[str, _KindInfo]:
+    """The kinds an APIResourceList serves, subresources (deployments/status) left out."""
+    kinds: dict[str, _KindInfo] = {}
+    resources = document.get("resources") if isinstance(document, dict) else None
+    for resource in resources if isinstance(resources, list) else []:
+        if not isinstance(resource, dict):
+            continue
+        plural, kind = resource.get("name"), resource.get("kind")
+        if not isinstance(plural, str) or not isinstance(kind, str) or "/" in plural:
+            continue
+        verbs = resource.get("verbs")
+        kinds.setdefault(
+            kind,
+            _KindInfo(
+                plural=plural,
+                namespaced=bool(resource.get("namespaced")),
+                verbs=frozenset(v for v in verbs or [] if isinstance(v, str)),
+            ),
+        )
+    return kinds
+
+
+@functools.lru_cache(maxsize=512)
+def _generic_resource(
+    group: str, version: str, kind: str, info: _KindInfo
+) -> type[GenericNamespacedResource] | type[GenericGlobalResource]:
+    """A lightkube generic resource class for the kind, deliberately not registered: lightkube's
+    registry would hand back its typed model for built-in kinds (Deployment as a dataclass, not
+    the dict the server sent) and refuses a second definition of a kind."""
+    api_info = ApiInfo(
+        resource=ResourceDef(group, version, kind),
+        plural=info.plural,
+        verbs=["get", "list", "global_list"],
+    )
+    base = GenericNamespacedResource if info.namespaced else GenericGlobalResource
+    return type(kind, (base,), {"_api_info": api_info})
+
+
+def _plain(obj: Any, api_version: str, kind: str) -> dict[str, Any]:
+    """A lightkube Generic (a dict subclass holding the decoded JSON) as a plain dict."""
+    data = dict(cast(Mapping[str, Any], obj))
+    data.setdefault("apiVersion", api_version)
+    data.setdefault("kind", kind)
+    return data
+
+
 class LightkubeClient:
     """KubeClient over a lightkube AsyncClient (httpx underneath; no kubectl, no shell)."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(
+        self, client: AsyncClient, *, discovery_retry: float = DISCOVERY_RETRY_SECONDS
+    ) -> None:
         """Wrap an open lightkube client; `aclose` closes it."""
         self._client = client
+        # API discovery per group version, fetched on first use (drift reads many kinds).
+        self._discovery: dict[str, _GroupVersion] = {}
+        self._discovery_retry = discovery_retry
+        self._discovery_lock = asyncio.Lock()
 
     @classmethod
     def connect(
@@ -270,6 +400,7 @@ class LightkubeClient:
         context: str | None = None,
         in_cluster: bool = False,
         timeout: float = 30.0,
+        discovery_retry: float = DISCOVERY_RETRY_SECONDS,
     ) -> LightkubeClient:
         """A client for `server`, else the pod's service account, else a kubeconfig, else
         lightkube's auto-detection (service account, $KUBECONFIG, ~/.kube/config)."""
@@ -291,7 +422,7 @@ class LightkubeClient:
             # KeyError: in_cluster without KUBERNETES_SERVICE_HOST; AssertionError: a context
             # without a user (lightkube asserts one exists).
             raise KubeError(f"kubernetes configuration: {_describe(exc)}") from exc
-        return cls(client)
+        return cls(client, discovery_retry=discovery_retry)
 
     async def rollout_restart(self, ref: ObjectRef, *, at: datetime) -> None:
         """Set the template's restartedAt annotation, exactly as `kubectl rollout restart`."""
@@ -429,6 +560,119 @@ class LightkubeClient:
                 and (status.replicas or 0) <= desired
                 and available_condition
             )
+
+    async def get_object(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        """GET one object of any kind as the server returns it; None on 404."""
+        where = f"get {api_version} {kind} {namespace + '/' if namespace else ''}{name}"
+        _check_name(name, "name", where)
+        if namespace is not None:
+            _check_name(namespace, "namespace", where)
+        resource, info = await self._resource(api_version, kind, "get", where)
+        if info.namespaced and namespace is None:
+            # The client's default namespace would be a guess; a drift check must not guess.
+            raise KubeError(f"{where}: {kind} is namespaced, a namespace is required")
+        try:
+            with _api_errors("get", where.removeprefix("get ")):
+                if issubclass(resource, GenericNamespacedResource):
+                    obj: Any = await self._client.get(resource, name, namespace=namespace)
+                else:
+                    obj = await self._client.get(cast(type[GlobalResource], resource), name)
+        except KubeNotFound:
+            return None
+        return _plain(obj, api_version, kind)
+
+    async def list_objects(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """LIST every object of a kind (all namespaces when `namespace` is None), apiVersion
+        and kind filled in on each item (the server leaves them out of list items)."""
+        where = f"list {api_version} {kind}" + (f" in {namespace}" if namespace else "")
+        if namespace is not None:
+            _check_name(namespace, "namespace", where)
+        resource, _ = await self._resource(api_version, kind, "list", where)
+        # lightkube builds selectors from (key, operator) pairs; an "exists" term encodes as
+        # its bare key, which carries the caller's selector through verbatim.
+        labels = cast(
+            "dict[str, Any] | None",
+            [(label_selector, operators.exists())] if label_selector else None,
+        )
+        items: list[dict[str, Any]] = []
+        try:
+            with _api_errors("list", where.removeprefix("list ")):
+                if issubclass(resource, GenericNamespacedResource):
+                    listing: Any = self._client.list(
+                        resource,
+                        namespace=namespace if namespace is not None else ALL_NS,
+                        labels=labels,
+                        chunk_size=_LIST_CHUNK,
+                    )
+                else:  # cluster-scoped: a namespace means nothing, as for kubectl
+                    listing = self._client.list(
+                        cast(type[GlobalResource], resource),
+                        labels=labels,
+                        chunk_size=_LIST_CHUNK,
+                    )
+                async for obj in listing:
+                    items.append(_plain(obj, api_version, kind))
+        except KubeNotFound:
+            # The kind was served at discovery time and is gone now (a CRD removed).
+            self._discovery.pop(api_version, None)
+            raise
+        return items
+
+    async def _resource(
+        self, api_version: str, kind: str, verb: str, where: str
+    ) -> tuple[type[GenericNamespacedResource] | type[GenericGlobalResource], _KindInfo]:
+        """The generic resource class for a kind, from (cached) API discovery."""
+        group, version = _split_api_version(api_version)
+        info = await self._kind_info(api_version, kind, where)
+        if info.verbs and verb not in info.verbs:  # an old server may leave verbs out
+            raise KubeError(f"{where}: the API server does not allow {verb} on {info.plural}")
+        return _generic_resource(group, version, kind, info), info
+
+    async def _kind_info(self, api_version: str, kind: str, where: str) -> _KindInfo:
+        """Plural and scope of a kind; discovery is fetched once per group version, and again
+        (at most every `discovery_retry` seconds) when a kind is missing."""
+        async with self._discovery_lock:
+            served = self._discovery.get(api_version)
+            stale = served is not None and (
+                time.monotonic() - served.fetched_at >= self._discovery_retry
+            )
+            if served is None or (kind not in served.kinds and stale):
+                served = await self._discover(api_version)
+                self._discovery[api_version] = served
+        info = served.kinds.get(kind)
+        if info is None:
+            raise KubeError(f"{where}: unknown kind {kind} in {api_version} (not served)")
+        return info
+
+    async def _discover(self, api_version: str) -> _GroupVersion:
+        """GET the group version's discovery document (an unserved group has no kinds)."""
+        group, version = _split_api_version(api_version)
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        with _api_errors("discover", api_version):
+            response = await self._http().get(path)
+            if response.status_code == 404:
+                return _GroupVersion(kinds={}, fetched_at=time.monotonic())
+            response.raise_for_status()
+            document = response.json()
+        return _GroupVersion(kinds=_kinds_of(document), fetched_at=time.monotonic())
+
+    def _http(self) -> httpx.AsyncClient:
+        """lightkube's own httpx session (server URL, TLS and credentials already set up)."""
+        # lightkube has no public call for raw paths: AsyncClient._client is its generic
+        # client, whose _client is the httpx.AsyncClient (so in lightkube 0.22; checked here).
+        http = getattr(getattr(self._client, "_client", None), "_client", None)
+        if not isinstance(http, httpx.AsyncClient):
+            raise KubeError("this lightkube version hides its HTTP session; cannot discover kinds")
+        return http
 
     async def aclose(self) -> None:
         """Close the lightkube client and its connection pool."""

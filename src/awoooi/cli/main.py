@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 
 import awoooi
-from awoooi.cli import ai, config, db, incidents, jobs, kb, playbooks, repairs, serve, tokens
+from awoooi.cli import (
+    ai,
+    config,
+    db,
+    drift,
+    incidents,
+    jobs,
+    kb,
+    playbooks,
+    repairs,
+    serve,
+    tokens,
+)
 from awoooi.cli.context import CliState, out_console
 
 app = typer.Typer(
@@ -56,6 +68,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(kb.app, name="kb")
 app.add_typer(playbooks.app, name="playbooks")
 app.add_typer(repairs.app, name="repairs")
+app.add_typer(drift.app, name="drift")
 
 
 def main() -> None:

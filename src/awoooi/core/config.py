@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from awoooi.ai.settings import AISettings
 from awoooi.core.errors import ConfigError
+from awoooi.drift.settings import DriftSettings
 from awoooi.knowledge.settings import KnowledgeSettings
 from awoooi.repair.settings import KubeSettings, RepairSettings
 from awoooi.symptoms.mapping import SymptomSettings
@@ -108,6 +109,7 @@ class Settings(BaseSettings):
     symptoms: SymptomSettings = Field(default_factory=SymptomSettings)
     repair: RepairSettings = Field(default_factory=RepairSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Drift: Git desired state versus the live cluster."""

@@ -1,0 +1,273 @@
+"""Reading manifests: YAML/JSON files (multi-document, `kind: List`) and kustomizations
+(rendered by `kubectl kustomize`), each object with its source file and document index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from awoooi.drift.report import ResourceId, ScanProblem
+
+try:  # the C loader is several times faster; fall back when libyaml is absent
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One object and where it came from (adopt-into-Git needs file and document)."""
+
+    obj: dict[str, Any]
+    resource: ResourceId
+    source_file: str
+    document_index: int
+    item_index: int | None = None
+
+
+class AliasBombError(ValueError):
+    """A document whose aliases expand beyond the node limit."""
+
+
+def expanded_size(value: Any, limit: int) -> int:
+    """How many nodes the value has once aliases are expanded; AliasBombError past `limit`.
+
+    YAML aliases load as shared references, so a tiny "billion laughs" document loads fast and
+    only explodes when something walks it: measured here with memoization, in linear time.
+    """
+    memo: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        children: Iterable[Any]
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            return 1
+        known = memo.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise AliasBombError(f"the document expands to more than {limit:,} nodes")
+        memo[id(node)] = total
+        return total
+
+    return size(value)
+
+
+def resource_id(obj: dict[str, Any]) -> ResourceId | str:
+    """The object's identity, or why it has none."""
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    metadata = obj.get("metadata")
+    if not isinstance(api_version, str) or not api_version:
+        return "object without apiVersion"
+    if not isinstance(kind, str) or not kind:
+        return "object without kind"
+    if not isinstance(metadata, dict):
+        return f"{kind} without metadata"
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        return f"{kind} without metadata.name"
+    namespace = metadata.get("namespace")
+    return ResourceId(api_version, kind, namespace if isinstance(namespace, str) else None, name)
+
+
+def parse_documents(
+    text: str, source: str, *, json_file: bool = False, max_nodes: int = 2_000_000
+) -> tuple[list[Manifest], list[ScanProblem]]:
+    """Every manifest in one file's text, and what could not be read."""
+    problems: list[ScanProblem] = []
+    documents: list[Any] = []
+    try:
+        if json_file:
+            documents.append(json.loads(text))
+        else:
+            # One at a time: the documents before a broken one are still scanned.
+            for document in yaml.load_all(text, Loader=_Loader):
+                documents.append(document)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problems.append(ScanProblem(source, f"invalid YAML: {reason}", line))
+    except json.JSONDecodeError as exc:
+        return [], [ScanProblem(source, f"invalid JSON: {exc.msg}", exc.lineno)]
+    except RecursionError:
+        problems.append(ScanProblem(source, "nesting too deep"))
+    manifests: list[Manifest] = []
+    for index, document in enumerate(documents):
+        if document is None:
+            continue
+        if not isinstance(document, dict):
+            problems.append(ScanProblem(source, f"document {index}: not a mapping, skipped"))
+            continue
+        try:
+            expanded_size(document, max_nodes)
+        except AliasBombError as exc:
+            problems.append(ScanProblem(source, f"document {index}: {exc}; refused"))
+            continue
+        except RecursionError:
+            problems.append(ScanProblem(source, f"document {index}: nesting too deep; refused"))
+            continue
+        if "apiVersion" not in document and "kind" not in document:
+            problems.append(
+                ScanProblem(
+                    source, f"document {index}: not a Kubernetes manifest, skipped", warning=True
+                )
+            )
+            continue
+        items = document.get("items")
+        if str(document.get("kind", "")).endswith("List") and isinstance(items, list):
+            for position, item in enumerate(items):
+                _append(manifests, problems, item, source, index, position)
+            continue
+        _append(manifests, problems, document, source, index, None)
+    return manifests, problems
+
+
+def _append(
+    manifests: list[Manifest],
+    problems: list[ScanProblem],
+    obj: Any,
+    source: str,
+    index: int,
+    position: int | None,
+) -> None:
+    where = f"document {index}" + (f", item {position}" if position is not None else "")
+    if not isinstance(obj, dict):
+        problems.append(ScanProblem(source, f"{where}: not a mapping, skipped"))
+        return
+    found = resource_id(obj)
+    if isinstance(found, str):
+        problems.append(ScanProblem(source, f"{where}: {found}, skipped"))
+        return
+    manifests.append(Manifest(obj, found, source, index, position))
+
+
+def read_manifest_file(
+    path: Path, label: str, *, max_bytes: int, max_nodes: int
+) -> tuple[list[Manifest], list[ScanProblem]]:
+    """One file, size-capped."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return [], [ScanProblem(label, f"larger than {max_bytes:,} bytes; skipped")]
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [ScanProblem(label, f"cannot read: {exc}")]
+    return parse_documents(text, label, json_file=path.suffix == ".json", max_nodes=max_nodes)
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, bool]]:
+    """Kustomization directories (True) and plain manifest files (False) under root, sorted;
+    a kustomization owns everything below it; hidden directories and symlinks out are skipped."""
+    resolved_root = root.resolve()
+    for current, dirs, files in os.walk(root):
+        here = Path(current)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if any(name in files for name in KUSTOMIZATION_FILES):
+            dirs[:] = []
+            yield here, True
+            continue
+        for name in sorted(files):
+            path = here / name
+            if path.suffix not in MANIFEST_SUFFIXES or name.startswith("."):
+                continue
+            if not path.resolve().is_relative_to(resolved_root):
+                continue
+            yield path, False
+
+
+async def render_kustomization(directory: Path, seconds: float) -> str:
+    """`kubectl kustomize DIR` (no shell): the rendered multi-document YAML."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise RuntimeError("kubectl is not installed (needed to render kustomizations)")
+    process = await asyncio.create_subprocess_exec(
+        kubectl,
+        "kustomize",
+        str(directory),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), seconds)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RuntimeError(f"kubectl kustomize timed out after {seconds:g}s") from None
+    if process.returncode != 0:
+        message = stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"kubectl kustomize failed: {message[-1] if message else 'no output'}")
+    return stdout.decode()
+
+
+def read_plain_files(
+    root: Path, *, max_bytes: int, max_nodes: int
+) -> tuple[list[Manifest], list[ScanProblem], list[Path]]:
+    """Blocking part of a load: plain files read and parsed, kustomization directories listed."""
+    if root.is_file():
+        found, wrong = read_manifest_file(root, root.name, max_bytes=max_bytes, max_nodes=max_nodes)
+        return found, wrong, []
+    if not root.is_dir():
+        return [], [ScanProblem(str(root), "no such directory")], []
+    manifests: list[Manifest] = []
+    problems: list[ScanProblem] = []
+    kustomizations: list[Path] = []
+    for path, is_kustomization in _walk(root):
+        if is_kustomization:
+            kustomizations.append(path)
+            continue
+        found, wrong = read_manifest_file(
+            path, str(path.relative_to(root)), max_bytes=max_bytes, max_nodes=max_nodes
+        )
+        manifests.extend(found)
+        problems.extend(wrong)
+    return manifests, problems, kustomizations
+
+
+def _kustomization_file(directory: Path, root: Path) -> str:
+    found = next(directory / n for n in KUSTOMIZATION_FILES if (directory / n).exists())
+    return str(found.relative_to(root)) if root.is_dir() else found.name
+
+
+async def load_directory(
+    root: Path,
+    *,
+    max_bytes: int = 8 * 1024 * 1024,
+    max_nodes: int = 2_000_000,
+    kustomize_seconds: float = 60.0,
+    render: bool = True,
+) -> tuple[list[Manifest], list[ScanProblem]]:
+    """Every manifest under `root` (file labels relative to it) and every problem met."""
+    manifests, problems, kustomizations = await asyncio.to_thread(
+        read_plain_files, root, max_bytes=max_bytes, max_nodes=max_nodes
+    )
+    if not render:
+        return manifests, problems
+    for directory in kustomizations:
+        source = await asyncio.to_thread(_kustomization_file, directory, root)
+        try:
+            text = await render_kustomization(directory, kustomize_seconds)
+        except RuntimeError as exc:
+            problems.append(ScanProblem(source, str(exc)))
+            continue
+        found, wrong = parse_documents(text, source, max_nodes=max_nodes)
+        manifests.extend(found)
+        problems.extend(wrong)
+    return manifests, problems
