@@ -1079,3 +1079,17 @@ def test_long_unbroken_text_comes_back_unchanged() -> None:
     assert redact(blob + " postgresql://u:s3cretpw@h/db") == (
         blob + " postgresql://u:[REDACTED:password]@h/db"
     )
+
+
+def test_url_tokens_as_user_names_are_hidden_whole() -> None:
+    github = "ghp_" + fill("aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5", 36)
+    assert redact(f"https://{github}@github.com/acme/deploy.git") == (
+        "https://[REDACTED:github_token]@github.com/acme/deploy.git"
+    )
+    deploy_token = "gldt-" + fill("x7Yz9Qw3Er5Ty", 20)
+    assert redact(f"clone https://{deploy_token}@gitlab.example/ops/k8s.git") == (
+        "clone https://[REDACTED:token]@gitlab.example/ops/k8s.git"
+    )
+    # Ordinary user names stay: they are not credentials.
+    for url in ("ssh://git@github.com/acme/deploy.git", "https://deploy@git.example/x.git"):
+        assert redact(url) == url

@@ -204,9 +204,16 @@ _BEARER = re.compile(
 # letters (without it a long run with no "://" is retried from every position: quadratic). The
 # password runs to the last "@" before the path, so an unencoded "@" in it does not leak the rest.
 _URL_PASSWORD = re.compile(
-    r"(?i)(?<![a-z0-9+.\-])(?P<keep>[a-z][a-z0-9+.\-]*+://[^:/\s]*+:)"
+    r"(?i)(?<![a-z0-9+.\-])(?P<keep>[a-z][a-z0-9+.\-]*+://[^:/\s\[]*+:)"
     + _NOT_REDACTED
     + r"(?P<password>[^/\s]+)@"
+)
+# scheme://<token>@host: a token used as the user name (GitHub, GitLab deploy tokens). Short
+# names (git@, deploy@) are user names and stay.
+_URL_USER_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9+.\-])(?P<keep>[A-Za-z][A-Za-z0-9+.\-]*+://)"
+    + _NOT_REDACTED
+    + r"[A-Za-z0-9._~\-]{16,}+@"
 )
 # curl -u user:password, --user, --proxy-user.
 _CLI_USER = re.compile(
@@ -237,6 +244,7 @@ def _sub_credentials(text: str) -> str:
     text = _AUTH_HEADER.sub(lambda match: _splice(match, "value", _header_kind(match)), text)
     text = _BEARER.sub(lambda match: match["keep"] + placeholder("bearer"), text)
     text = _URL_PASSWORD.sub(lambda match: _splice(match, "password", "password"), text)
+    text = _URL_USER_TOKEN.sub(lambda match: match["keep"] + placeholder("token") + "@", text)
     text = _CLI_USER.sub(lambda match: match["keep"] + placeholder("password"), text)
     return _CLI_FLAG.sub(lambda match: match["keep"] + placeholder(_flag_kind(match)), text)
 

@@ -48,6 +48,18 @@ DEFAULT_IMPERATIVE_MANAGERS = (
     "rancher",
     "Mozilla",
 )
+# Managers that only ever change existing objects (never create them).
+EDIT_ONLY_MANAGERS = frozenset(
+    {
+        "kubectl-edit",
+        "kubectl-patch",
+        "kubectl-set",
+        "kubectl-scale",
+        "kubectl-label",
+        "kubectl-annotate",
+        "kubectl-rollout",
+    }
+)
 DEFAULT_GITOPS_MANAGERS = ("awoooi", "argocd-controller", "kustomize-controller", "helm-controller")
 
 # Lists merged by a key, as the API server's strategic merge does: order does not matter.
@@ -320,8 +332,12 @@ class _Walk:
             )
             self.out.extend(deeper.out)
             return
-        if is_server_default(key, live_value):
-            return  # what the server fills in when Git leaves it unset
+        editor = sub_imperative is not None and sub_imperative.manager.lower() in EDIT_ONLY_MANAGERS
+        if not editor and is_server_default(key, live_value):
+            # What the server fills in when Git leaves it unset. A manager that created the
+            # object is recorded as owning its defaults; an editor (kubectl edit/patch/set ...)
+            # only owns what it changed, so its values are reported even when they look default.
+            return
         reason = _live_only_reason(key, imperative, gitops, applied)
         if reason:
             self.out.append(Difference(path, "added", None, live_value, reason))
