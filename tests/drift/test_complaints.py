@@ -722,3 +722,24 @@ async def test_scan_reports_hand_edits_security_and_secret_changes(tmp_path: Pat
     assert report.summary()["drifted"] == 2
     assert_no_secret_text(report.to_json(show_ignored=True), SECRET_CLEAR, SECRET_OLD)
     assert {i.source_file for i in report.items} == {"app.yaml"}
+
+
+def test_an_edit_to_a_default_looking_value_is_still_reported() -> None:
+    # `kubectl edit` owns only what it changed, so `imagePullPolicy: Always` is a hand edit here,
+    # while the same value owned by the creating client-side apply is the server's default.
+    live = deployment({"imagePullPolicy": "Always"})
+    live["metadata"]["managedFields"] = [
+        managed("kubectl-edit", container_fields({"f:imagePullPolicy": {}}))
+    ]
+    item = only(items_for(deployment(), live))
+    assert_item(
+        item,
+        path=f"{CONTAINER}.imagePullPolicy",
+        change="added",
+        level="medium",
+        reason="set by kubectl-edit, not in Git",
+    )
+    live["metadata"]["managedFields"] = [
+        managed("kubectl-client-side-apply", container_fields({"f:imagePullPolicy": {}}))
+    ]
+    assert items_for(deployment(), live) == []
