@@ -30,12 +30,17 @@ from awoooi.core.models import Role
 from awoooi.incidents.models import Incident
 from awoooi.incidents.service import IncidentIngestor
 from awoooi.knowledge.harvest import KnowledgeHarvester
+from awoooi.notify.actions import ActionRegistry, NotifyPolicy
 from awoooi.notify.base import Notifier
 from awoooi.notify.channels.log import LogNotifier
+from awoooi.notify.channels.slack import SlackNotifier
+from awoooi.notify.channels.telegram import TelegramBot, TelegramNotifier
+from awoooi.notify.channels.webhook import WebhookNotifier
 from awoooi.notify.service import NotificationSender
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.service import RepairPolicy, RepairService, queue_decision
 from awoooi.repair.settings import KubeSettings
+from awoooi.review_actions import register_review_actions
 
 log = get_logger(__name__)
 
@@ -45,10 +50,20 @@ BOOTSTRAP_TOKEN_NAME = "admin"
 _MIGRATION_LOCK_ID = 0x61776F6F6F69
 
 
-def build_notifiers(settings: Settings) -> dict[str, Notifier]:
-    """The channels named in `notify.channels`."""
-    available: dict[str, Notifier] = {"log": LogNotifier()}
-    return {name: available[name] for name in settings.notify.channels}
+def build_notifiers(settings: Settings, telegram: TelegramBot | None = None) -> dict[str, Notifier]:
+    """The channels any notification may go to (defaults and routes)."""
+    notify = settings.notify
+    made: dict[str, Notifier] = {}
+    for name in notify.used_channels():
+        if name == "log":
+            made[name] = LogNotifier()
+        elif name == "telegram":
+            made[name] = TelegramNotifier(notify.telegram, telegram)
+        elif name == "slack":
+            made[name] = SlackNotifier(notify.slack)
+        elif name == "webhook":
+            made[name] = WebhookNotifier(notify.webhook)
+    return made
 
 
 @dataclass
@@ -62,6 +77,9 @@ class Runtime:
     notifiers: dict[str, Notifier] = field(default_factory=dict)
 
     router: Router | None = None
+    notify_policy: NotifyPolicy = field(default_factory=NotifyPolicy)
+    actions: ActionRegistry = field(default_factory=ActionRegistry)
+    telegram_bot: TelegramBot | None = None
     repair_service: RepairService | None = None
     kube_client: KubeClient | None = None
 
@@ -127,22 +145,27 @@ class Runtime:
         except PlaybookError as exc:
             raise ConfigError(f"repair.playbooks_dir: {exc.detail}") from exc
         engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        telegram = (
+            TelegramBot(settings.notify.telegram) if settings.notify.telegram.bot_token else None
+        )
         runtime = cls(
             settings=settings,
             engine=engine,
             session_factory=create_session_factory(engine),
-            notifiers=notifiers if notifiers is not None else build_notifiers(settings),
+            notifiers=notifiers if notifiers is not None else build_notifiers(settings, telegram),
+            telegram_bot=telegram,
             kube_client=kube,
+            notify_policy=NotifyPolicy(settings.notify, settings.knowledge.public_url),
         )
         NotificationSender(runtime.notifiers).register(runtime.registry)
         runtime.router = Router(
             settings.ai,
             ledger=DatabaseLedger(runtime.session_factory),
-            on_reject=rejection_notifier(runtime.session_factory, settings.notify.channels),
+            on_reject=rejection_notifier(runtime.session_factory, runtime.notify_policy),
         )
         after = runtime._queue_decision if settings.repair.on_new_incident else None
         IncidentDiagnoser(runtime.router, after=after).register(runtime.registry)
-        KnowledgeHarvester(runtime.router, settings.knowledge, settings.notify.channels).register(
+        KnowledgeHarvester(runtime.router, settings.knowledge, runtime.notify_policy).register(
             runtime.registry
         )
         runtime.repair_service = RepairService(
@@ -151,13 +174,20 @@ class Runtime:
             RepairPolicy(
                 repair=settings.repair,
                 anti_pattern_days=settings.knowledge.anti_pattern_days,
-                channels=settings.notify.channels,
+                channels=runtime.notify_policy,
                 public_url=settings.knowledge.public_url,
             ),
             kube=runtime.kube,
         )
         runtime.repair_service.register(runtime.registry)
+        register_review_actions(runtime.actions, runtime.repair_service)
         return runtime
+
+    def telegram(self) -> TelegramBot:
+        """The Telegram Bot API client (made once, shared with the channel)."""
+        if self.telegram_bot is None:
+            self.telegram_bot = TelegramBot(self.settings.notify.telegram)
+        return self.telegram_bot
 
     def worker(self, worker_id: str | None = None) -> Worker:
         """A job worker over this runtime's database and handlers."""
@@ -209,6 +239,12 @@ class Runtime:
             await self.repair_service.aclose()
         if self.kube_client is not None:
             await self.kube_client.aclose()
+        if self.telegram_bot is not None:
+            await self.telegram_bot.aclose()
+        for notifier in self.notifiers.values():
+            close = getattr(notifier, "aclose", None)
+            if close is not None:
+                await close()
         await self.engine.dispose()
 
 

@@ -268,7 +268,7 @@ def test_unrelated_awoooi_variables_are_ignored(monkeypatch: pytest.MonkeyPatch)
         ("log_level: loud\n", "log_level", "AWOOOI_LOG_LEVEL"),
         ("database_url: mysql://db/awoooi\n", "database_url", "AWOOOI_DATABASE_URL"),
         ("database_url: postgresql://db/awoooi\n", "database_url", "AWOOOI_DATABASE_URL"),
-        ("notify: {channels: [telegram]}\n", "notify.channels[0]", "AWOOOI_NOTIFY__CHANNELS"),
+        ("notify: {channels: [pager]}\n", "notify.channels[0]", "AWOOOI_NOTIFY__CHANNELS"),
         ("jobs: 5\n", "jobs", "AWOOOI_JOBS"),
     ],
 )

@@ -36,6 +36,7 @@ APP_TABLES = {
     "repair_steps",
     "drift_reports",
     "drift_items",
+    "notify_actions",
 }
 
 
@@ -99,7 +100,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0007"
+    assert migrate.head_revision() == "0009"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 

@@ -28,6 +28,7 @@ from awoooi.knowledge.harvest import (
 from awoooi.knowledge.models import KnowledgeEntry
 from awoooi.knowledge.settings import KnowledgeSettings
 from awoooi.knowledge.templates import ANTI_PATTERN_SECTIONS, RUNBOOK_SECTIONS
+from awoooi.notify.actions import NotifyAction
 from awoooi.notify.models import Notification
 from awoooi.runtime import Runtime
 from tests.ai.support import nemotron, ollama
@@ -244,11 +245,17 @@ async def test_model_written_runbook_and_anti_pattern(
     # One review card, one anti-pattern notice, delivered by the worker.
     (review,) = await notifications(runtime, "knowledge.review")
     assert f"entry {runbook.id}" in review.text
-    actions = {button["label"]: button["action_id"] for button in review.buttons}
-    assert actions["Approve"] == f"knowledge.approve:{runbook.id}"
-    assert actions["Reject"] == f"knowledge.reject:{runbook.id}"
-    links = [button["url"] for button in review.buttons if button["url"]]
-    assert links == [f"http://127.0.0.1:8080/api/v1/knowledge/{runbook.id}"]
+    # Approve / Reject carry opaque ids of server-side action records; every button also links.
+    by_label = {button["label"]: button for button in review.buttons}
+    async with runtime.session_factory() as session:
+        for label, action in (("Approve", "knowledge.approve"), ("Reject", "knowledge.reject")):
+            record = await session.get(NotifyAction, by_label[label]["action_id"])
+            assert record is not None
+            assert (record.action, record.target) == (action, str(runbook.id))
+            assert record.notification_id == review.id
+            assert record.used_at is None
+    link = f"http://127.0.0.1:8080/api/v1/knowledge/{runbook.id}"
+    assert {button["url"] for button in review.buttons} == {link}
     assert review.status == "sent"
     (notice,) = await notifications(runtime, "knowledge.anti_pattern")
     assert notice.severity == "high"

@@ -19,6 +19,7 @@ import pytest
 from awoooi.core.config import Settings
 from awoooi.core.models import Role
 from awoooi.knowledge.harvest import ANTI_PATTERN_JOB, RUNBOOK_JOB
+from awoooi.notify.actions import NotifyAction
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings
 from tests.helpers.fake_kube import InMemoryKube
@@ -305,9 +306,16 @@ async def test_a_risky_repair_waits_for_an_operator(
     assert pending["expires_at"] is not None
     assert "risk high" in pending["reasons"][-1]
     [asked] = await notifications(runtime, "repair.approval")
-    assert {(b["label"], b["action_id"]) for b in asked.buttons} >= {
-        ("Approve", f"repair.approve:{pending['id']}"),
-        ("Reject", f"repair.reject:{pending['id']}"),
+    # The buttons carry opaque ids of action records saying what they do.
+    async with runtime.session_factory() as session:
+        pressed = {
+            b["label"]: await session.get(NotifyAction, b["action_id"])
+            for b in asked.buttons
+            if b["label"] in {"Approve", "Reject"}
+        }
+    assert {label: (r.action, r.target) for label, r in pressed.items() if r} == {
+        "Approve": ("repair.approve", str(pending["id"])),
+        "Reject": ("repair.reject", str(pending["id"])),
     }
     assert heal_server.requests == []
 

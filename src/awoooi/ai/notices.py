@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from awoooi.ai.intents import Intent
 from awoooi.ai.router import Attempt, RejectionHook, rejection_text
 from awoooi.core.db import transaction
+from awoooi.notify.actions import ChannelChoice
 from awoooi.notify.base import Severity
 from awoooi.notify.service import notify
 
@@ -16,7 +15,7 @@ REJECTION_KIND = "ai.rejected"
 
 
 def rejection_notifier(
-    session_factory: async_sessionmaker[AsyncSession], channels: Sequence[str]
+    session_factory: async_sessionmaker[AsyncSession], channels: ChannelChoice
 ) -> RejectionHook:
     """A hook that records a notification (each provider's reason, never the prompt)."""
 

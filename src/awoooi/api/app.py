@@ -18,6 +18,7 @@ from awoooi.core.db import redact_url
 from awoooi.core.logging import get_logger
 from awoooi.incidents import endpoints as incident_endpoints
 from awoooi.knowledge import endpoints as knowledge_endpoints
+from awoooi.notify import endpoints as notify_endpoints
 from awoooi.repair import endpoints as repair_endpoints
 from awoooi.runtime import Runtime
 
@@ -73,6 +74,7 @@ def create_app(
     app.include_router(ai_endpoints.router)
     app.include_router(knowledge_endpoints.router)
     app.include_router(repair_endpoints.router)
+    app.include_router(notify_endpoints.router)
     # Added last = outermost: every response, 413s included, gets a request id and a log line.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

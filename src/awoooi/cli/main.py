@@ -16,6 +16,7 @@ from awoooi.cli import (
     incidents,
     jobs,
     kb,
+    notify,
     playbooks,
     repairs,
     serve,
@@ -69,6 +70,7 @@ app.add_typer(kb.app, name="kb")
 app.add_typer(playbooks.app, name="playbooks")
 app.add_typer(repairs.app, name="repairs")
 app.add_typer(drift.app, name="drift")
+app.add_typer(notify.app, name="notify")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from awoooi.ai.settings import AISettings
 from awoooi.core.errors import ConfigError
 from awoooi.drift.settings import DriftSettings
 from awoooi.knowledge.settings import KnowledgeSettings
+from awoooi.notify.settings import NotifySettings
 from awoooi.repair.settings import KubeSettings, RepairSettings
 from awoooi.symptoms.mapping import SymptomSettings
 
@@ -48,17 +49,6 @@ class JobsSettings(Section):
     backoff_max: float = Field(600.0, gt=0, le=86400, description="Longest retry delay.")
     concurrency: int = Field(2, ge=1, le=64, description="Jobs one worker process runs at once.")
     run_in_serve: bool = Field(True, description="`serve` also runs a worker loop.")
-
-
-ChannelName = Literal["log"]
-
-
-class NotifySettings(Section):
-    """Notification channels (Telegram, Slack and webhooks arrive in a later release)."""
-
-    channels: list[ChannelName] = Field(
-        default=["log"], description="Channels every notification goes to."
-    )
 
 
 class IncidentSettings(Section):

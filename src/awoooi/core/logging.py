@@ -106,6 +106,9 @@ def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
         named.handlers.clear()
         named.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs every request
+    # httpx logs each request's URL at INFO, and a Bot API URL carries the bot's token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -27,6 +27,7 @@ from awoooi.knowledge.templates import (
     runbook_template,
     system_prompt,
 )
+from awoooi.notify.actions import ChannelChoice
 from awoooi.notify.base import Button, Severity
 from awoooi.notify.service import notify
 
@@ -125,11 +126,11 @@ class KnowledgeHarvester:
     """The two harvest jobs."""
 
     def __init__(
-        self, router: Router | None, settings: KnowledgeSettings, channels: Sequence[str]
+        self, router: Router | None, settings: KnowledgeSettings, channels: ChannelChoice
     ) -> None:
         self._router = router
         self._settings = settings
-        self._channels = list(channels)
+        self._channels = channels
 
     def register(self, registry: JobRegistry) -> None:
         """Register both job kinds."""

@@ -19,15 +19,16 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Button:
-    """A card button: either a link (`url`) or a server-side action (`action_id`)."""
+    """A card button: a link (`url`), a server-side action (`action_id`), or both — channels
+    that can press buttons (Telegram) use the action, the others show the link."""
 
     label: str
     url: str | None = None
     action_id: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.url is None) == (self.action_id is None):
-            raise ValueError("a button has exactly one of url or action_id")
+        if self.url is None and self.action_id is None:
+            raise ValueError("a button needs a url or an action_id")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from awoooi.core.db import utcnow
 from awoooi.core.jobs import JobContext, JobFailure, JobRegistry, enqueue
 from awoooi.core.logging import redact_text
 from awoooi.core.metrics import NOTIFICATIONS
+from awoooi.notify.actions import ChannelChoice, NotifyPolicy, create_action, parse_action
 from awoooi.notify.base import Button, Notifier, OutgoingMessage, Severity
 from awoooi.notify.models import Notification, NotificationStatus
 
@@ -26,13 +27,23 @@ async def notify(
     kind: str,
     title: str,
     text: str,
-    channels: Sequence[str],
+    channels: ChannelChoice,
     severity: Severity = Severity.INFO,
     buttons: Sequence[Button] = (),
 ) -> list[Notification]:
-    """Record one notification per channel and queue its delivery in the caller's transaction."""
+    """Record one notification per channel and queue its delivery in the caller's transaction.
+
+    `channels` is a list of channel names, or the NotifyPolicy that routes by kind and severity
+    and turns action buttons into server-side action records (the button keeps only their id).
+    """
+    policy: NotifyPolicy | None = None
+    if isinstance(channels, NotifyPolicy):
+        policy = channels
+        names = policy.select(kind, severity)
+    else:
+        names = list(channels)
     records = []
-    for channel in dict.fromkeys(channels):  # keep order, drop repeats
+    for channel in dict.fromkeys(names):  # keep order, drop repeats
         record = Notification(
             channel=channel,
             kind=kind,
@@ -40,15 +51,34 @@ async def notify(
             # Secrets must not leave the process through a notification, whoever wrote the text.
             title=redact_text(title)[:MAX_TITLE_CHARS],
             text=redact_text(text)[:MAX_TEXT_CHARS],
-            buttons=[asdict(button) for button in buttons],
+            buttons=[],
             status=NotificationStatus.PENDING.value,
             created_at=utcnow(),
         )
         session.add(record)
         await session.flush()
+        record.buttons = [
+            await _stored_button(session, button, record, policy) for button in buttons
+        ]
         await enqueue(session, SEND_JOB, {"notification_id": record.id}, f"notify:{record.id}")
         records.append(record)
     return records
+
+
+async def _stored_button(
+    session: AsyncSession, button: Button, record: Notification, policy: NotifyPolicy | None
+) -> dict[str, str | None]:
+    if button.action_id is None or policy is None:
+        return asdict(button)
+    action = await create_action(
+        session, action_id=button.action_id, notification_id=record.id, policy=policy
+    )
+    name, target = parse_action(button.action_id)
+    return {
+        "label": button.label,
+        "url": button.url or policy.link_for(name, target),
+        "action_id": action.id,
+    }
 
 
 async def list_notifications(session: AsyncSession, *, limit: int = 100) -> list[Notification]:

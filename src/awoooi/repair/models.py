@@ -85,6 +85,8 @@ class Repair(Base):
         Index("ix_repairs_target_finished", "target", "finished_at"),
         Index("ix_repairs_incident", "incident_id", "playbook_id"),
         Index("ix_repairs_status", "status"),
+        # The one-repair-per-target gate: queued or running repairs on one target.
+        Index("ix_repairs_target_status", "target", "status"),
         # The last line of "one repair at a time per target", whatever the code above does.
         Index(
             "uq_repairs_running_target",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from awoooi.incidents import repository as incidents
 from awoooi.incidents.models import AlertStatus, Incident, IncidentAlert, IncidentStatus
 from awoooi.incidents.service import TRANSITIONS, add_event, change_status
 from awoooi.knowledge.harvest import RepairReport, StepResult, queue_harvest
+from awoooi.notify.actions import ChannelChoice
 from awoooi.notify.base import Button, Severity
 from awoooi.notify.service import notify
 from awoooi.repair import gates, repository
@@ -108,7 +109,7 @@ class RepairPolicy:
 
     repair: RepairSettings
     anti_pattern_days: float
-    channels: Sequence[str]
+    channels: ChannelChoice
     public_url: str = "http://127.0.0.1:8080"
 
 

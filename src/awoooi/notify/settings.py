@@ -1,0 +1,94 @@
+"""The `notify:` config section: channels, their credentials, and routing by kind and severity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+ChannelName = Literal["log", "telegram", "slack", "webhook"]
+SeverityName = Literal["critical", "high", "medium", "low", "info"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TelegramSettings(_Section):
+    """Telegram Bot API: review cards with working buttons."""
+
+    bot_token: SecretStr | None = Field(None, description="The bot's token from @BotFather.")
+    chat_id: str | None = Field(
+        None, max_length=64, description="Chat (user, group or @channel) cards go to."
+    )
+    approvers: list[int] = Field(
+        default_factory=list, description="Telegram user ids allowed to press Approve / Reject."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token."
+    )
+    api_url: str = Field(
+        "https://api.telegram.org", max_length=2048, description="Bot API base URL."
+    )
+    pace_seconds: float = Field(1.0, ge=0, le=60, description="Least time between two messages.")
+    timeout_seconds: float = Field(15.0, gt=0, le=300, description="Per Bot API call.")
+
+
+class SlackSettings(_Section):
+    """Slack incoming webhook (Block Kit; buttons are links)."""
+
+    webhook_url: SecretStr | None = Field(None, description="The incoming webhook URL.")
+    timeout_seconds: float = Field(15.0, gt=0, le=300, description="Per request.")
+
+
+class WebhookSettings(_Section):
+    """A JSON POST signed with HMAC-SHA256, for anything else."""
+
+    url: str | None = Field(None, max_length=2048, description="Where notifications are POSTed.")
+    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Awoooi-Signature.")
+    timeout_seconds: float = Field(15.0, gt=0, le=300, description="Per request.")
+
+
+class Route(_Section):
+    """Send notifications of these kinds at or above this severity to these channels."""
+
+    kinds: list[str] = Field(default_factory=lambda: ["*"], description="Kind globs.")
+    min_severity: SeverityName = "info"
+    channels: list[ChannelName] = Field(min_length=1)
+
+
+class NotifySettings(_Section):
+    """Notification channels and routing (config section `notify`)."""
+
+    channels: list[ChannelName] = Field(
+        default=["log"], description="Channels for notifications no route matches."
+    )
+    routes: list[Route] = Field(
+        default_factory=list,
+        description="Routing by kind glob and severity; every matching route's channels are used.",
+    )
+    action_ttl_hours: float = Field(
+        24.0, gt=0, le=24 * 30, description="How long a card's Approve / Reject buttons work."
+    )
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @model_validator(mode="after")
+    def _configured(self) -> NotifySettings:
+        used = set(self.channels) | {name for route in self.routes for name in route.channels}
+        missing = []
+        if "telegram" in used and (self.telegram.bot_token is None or not self.telegram.chat_id):
+            missing.append("notify.telegram.bot_token and notify.telegram.chat_id")
+        if "slack" in used and self.slack.webhook_url is None:
+            missing.append("notify.slack.webhook_url")
+        if "webhook" in used and (not self.webhook.url or self.webhook.secret is None):
+            missing.append("notify.webhook.url and notify.webhook.secret")
+        if missing:
+            raise ValueError("a channel in use is not configured: set " + "; ".join(missing))
+        return self
+
+    def used_channels(self) -> list[str]:
+        """Every channel any notification may go to."""
+        names = dict.fromkeys([*self.channels, *(c for r in self.routes for c in r.channels)])
+        return list(names)
