@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,8 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL must still never be logged verbatim
         return "<unparsable database url>"
+
+
+def enum_check(column: str, enum: type[StrEnum]) -> str:
+    """A CHECK constraint's SQL: the column holds one of the enum's values."""
+    return f"{column} IN ({', '.join(repr(member.value) for member in enum)})"

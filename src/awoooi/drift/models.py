@@ -8,12 +8,8 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, utcnow
+from awoooi.core.db import Base, JSONType, UTCDateTime, enum_check, utcnow
 from awoooi.drift.report import Change, DriftLevel, DriftStatus
-
-
-def _in(column: str, values: Any) -> str:
-    return f"{column} IN ({', '.join(repr(member.value) for member in values)})"
 
 
 class DriftReportRecord(Base):
@@ -42,9 +38,9 @@ class DriftItemRecord(Base):
 
     __tablename__ = "drift_items"
     __table_args__ = (
-        CheckConstraint(_in("change", Change), name="change"),
-        CheckConstraint(_in("level", DriftLevel), name="level"),
-        CheckConstraint(_in("status", DriftStatus), name="status"),
+        CheckConstraint(enum_check("change", Change), name="change"),
+        CheckConstraint(enum_check("level", DriftLevel), name="level"),
+        CheckConstraint(enum_check("status", DriftStatus), name="status"),
         Index("ix_drift_items_report", "report_id"),
         Index("ix_drift_items_resource", "kind", "namespace", "name"),
     )

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, utcnow
+from awoooi.core.db import Base, JSONType, UTCDateTime, enum_check, utcnow
 
 
 class EntryType(StrEnum):
@@ -47,18 +47,15 @@ class EntryStatus(StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(member.value) for member in enum)})"
-
 
 class KnowledgeEntry(Base):
     """One piece of knowledge; `version` counts edits, older versions live in KnowledgeVersion."""
 
     __tablename__ = "knowledge_entries"
     __table_args__ = (
-        CheckConstraint(_in("entry_type", EntryType), name="entry_type"),
-        CheckConstraint(_in("source", EntrySource), name="source"),
-        CheckConstraint(_in("status", EntryStatus), name="status"),
+        CheckConstraint(enum_check("entry_type", EntryType), name="entry_type"),
+        CheckConstraint(enum_check("source", EntrySource), name="source"),
+        CheckConstraint(enum_check("status", EntryStatus), name="status"),
         # The model may publish warnings (anti-patterns) on its own; anything else it writes
         # is PUBLISHED only after a human reviewed it.
         CheckConstraint(

@@ -33,7 +33,7 @@ async def telegram_webhook(
         raise AuthError(f"missing or wrong {SECRET_HEADER} header")
     try:
         update = json.loads(await request.body())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidInputError("the body is not JSON") from exc
     if not isinstance(update, dict):
         raise InvalidInputError("a Telegram update is a JSON object")

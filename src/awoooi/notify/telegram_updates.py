@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,11 @@ from awoooi.notify.base import ChannelError
 from awoooi.notify.channels.telegram_html import escape, fit
 
 log = get_logger(__name__)
+
+# Our callback data is an opaque id (url-safe base64); anything else was not made by a card, and
+# must not reach the database (a NUL or a lone surrogate there is a 500, not a refusal).
+_CALLBACK_DATA = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 class CallbackBot(Protocol):
@@ -31,8 +37,9 @@ class CallbackBot(Protocol):
 
 
 def _actor(user: dict[str, Any]) -> str:
-    name = user.get("username") or user.get("first_name") or ""
-    return f"telegram:{user.get('id')}" + (f" (@{name})" if user.get("username") else "")
+    name = user.get("username")
+    shown = isinstance(name, str) and _USERNAME.fullmatch(name) is not None
+    return f"telegram:{user.get('id')}" + (f" (@{name})" if shown else "")
 
 
 async def handle_update(
@@ -51,7 +58,11 @@ async def handle_update(
     assert isinstance(user, dict)
     user_id = user.get("id")
     data = callback.get("data")
-    if not isinstance(user_id, int) or not isinstance(data, str) or len(data) > 64:
+    if (
+        not isinstance(user_id, int)
+        or not isinstance(data, str)
+        or not _CALLBACK_DATA.fullmatch(data)
+    ):
         return None, None
     actor = _actor(user)
     result = await press(
@@ -78,13 +89,15 @@ async def answer(bot: CallbackBot, result: PressResult, callback: dict[str, Any]
         message = callback.get("message")
         if not result.performed or not isinstance(message, dict):
             return
-        chat = message.get("chat") or {}
+        chat = message.get("chat")
+        if not isinstance(chat, dict):
+            chat = {}
         original = str(message.get("text") or "")
         outcome = f"{result.message} — by {result.record.used_by if result.record else '?'}"
         # Cut the plain text, then escape: a cut never lands inside an entity such as &amp;.
         kept, _cut = fit(redact(original), 3500)
         html = escape(kept) + "\n\n<b>" + escape(outcome) + "</b>"
         await bot.edit_message_text(str(chat.get("id")), int(message.get("message_id", 0)), html)
-    except (ChannelError, ValueError) as exc:
+    except (ChannelError, ValueError, TypeError) as exc:  # TypeError: int() of a bad message_id
         # The decision is committed; a failed answer only leaves the card as it was.
         log.warning("telegram answer failed", error=str(exc))

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, utcnow
+from awoooi.core.db import Base, JSONType, UTCDateTime, enum_check, utcnow
 
 
 class Verdict(StrEnum):
@@ -70,17 +70,14 @@ class StepStatus(StrEnum):
     FAILED = "failed"
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(member.value) for member in enum)})"
-
 
 class Repair(Base):
     """One repair decision for an incident, and its execution when it ran."""
 
     __tablename__ = "repairs"
     __table_args__ = (
-        CheckConstraint(_in("verdict", Verdict), name="verdict"),
-        CheckConstraint(_in("status", RepairStatus), name="status"),
+        CheckConstraint(enum_check("verdict", Verdict), name="verdict"),
+        CheckConstraint(enum_check("status", RepairStatus), name="status"),
         Index("ix_repairs_target_started", "target", "started_at"),
         Index("ix_repairs_target_finished", "target", "finished_at"),
         Index("ix_repairs_incident", "incident_id", "playbook_id"),
@@ -136,7 +133,7 @@ class RepairStep(Base):
     __tablename__ = "repair_steps"
     __table_args__ = (
         UniqueConstraint("repair_id", "position", name="uq_repair_steps_position"),
-        CheckConstraint(_in("status", StepStatus), name="status"),
+        CheckConstraint(enum_check("status", StepStatus), name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
