@@ -4,8 +4,11 @@ small real HTTP servers. Only new fixture names here (`bot_api`, `heal_server`, 
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -93,6 +96,76 @@ class LeakyServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(10)
+
+
+class BotApiFront:
+    """A real HTTP server in front of the fake Bot API: while `down`, every call is answered
+    500 the way api.telegram.org words it; otherwise it is passed through unchanged."""
+
+    DOWN_BODY = json.dumps(
+        {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    ).encode()
+
+    def __init__(self, target: str) -> None:
+        self.down = True
+        self.refused = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if owner.down:
+                    owner.refused += 1
+                    status, answer = 500, owner.DOWN_BODY
+                else:
+                    forwarded = urllib.request.Request(
+                        target + self.path,
+                        data=body,
+                        headers={"Content-Type": self.headers.get("content-type") or ""},
+                        method="POST",
+                    )
+                    try:
+                        with urllib.request.urlopen(forwarded, timeout=10) as response:
+                            status, answer = response.status, response.read()
+                    except urllib.error.HTTPError as error:
+                        status, answer = error.code, error.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self._server = ThreadingHTTPServer((HOST, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._server.server_address[1]}"
+
+    def __enter__(self) -> BotApiFront:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+@pytest.fixture
+def bot_api_front(bot_api: FakeTelegramAPI) -> Iterator[BotApiFront]:
+    """A switchable front of `bot_api`, down (answering 500) until a test brings it up."""
+    with BotApiFront(bot_api.api_url) as front:
+        yield front
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from tests.notify.conftest import (
     PUBLIC_URL,
     STRANGER,
     WEBHOOK_SECRET,
+    BotApiFront,
     LeakyServer,
     telegram_config,
 )
@@ -95,8 +96,8 @@ cooldown: 0
 
 @pytest.fixture
 def telegram_target() -> str:
-    """Where the Telegram channel points: "fake" (the Bot API) or "closed" (a refused port);
-    a test parametrizes this name to change it."""
+    """Where the Telegram channel points: "fake" (the Bot API), "front" (the fake behind a front
+    that answers 500 until brought up) or "closed" (a refused port); a test parametrizes this."""
     return "fake"
 
 
@@ -111,6 +112,7 @@ def settings(
     tmp_path: Path,
     database_url: str,
     bot_api: FakeTelegramAPI,
+    bot_api_front: BotApiFront,
     heal_server: RecordingServer,
     leaky_server: LeakyServer,
     refused_port: int,
@@ -123,7 +125,11 @@ def settings(
         "__LEAKY__", str(leaky_server.port)
     )
     (playbooks / "flow.yaml").write_text(text)
-    api_url = bot_api.api_url if telegram_target == "fake" else f"http://{HOST}:{refused_port}"
+    api_url = {
+        "fake": bot_api.api_url,
+        "front": bot_api_front.url,
+        "closed": f"http://{HOST}:{refused_port}",
+    }[telegram_target]
     job_settings = JobsSettings(
         poll_interval=0.05,
         lease_seconds=30,
@@ -218,8 +224,11 @@ def press_update(
 async def post_update(
     client: httpx.AsyncClient, update_body: Any, *, secret: str | None = WEBHOOK_SECRET
 ) -> httpx.Response:
-    headers = {} if secret is None else {SECRET_HEADER: secret}
-    return await client.post(WEBHOOK, json=update_body, headers=headers)
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    # json.dumps escapes what is not ASCII: a lone surrogate goes out as Telegram would send it.
+    return await client.post(WEBHOOK, content=json.dumps(update_body), headers=headers)
 
 
 def sent_cards(api: FakeTelegramAPI, title_part: str) -> list[RecordedCall]:
@@ -336,9 +345,9 @@ async def test_a_drafted_runbook_becomes_one_telegram_card_with_working_buttons(
     assert call.params["parse_mode"] == "HTML"
     visible = drafted.card.visible_text
     assert draft["title"] in visible
-    # A preview of the runbook: its first lines are on the card.
-    preview = draft["content"].strip().splitlines()[0]
-    assert preview
+    # A preview of the runbook: its beginning is on the card.
+    preview = draft["content"][:200]
+    assert len(preview.splitlines()) >= 2
     assert preview in visible
 
     buttons = buttons_of(call)
@@ -351,8 +360,10 @@ async def test_a_drafted_runbook_becomes_one_telegram_card_with_working_buttons(
     assert approve != reject
     for data in (approve, reject):
         assert 1 <= len(data.encode()) <= 64
-        assert str(drafted.entry_id) not in data.split(":")  # opaque, not "approve:12"
-        assert "url" not in buttons["Approve"]
+        assert "approve" not in data  # opaque, not "knowledge.approve:12"
+        assert "reject" not in data
+    # A button is a callback or a link, never both (Telegram refuses both).
+    assert set(buttons["Approve"]) == set(buttons["Reject"]) == {"text", "callback_data"}
 
     [telegram] = [
         n for n in await notifications(runtime, "knowledge.review") if n.channel == "telegram"
@@ -594,21 +605,41 @@ async def test_updates_that_are_not_presses_are_ignored_and_garbage_is_refused(
     assert response.status_code == 422, response.text[:300]
 
     # A press on a button nobody made is answered, and decides nothing.
-    for data in ("no-such-button", "knowledge.approve:1", "\u0000"):
+    for data in ("no-such-button", "A" * 22):
         response = await post_update(
             client, press_update(drafted.card, data, callback_id="cb-unknown")
         )
         assert response.status_code == 200, (data, response.text)
-    assert [call.method for call in bot_api.calls[before:]] == ["answerCallbackQuery"] * 3
+    assert [call.method for call in bot_api.calls[before:]] == ["answerCallbackQuery"] * 2
     for answer in bot_api.callback_answers:
         assert answer["text"] == "This button is not known.", answer
+    # Data no card carries (a plain action name, a NUL, a lone surrogate) is not even looked up.
+    for data in (f"knowledge.approve:{drafted.entry_id}", "\u0000", "\ud800", "é" * 10):
+        response = await post_update(client, press_update(drafted.card, data, callback_id="c"))
+        assert response.status_code == 200, (data, response.text)
+    # A user name no Telegram account has is left out of the actor, not stored.
+    for username in ("eve\u0000", "\ud800", 5):
+        pressed = press_update(drafted.card, drafted.approve, user_id=STRANGER, callback_id="c")
+        pressed["callback_query"]["from"]["username"] = username
+        response = await post_update(client, pressed)
+        assert response.status_code == 200, (username, response.text)
+    assert len(bot_api.calls[before:]) == 2 + 3
     assert (await entry(client, admin_headers, drafted.entry_id))["status"] == "DRAFT"
+    audited = await notify_audit(client, admin_headers)
+    assert [(a["actor"], a["action"], a["outcome"]) for a in audited] == [
+        ("telegram:111 (@ann)", "notify.unknown_action", "refused"),
+        ("telegram:111 (@ann)", "notify.unknown_action", "refused"),
+        ("telegram:999", "notify.knowledge.approve", "refused"),
+        ("telegram:999", "notify.knowledge.approve", "refused"),
+        ("telegram:999", "notify.knowledge.approve", "refused"),
+    ]
 
     # A press whose message is not Telegram-shaped still decides; only the card edit is skipped.
-    odd = press_update(drafted.card, drafted.approve, callback_id="cb-odd")
-    odd["callback_query"]["message"] = {"message_id": "x", "chat": "not an object"}
-    response = await post_update(client, odd)
-    assert response.status_code == 200, response.text
+    for message in ({"message_id": "x", "chat": "not an object"}, {"message_id": [1]}):
+        odd = press_update(drafted.card, drafted.approve, callback_id="cb-odd")
+        odd["callback_query"]["message"] = message
+        response = await post_update(client, odd)
+        assert response.status_code == 200, response.text
     assert (await entry(client, admin_headers, drafted.entry_id))["status"] == "PUBLISHED"
     assert bot_api.message(CHAT_ID, drafted.card.message_id).edits == []
 
@@ -679,14 +710,15 @@ async def test_a_risky_repair_is_approved_from_its_card_and_runs(
 # ---------------------------------------------------------------- a channel that is down
 
 
-@pytest.mark.parametrize("jobs_overrides", [{"max_attempts": 5}])
+@pytest.mark.parametrize("telegram_target", ["front"])
 async def test_a_failing_telegram_never_holds_up_the_repair_and_is_retried(
     runtime: Runtime,
     client: httpx.AsyncClient,
     admin_headers: dict[str, str],
     bot_api: FakeTelegramAPI,
+    bot_api_front: BotApiFront,
 ) -> None:
-    bot_api.fail_next(2, status=500, description="Internal Server Error", method="sendMessage")
+    assert bot_api_front.down  # every Bot API call is answered 500
     await post_alert(client, admin_headers, "WebDown")
     await runtime.worker().run_until_idle()
 
@@ -701,27 +733,34 @@ async def test_a_failing_telegram_never_holds_up_the_repair_and_is_retried(
     copies = by_channel(await notifications(runtime, "knowledge.review"))
     assert copies["log"].status == "sent"
     assert (copies["telegram"].status, copies["telegram"].attempts) == ("failed", 1)
-    assert "500" in (copies["telegram"].error or "")
-    assert "Internal Server Error" in (copies["telegram"].error or "")
+    assert "(500): Internal Server Error" in (copies["telegram"].error or "")
+    assert bot_api_front.refused >= 1
 
     await requeue_now(runtime)
     await runtime.worker().run_until_idle()
     telegram = by_channel(await notifications(runtime, "knowledge.review"))["telegram"]
     assert (telegram.status, telegram.attempts) == ("failed", 2)
+    assert bot_api.calls == []
 
     # The server is back: the next attempt delivers the card, once.
+    bot_api_front.down = False
     await requeue_now(runtime)
     await runtime.worker().run_until_idle()
     telegram = by_channel(await notifications(runtime, "knowledge.review"))["telegram"]
     assert (telegram.status, telegram.attempts, telegram.error) == ("sent", 3, None)
-    assert [call.status for call in bot_api.calls_to("sendMessage")] == [500, 500, 200]
-    assert len(sent_cards(bot_api, "Runbook draft to review")) == 1
+    [call] = sent_cards(bot_api, "Runbook draft to review")
+    assert telegram.external_id == f"{CHAT_ID}:{card_message(bot_api, call).message_id}"
     [send_job] = [
         job
         for job in await jobs(runtime, SEND_JOB)
         if job.payload["notification_id"] == telegram.id
     ]
     assert (send_job.status, send_job.attempts) == ("done", 3)
+    # Its buttons work like those of a card that went out at once.
+    approve = buttons_of(call)["Approve"]["callback_data"]
+    pressed = press_update(card_message(bot_api, call), approve)
+    assert (await post_update(client, pressed)).status_code == 200
+    assert (await entry(client, admin_headers, drafts["items"][0]["id"]))["status"] == "PUBLISHED"
 
 
 @pytest.mark.parametrize(("telegram_target", "jobs_overrides"), [("closed", {"max_attempts": 2})])
@@ -777,9 +816,9 @@ async def test_no_secret_from_a_failed_step_reaches_telegram(
     [notice] = sent_cards(bot_api, "Anti-pattern published")
     assert "leaky-heal" in str(notice.params["text"])
     # The error did reach the card, with the secrets taken out.
-    sent_text = json.dumps([call.params for call in bot_api.calls_to("sendMessage")])
-    assert "-> 500" in sent_text
-    assert "REDACTED" in sent_text
+    shown = "\n".join(message.visible_text for message in bot_api.messages)
+    assert "/heal/web -> 500, expected 2xx: password=[REDACTED:" in shown
+    assert "[REDACTED:awoooi_token]" in shown
     traffic = bot_api.raw_traffic()
     assert LEAKED_PASSWORD.encode() not in traffic
     assert LEAKED_TOKEN.encode() not in traffic
