@@ -743,3 +743,28 @@ def test_an_edit_to_a_default_looking_value_is_still_reported() -> None:
         managed("kubectl-client-side-apply", container_fields({"f:imagePullPolicy": {}}))
     ]
     assert items_for(deployment(), live) == []
+
+
+def test_fields_the_server_derives_or_defaults_are_not_drift_for_a_client_side_apply() -> None:
+    # Noise found by bench/drift.py on client-side-applied objects: kubectl-client-side-apply
+    # is recorded as owning what the server filled in when it created the object.
+    live = deployment(pod={"serviceAccountName": "web", "serviceAccount": "web"})
+    live["metadata"]["annotations"] = {
+        "argocd.argoproj.io/tracking-id": "shop:apps/Deployment:default/web"
+    }
+    live["metadata"]["managedFields"] = [
+        managed(
+            "kubectl-client-side-apply",
+            {
+                "f:metadata": {"f:annotations": {"f:argocd.argoproj.io/tracking-id": {}}},
+                "f:spec": {"f:template": {"f:spec": {"f:serviceAccount": {}}}},
+            },
+        )
+    ]
+    items = items_for(deployment(pod={"serviceAccountName": "web"}), live)
+    assert reported(items) == [], show(items)
+    # A different derived value is a real difference.
+    live["spec"]["template"]["spec"]["serviceAccount"] = "admin"
+    assert [
+        i.path for i in reported(items_for(deployment(pod={"serviceAccountName": "web"}), live))
+    ] == [f"{POD}.serviceAccount"]

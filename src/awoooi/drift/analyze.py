@@ -26,7 +26,9 @@ _IGNORED_ANNOTATIONS = {
     "kubectl.kubernetes.io/last-applied-configuration": "the last-applied annotation",
     "deployment.kubernetes.io/revision": "the Deployment controller's revision counter",
     "kubectl.kubernetes.io/restartedAt": "a rollout restart stamp",
+    "argocd.argoproj.io/tracking-id": "Argo CD's resource tracking annotation",
 }
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 _CRITICAL_FIELDS = {
     "privileged",
@@ -196,7 +198,11 @@ def analyze(
         text = format_path(difference.path)
         reason = ignore_reason(resource, difference.path, text, live, settings, context)
         desired, live_value = difference.desired, difference.live
-        if secret and difference.path and difference.path[0] in {"data", "stringData"}:
+        if difference.path[-1:] == (_LAST_APPLIED,):
+            # A copy of the whole object (a Secret's values too): summarized, never shown.
+            desired = None if difference.desired is None else "(last-applied configuration)"
+            live_value = None if difference.live is None else "(last-applied configuration)"
+        elif secret and difference.path and difference.path[0] in {"data", "stringData"}:
             desired, live_value = _masked(desired), _masked(live_value)
         elif secret and not difference.path:
             desired, live_value = None, None

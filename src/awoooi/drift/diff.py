@@ -84,6 +84,10 @@ _MERGE_KEYS: dict[str, tuple[str, ...]] = {
 _KEY_DEFAULTS = {"protocol": "TCP"}
 
 
+# Fields the API server copies from a sibling when Git leaves them out.
+_DERIVED = {"serviceAccount": "serviceAccountName", "targetPort": "port"}
+
+
 def item_key(field_name: str, item: Any) -> KeySel | None:
     """The merge key of a list item under `field_name`, or None when the list has no key."""
     if not isinstance(item, dict):
@@ -293,6 +297,9 @@ class _Walk:
         for key, live_value in live.items():
             if key in desired or _blank(live_value):
                 continue
+            source = _DERIVED.get(key)
+            if source is not None and live.get(source) == live_value:
+                continue  # filled in by the server from its sibling (serviceAccount, targetPort)
             self.live_only(key, live_value, (*path, key), imperative, gitops, applied_map)
 
     def live_only(

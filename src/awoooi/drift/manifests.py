@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import shutil
@@ -70,6 +72,23 @@ def expanded_size(value: Any, limit: int) -> int:
     return size(value)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while YAML builds objects.
+
+    The loader creates containers that hold no cycles, yet every few hundred of them trigger a
+    collection that walks all objects built so far: on a 10,000-object scan that doubled the
+    parse time. Files are capped (drift.max_file_bytes), so the pause is short.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def resource_id(obj: dict[str, Any]) -> ResourceId | str:
     """The object's identity, or why it has none."""
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -98,8 +117,9 @@ def parse_documents(
             documents.append(json.loads(text))
         else:
             # One at a time: the documents before a broken one are still scanned.
-            for document in yaml.load_all(text, Loader=_Loader):
-                documents.append(document)
+            with _collector_paused():
+                for document in yaml.load_all(text, Loader=_Loader):
+                    documents.append(document)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
