@@ -58,7 +58,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import insert, select
@@ -66,6 +66,7 @@ from sqlalchemy import insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import knowledge as kb
+from awoooi.adapters.kube import KubeClient
 from awoooi.core.config import Settings
 from awoooi.core.db import create_engine
 from awoooi.incidents.models import Incident
@@ -774,11 +775,19 @@ def stats(values: Sequence[float]) -> str:
     return f"{kb.ms(statistics.median(values))} / {kb.ms(kb.percentile(values, 99))}"
 
 
+class _ConfiguredCluster:
+    """Stands for a configured cluster: decide() only asks whether there is one."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
 async def bench_decide(
     backend: kb.Backend, url: str, history: History, args: argparse.Namespace, result: Result
 ) -> None:
     settings = Settings(database_url=url, home=Path(backend_home(backend)))
-    runtime = Runtime.from_settings(settings)
+    # decide() skips cluster playbooks when no cluster is configured; it never calls one.
+    runtime = Runtime.from_settings(settings, kube=cast(KubeClient, _ConfiguredCluster()))
     service: RepairService = runtime.repairs
     factory = runtime.session_factory
     moment = history.now

@@ -907,3 +907,25 @@ async def test_dry_run_records_a_blocked_verdict_without_paging(
     assert (blocked.verdict, blocked.gate, blocked.dry_run) == ("BLOCKED", "rate_limit", True)
     assert (await incident(runtime, human_id)).status == "open"
     assert await notifications(runtime, "repair.blocked") == []
+
+
+async def test_without_a_cluster_kube_playbooks_are_not_tried(
+    runtime: Runtime, kube: InMemoryKube
+) -> None:
+    # Running them would fail and publish an anti-pattern for a fix that was never tried.
+    service = RepairService(
+        runtime.session_factory, runtime.repairs.catalog, runtime.repairs.policy, kube=lambda: None
+    )
+    try:
+        human_id = await fire(runtime, alertname="WebDown")
+        decided = await decide(runtime, human_id, service)
+        assert (decided.verdict, decided.status) == ("NO_PLAYBOOK", "no_playbook")
+        assert any("needs a Kubernetes cluster" in reason for reason in decided.reasons)
+        # A playbook without kube steps still runs.
+        ping = await decide(runtime, await fire(runtime, alertname="Ping"), service)
+        assert (ping.verdict, ping.playbook_id) == ("AUTO", "ping")
+        await runtime.worker().run_until_idle()
+        assert await entries(runtime, "ANTI_PATTERN") == []
+        assert kube.calls == []
+    finally:
+        await service.aclose()

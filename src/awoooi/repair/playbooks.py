@@ -192,6 +192,13 @@ class Playbook(_Model):
         return self
 
     @property
+    def needs_cluster(self) -> bool:
+        """Whether a step or the verification talks to Kubernetes."""
+        return self.verify.check == "deployment_available" or any(
+            step.action.startswith("kube.") for step in self.steps
+        )
+
+    @property
     def digest(self) -> str:
         """A short hash of the playbook's content: an approval is for this exact version."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)

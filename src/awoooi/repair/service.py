@@ -206,7 +206,18 @@ class RepairService:
         dry_run = self.settings.mode == "dry-run"
         reasons: list[str] = []
         chosen: tuple[Playbook, ResolvedPlan] | None = None
+        cluster: bool | None = None
         for playbook in self.catalog.matching(incident):
+            if playbook.needs_cluster:
+                if cluster is None:
+                    cluster = self._kube_or_none() is not None
+                if not cluster:
+                    # Running it would fail and publish an anti-pattern for a fix never tried.
+                    reasons.append(
+                        f"{playbook.id} matches but needs a Kubernetes cluster, and none is "
+                        "configured (kube.server, kube.kubeconfig, kube.in_cluster)"
+                    )
+                    continue
             try:
                 chosen = (playbook, resolve_plan(playbook, incident, self.settings))
                 break
