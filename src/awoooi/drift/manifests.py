@@ -9,6 +9,7 @@ import gc
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,26 @@ import yaml
 
 from awoooi.drift.report import ResourceId, ScanProblem
 
-try:  # the C loader is several times faster; fall back when libyaml is absent
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+try:  # the C parser is several times faster; fall back when libyaml is absent
+    _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+INTERN_MAX_CHARS = 40
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """The safe loader, sharing one copy of each short string (keys such as `f:metadata`,
+    values such as `TCP`): a scan holds every object at once, and these repeat thousands of
+    times (managedFields especially)."""
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    value = str(loader.construct_scalar(node))
+    return sys.intern(value) if len(value) <= INTERN_MAX_CHARS else value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
