@@ -1,5 +1,5 @@
-"""An in-memory cluster behind the KubeClient and ClusterReader Protocols, for everything above
-the adapter.
+"""An in-memory cluster behind the KubeClient, ClusterReader and ClusterWriter Protocols, for
+everything above the adapter.
 
 Repairs work on `workloads` and `pods`; reads of any kind (drift) on `objects`, plain dicts keyed
 by (apiVersion, kind, namespace, name), namespace None for a cluster-scoped kind:
@@ -10,7 +10,12 @@ by (apiVersion, kind, namespace, name), namespace None for a cluster-scoped kind
     kube.add_kind("stable.example.com/v1", "CronTab")       # served, no objects yet
     await kube.list_objects("v1", "ConfigMap", label_selector="app=web")
 
-As on a real server, reading a kind nobody added or declared is KubeError("unknown kind ...").
+    await kube.apply_object(obj, field_manager="awoooi")      # merged into `objects`
+    kube.conflicts[key] = 'conflict with "kubectl-edit" using apps/v1: .spec.replicas'
+    kube.applied, kube.deleted                               # every write call, in order
+
+As on a real server, reading or writing a kind nobody added or declared is KubeError("unknown
+kind ...").
 Label selectors: equality only (`k=v`, `k==v`, `k!=v`, comma-separated).
 """
 
@@ -23,9 +28,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from awoooi.adapters.kube import ClusterReader, KubeClient, KubeError, KubeNotFound, ObjectRef
+from awoooi.adapters.kube import (
+    ClusterReader,
+    ClusterWriter,
+    KubeClient,
+    KubeConflict,
+    KubeError,
+    KubeNotFound,
+    ObjectRef,
+)
+from tests.helpers.kube_api import strategic_merge
 
 ObjectKey = tuple[str, str, str | None, str]  # (apiVersion, kind, namespace, name)
+# Metadata the server sets; an applied object's copies are dropped, as the adapter does.
+_SERVER_METADATA = frozenset(
+    {"managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"}
+)
 
 
 @dataclass
@@ -55,6 +73,13 @@ class InMemoryKube:
     objects: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
     # Served kinds: (apiVersion, kind) -> namespaced.
     kinds: dict[tuple[str, str], bool] = field(default_factory=dict)
+    # Every apply_object call: (object as passed, field_manager, dry_run, force).
+    applied: list[tuple[dict[str, Any], str, bool, bool]] = field(default_factory=list)
+    # Every delete_object call: (apiVersion, kind, namespace, name, dry_run).
+    deleted: list[tuple[str, str, str | None, str, bool]] = field(default_factory=list)
+    # Objects another manager owns fields of: an apply without force answers KubeConflict with
+    # this message (the server's, naming fields and managers); a forced apply clears it.
+    conflicts: dict[ObjectKey, str] = field(default_factory=dict)
 
     def add(self, kind: str, namespace: str, name: str, **values: Any) -> Workload:
         """Create a workload."""
@@ -186,6 +211,63 @@ class InMemoryKube:
                 found.append(copy.deepcopy(obj))
         return found
 
+    # -- ClusterWriter -------------------------------------------------------------------------
+
+    async def apply_object(
+        self,
+        obj: dict[str, Any],
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        self.applied.append((copy.deepcopy(obj), field_manager, dry_run, force))
+        meta = obj.get("metadata") or {}
+        api_version, kind, name = obj["apiVersion"], obj["kind"], meta["name"]
+        given = meta.get("namespace")
+        where = f"{api_version} {kind} {given + '/' if given else ''}{name}"
+        await self._enter("apply_object", where)
+        namespaced = self._served(api_version, kind, f"apply {where}")
+        namespace = (meta.get("namespace") or "default") if namespaced else None
+        key = (api_version, kind, namespace, name)
+        if key in self.conflicts and not force:
+            raise KubeConflict(f"apply {where}: {self.conflicts[key]}", status=409)
+        body = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
+        body["metadata"] = {k: v for k, v in meta.items() if k not in _SERVER_METADATA}
+        # Like the server: the applied fields merge into the live object, whose others stay.
+        merged: dict[str, Any] = strategic_merge(self.objects.get(key) or {}, body)
+        if namespace is None:
+            merged["metadata"].pop("namespace", None)
+        else:
+            merged["metadata"]["namespace"] = namespace
+        if not dry_run:
+            self.objects[key] = merged
+            self.conflicts.pop(key, None)
+        return copy.deepcopy(merged)
+
+    async def delete_object(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        *,
+        dry_run: bool = False,
+    ) -> bool:
+        self.deleted.append((api_version, kind, namespace, name, dry_run))
+        where = f"{api_version} {kind} {namespace + '/' if namespace else ''}{name}"
+        await self._enter("delete_object", where)
+        namespaced = self._served(api_version, kind, f"delete {where}")
+        if namespaced and namespace is None:
+            raise KubeError(f"delete {where}: {kind} is namespaced, a namespace is required")
+        key = (api_version, kind, namespace if namespaced else None, name)
+        if key not in self.objects:
+            return False
+        if not dry_run:
+            del self.objects[key]
+            self.conflicts.pop(key, None)
+        return True
+
 
 def _equality_selector(selector: str, where: str) -> Callable[[dict[str, str]], bool]:
     """A predicate for `k=v`, `k==v`, `k!=v` terms (all must hold); KubeError otherwise."""
@@ -210,5 +292,10 @@ def _reads(reader: ClusterReader) -> ClusterReader:
     return reader
 
 
+def _writes(writer: ClusterWriter) -> ClusterWriter:
+    return writer
+
+
 _conforms(InMemoryKube())  # mypy-style checks that the fake implements the Protocols
 _reads(InMemoryKube())
+_writes(InMemoryKube())

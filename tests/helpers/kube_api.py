@@ -14,9 +14,20 @@ types, `resourceVersion`/`generation` bookkeeping. Objects live in `objects`, ke
         api.fail_next(500)                    # the next request answers a 500 Status
         api.hang_next(5.0)                    # the next request answers after 5 s (or stop())
         api.register_kind("stable.example.com/v1", "CronTab", "crontabs")  # a CRD's kind
+        api.default_field_manager = "kubectl-edit"  # who owns what a plain PATCH/PUT changes
 
 API discovery (`/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`) lists the
 kinds the server knows: the built-in ones below, any registered, any of an added object.
+
+Server-side apply (PATCH `application/apply-patch+yaml`) needs `fieldManager`, merges the applied
+fields into the live object (creating it when missing) and keeps field ownership in each object's
+`metadata.managedFields`: changing a field another manager owns answers 409 with the real
+server's message (`Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1:
+.spec.replicas`) unless `force=true`, which moves the field to the applier. Other writes give the
+fields they change to their manager (`fieldManager`, else `default_field_manager`, else the
+User-Agent's product), as Update. `dryRun=All` on POST, PUT, PATCH and DELETE answers exactly as
+the real call would and stores nothing (no resourceVersion is used up); see "field ownership"
+below for what ownership simplifies.
 
 Simplifications, on purpose: strategic merge knows no schema (lists of objects with a `name`
 are merged by name, other lists replaced); no admission, defaulting, controllers or watches;
@@ -429,6 +440,237 @@ def json_patch(document: Any, operations: Any) -> Any:
     return doc
 
 
+# -- field ownership (server-side apply) -------------------------------------------------------
+#
+# Ownership lives where the real server keeps it, in each stored object's metadata.managedFields,
+# and is read back from there on every write (so objects a test seeds with managedFields are
+# owned as written). Simplified on purpose:
+# - a field is a leaf: a scalar, an empty map, or a whole list, except a list whose items all
+#   have a `name`, whose items are keyed `k:{"name":...}` (plus "." for the item itself);
+#   no schema, so `ports` keyed by containerPort or set-lists are atomic;
+# - a manager owns a leaf exactly (owning `f:spec.f:template` says nothing about its children);
+# - an apply conflicts when it changes a leaf another manager (by name) owns; equal values are
+#   shared; force moves the leaf to the applier;
+# - an apply only adds and changes: fields dropped from a manager's configuration lose their
+#   owner but stay in the object (the real server would remove those nobody else owns);
+# - any other write (PATCH, PUT, a subresource) gives the leaves it changed to its manager
+#   (operation Update), never conflicts, and frees the leaves it removed;
+# - `status` and server-set metadata (name, uid, resourceVersion...) are nobody's.
+
+FieldPath = tuple[str, ...]  # managedFields keys from the root: ("f:spec", "f:replicas")
+_MISSING = object()
+_UNOWNED_METADATA = frozenset({
+    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+    "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds",
+})
+
+
+def _item_key(item: JSON) -> str:
+    return "k:" + json.dumps({"name": item["name"]}, separators=(",", ":"))
+
+
+def field_leaves(obj: JSON) -> dict[FieldPath, Any]:
+    """Every ownable leaf of an object (or apply configuration), with its value."""
+    leaves: dict[FieldPath, Any] = {}
+
+    def walk(value: Any, path: FieldPath) -> None:
+        if isinstance(value, dict) and value:
+            for key, child in value.items():
+                walk(child, (*path, f"f:{key}"))
+        elif value and _named_list(value):
+            for item in value:
+                item_path = (*path, _item_key(item))
+                leaves[(*item_path, ".")] = True
+                walk(item, item_path)
+        else:
+            leaves[path] = copy.deepcopy(value)
+
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind", "status"):
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            for meta_key, meta_value in value.items():
+                if meta_key not in _UNOWNED_METADATA:
+                    walk(meta_value, ("f:metadata", f"f:{meta_key}"))
+        else:
+            walk(value, (f"f:{key}",))
+    return leaves
+
+
+def _value_at(obj: Any, path: FieldPath) -> Any:
+    """The value at a managedFields path in an object, or _MISSING."""
+    node = obj
+    for part in path:
+        if part == ".":
+            return True  # the list item itself: it exists, we got here
+        if part.startswith("f:") and isinstance(node, dict) and part[2:] in node:
+            node = node[part[2:]]
+        elif part.startswith("k:") and isinstance(node, list):
+            name = json.loads(part[2:]).get("name")
+            node = next((i for i in node if isinstance(i, dict) and i.get("name") == name),
+                        _MISSING)
+            if node is _MISSING:
+                return _MISSING
+        else:
+            return _MISSING
+    return node
+
+
+def field_path_text(path: FieldPath) -> str:
+    """A path as the API server prints it in a conflict: .spec.containers[name="web"].image."""
+    text = ""
+    for part in path:
+        if part.startswith("f:"):
+            text += "." + part[2:]
+        elif part.startswith("k:"):
+            key = json.loads(part[2:])
+            text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in key.items()) + "]"
+    return text
+
+
+def fields_v1(paths: set[FieldPath]) -> JSON:
+    """The fieldsV1 tree of a set of paths (a leaf is an empty map)."""
+    tree: JSON = {}
+    for path in sorted(paths):
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+    return tree
+
+
+def _paths_of(tree: Any, prefix: FieldPath = ()) -> set[FieldPath]:
+    """The leaf paths of a fieldsV1 tree."""
+    if not isinstance(tree, dict) or not tree:
+        return {prefix} if prefix else set()
+    paths: set[FieldPath] = set()
+    for key, child in tree.items():
+        paths |= {(*prefix, ".")} if key == "." else _paths_of(child, (*prefix, key))
+    return paths
+
+
+@dataclass
+class _Owner:
+    """One managedFields entry: who, how, and the leaves it owns."""
+
+    manager: str
+    operation: str  # "Apply" or "Update"
+    api_version: str
+    subresource: str | None
+    fields: set[FieldPath]
+    entry: JSON | None = None  # the stored entry, kept verbatim while `fields` is unchanged
+
+    def describe(self) -> str:
+        """The manager as a conflict message names it (k8s fieldmanager's printManager)."""
+        text = json.dumps(self.manager)
+        if self.subresource:
+            text += f" with subresource {json.dumps(self.subresource)}"
+        return text + (f" using {self.api_version}" if self.operation == "Update" else "")
+
+
+def _owners(obj: JSON) -> list[_Owner]:
+    owners = []
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("manager"), str):
+            owners.append(_Owner(entry["manager"], str(entry.get("operation") or "Update"),
+                                 str(entry.get("apiVersion") or ""), entry.get("subresource"),
+                                 _paths_of(entry.get("fieldsV1")), entry))
+    return owners
+
+
+def _owner(owners: list[_Owner], manager: str, operation: str, api_version: str,
+           subresource: str | None) -> _Owner:
+    """The entry of one manager and operation, appended when new."""
+    for owner in owners:
+        if (owner.manager, owner.operation, owner.subresource) == (manager, operation,
+                                                                   subresource):
+            return owner
+    owners.append(_Owner(manager, operation, api_version, subresource, set()))
+    return owners[-1]
+
+
+def _managed_fields(owners: list[_Owner]) -> list[JSON]:
+    entries = []
+    for owner in owners:
+        if not owner.fields:
+            continue  # the real server drops an entry that owns nothing
+        if owner.entry is not None and _paths_of(owner.entry.get("fieldsV1")) == owner.fields:
+            entries.append(owner.entry)
+            continue
+        entry: JSON = {"manager": owner.manager, "operation": owner.operation,
+                       "apiVersion": owner.api_version, "time": now_rfc3339(),
+                       "fieldsType": "FieldsV1", "fieldsV1": fields_v1(owner.fields)}
+        if owner.subresource:
+            entry["subresource"] = owner.subresource
+        entries.append(entry)
+    return entries
+
+
+def _apply_conflict(conflicts: list[tuple[_Owner, FieldPath]]) -> ApiFailure:
+    """The 409 the real server answers, message and causes alike."""
+    by_manager: dict[str, list[str]] = {}
+    causes = []
+    for owner, path in conflicts:
+        who, field_text = owner.describe(), field_path_text(path)
+        by_manager.setdefault(who, []).append(field_text)
+        causes.append({"type": "FieldManagerConflict", "message": f"conflict with {who}",
+                       "field": field_text})
+    if len(conflicts) == 1:
+        detail = f"conflict with {conflicts[0][0].describe()}: {field_path_text(conflicts[0][1])}"
+    else:
+        lines = []
+        for who in sorted(by_manager):
+            lines.append(f"conflicts with {who}:")
+            lines.extend(f"- {field_text}" for field_text in by_manager[who])
+        detail = "\n".join(lines)
+    count = len(conflicts)
+    return ApiFailure(409, f"Apply failed with {count} conflict{'s' if count != 1 else ''}: "
+                           f"{detail}", reason="Conflict", causes=causes)
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """Who writes, and for an apply what it applies and whether it forces."""
+
+    manager: str
+    apply: JSON | None = None
+    force: bool = False
+
+
+def _take_ownership(api_version: str, sub: str | None, current: JSON | None, new: JSON,
+                    writer: _Writer) -> None:
+    """Set new's managedFields for this write; ApiFailure(409) on an apply conflict."""
+    owners = _owners(current) if current is not None else []
+    if writer.apply is not None and sub is None:
+        config = field_leaves(writer.apply)
+        conflicts = [
+            (owner, path)
+            for path, value in config.items()
+            if current is not None and _value_at(current, path) != value
+            for owner in owners
+            if owner.manager != writer.manager and path in owner.fields
+        ]
+        if conflicts and not writer.force:
+            raise _apply_conflict(conflicts)
+        for owner, path in conflicts:
+            owner.fields.discard(path)
+        _owner(owners, writer.manager, "Apply", api_version, None).fields = set(config)
+    else:
+        before = field_leaves(current) if current is not None else {}
+        after = field_leaves(new)
+        changed = {path for path, value in after.items()
+                   if before.get(path, _MISSING) != value}
+        freed = changed | (set(before) - set(after))
+        for owner in owners:
+            owner.fields -= freed
+        if changed:
+            _owner(owners, writer.manager, "Update", api_version, sub).fields |= changed
+    managed = _managed_fields(owners)
+    if managed:
+        new["metadata"]["managedFields"] = managed
+    else:
+        new["metadata"].pop("managedFields", None)
+
+
 # -- selectors ---------------------------------------------------------------------------------
 
 
@@ -512,6 +754,8 @@ class FakeKubeAPI:
         }
         self.requests: list[RecordedRequest] = []
         self.field_managers: dict[Key, list[str]] = {}
+        # The manager of a non-apply write without fieldManager (None: the User-Agent's).
+        self.default_field_manager: str | None = None
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._release = threading.Event()
@@ -779,19 +1023,67 @@ class FakeKubeAPI:
         if sub == "scale" and plural not in SCALABLE:
             raise ApiFailure(404, "the server could not find the requested resource")
         key: Key = (api_version, namespace, plural, name or "")
+        if not self._dry_run(request):
+            return self._call(request, key, m["namespace"], cluster_scoped, sub)
+        # dryRun=All: the whole call runs (validation, conflicts, defaults), then the state is
+        # put back as it was, so nothing is stored and no resourceVersion is used up.
+        objects, version = dict(self.objects), self._resource_version
+        managers = {k: list(v) for k, v in self.field_managers.items()}
+        try:
+            code, answer = self._call(request, key, m["namespace"], cluster_scoped, sub)
+        finally:
+            self.objects.clear()
+            self.objects.update(objects)
+            self.field_managers.clear()
+            self.field_managers.update(managers)
+            self._resource_version = version
+        answer = copy.deepcopy(answer)
+        meta = answer.get("metadata") if isinstance(answer, dict) else None
+        if isinstance(meta, dict) and "name" in meta:
+            # As the real server answers: an update keeps the stored resourceVersion, a create
+            # has none (it was never written).
+            before = objects.get((key[0], key[1], key[2], meta["name"]))
+            if before is None:
+                meta.pop("resourceVersion", None)
+            else:
+                meta["resourceVersion"] = before["metadata"]["resourceVersion"]
+        return code, answer
+
+    @staticmethod
+    def _dry_run(request: RecordedRequest) -> bool:
+        value = request.query.get("dryRun")
+        if value is None:
+            return False
+        if value != "All":
+            raise ApiFailure(400, f'dryRun: Unsupported value: "{value}": supported values: '
+                                  f'"All"')
+        return request.method in ("POST", "PUT", "PATCH", "DELETE")
+
+    def _writer(self, request: RecordedRequest) -> _Writer:
+        """The manager of a non-apply write: fieldManager, else the test's default, else the
+        User-Agent's product (what the real server derives)."""
+        manager = request.query.get("fieldManager") or self.default_field_manager
+        if not manager:
+            agent = request.headers.get("user-agent") or "unknown"
+            manager = agent.split("/", 1)[0]
+        return _Writer(manager)
+
+    def _call(self, request: RecordedRequest, key: Key, path_namespace: str | None,
+              cluster_scoped: bool, sub: str | None) -> tuple[int, Any]:
         method = request.method
-        if name is None:
+        if not key[3]:
             if method == "GET":
-                return 200, self._list(api_version, m["namespace"], plural, request.query)
-            if method == "POST" and namespace:
-                return 201, self._create(api_version, namespace, plural, request.body)
+                return 200, self._list(key[0], path_namespace, key[2], request.query)
+            if method == "POST" and (key[1] or cluster_scoped):
+                return 201, self._create(key[0], key[1], key[2], request.body,
+                                         self._writer(request))
         elif method == "GET":
             obj = self._existing(key)
             return 200, _scale_view(obj) if sub == "scale" else obj
         elif method == "PATCH":
             return self._patch(key, sub, request)
         elif method == "PUT":
-            return 200, self._put(key, sub, request.body)
+            return 200, self._put(key, sub, request.body, self._writer(request))
         elif method == "DELETE" and sub is None:
             obj = self._existing(key)
             del self.objects[key]
@@ -828,9 +1120,14 @@ class FakeKubeAPI:
             "items": items,
         }
 
-    def _create(self, api_version: str, namespace: str, plural: str, body: Any) -> JSON:
+    def _create(self, api_version: str, namespace: str, plural: str, body: Any,
+                writer: _Writer) -> JSON:
         if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
             raise ApiFailure(422, "metadata.name: Required value: name is required")
+        body_namespace = body["metadata"].get("namespace")
+        if namespace and body_namespace and body_namespace != namespace:
+            raise ApiFailure(400, "the namespace of the provided object does not match the "
+                                  "namespace sent on the request")
         key: Key = (api_version, namespace, plural, body["metadata"]["name"])
         if key in self.objects:
             raise ApiFailure(409, f'{_resource(key)} "{key[3]}" already exists',
@@ -842,15 +1139,25 @@ class FakeKubeAPI:
         if plural in WITH_STATUS:
             obj.pop("status", None)
         meta = obj["metadata"]
-        meta.update(namespace=namespace, uid=str(uuid.uuid4()), generation=1,
-                    creationTimestamp=now_rfc3339(), resourceVersion=self._next_version())
+        meta.pop("managedFields", None)
+        if namespace:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=now_rfc3339(),
+                    resourceVersion=self._next_version())
         _validate(key, obj)
+        _take_ownership(api_version, None, None, obj, writer)
         self.objects[key] = obj
         return obj
 
     def _patch(self, key: Key, sub: str | None, request: RecordedRequest) -> tuple[int, Any]:
         media = (request.content_type or "").split(";")[0].strip()
         body = request.body
+        force = request.query.get("force")
+        if force is not None and media != APPLY:
+            raise ApiFailure(400, "force: Invalid value: force flag must only be set for apply "
+                                  "patches")
         if media == APPLY:
             manager = request.query.get("fieldManager")
             if not manager:
@@ -858,13 +1165,17 @@ class FakeKubeAPI:
                                  "apply requests")
             if not isinstance(body, dict):
                 raise ApiFailure(400, "apply patch must be an object")
+            self._check_apply_body(key, sub, body)
+            writer = _Writer(manager, apply=body, force=force == "true")
             self.field_managers.setdefault(key, []).append(manager)
             if key not in self.objects and sub is None:
-                return 201, self._create(key[0], key[1], key[2], body)
+                return 201, self._create(key[0], key[1], key[2], body, writer)
         elif media not in (STRATEGIC, MERGE, JSON_PATCH):
             raise ApiFailure(415, f"the body of the request was in an unknown format - accepted "
                                   f"media types include: {JSON_PATCH}, {MERGE}, {APPLY}, "
                                   f"{STRATEGIC}")
+        else:
+            writer = self._writer(request)
         current = self._existing(key)
         view = _scale_view(current) if sub == "scale" else current
         if media == JSON_PATCH:
@@ -873,18 +1184,38 @@ class FakeKubeAPI:
             raise ApiFailure(400, "the patch body must be a JSON object")
         elif media == MERGE:
             patched = merge_patch(view, body)
-        else:  # strategic merge, and (simplified) server-side apply
+        else:  # strategic merge, and (simplified) server-side apply: the live object's other
+            # fields stay, the applied ones are merged in
             patched = strategic_merge(view, body)
         if not isinstance(patched, dict):
             raise ApiFailure(422, "the patched object is not an object")
-        return 200, self._write(key, sub, current, patched)
+        return 200, self._write(key, sub, current, patched, writer)
 
-    def _put(self, key: Key, sub: str | None, body: Any) -> Any:
+    def _check_apply_body(self, key: Key, sub: str | None, body: JSON) -> None:
+        """What the real server refuses in an apply body before looking at the object."""
+        meta = body.get("metadata")
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise ApiFailure(400, "metadata.name: Required value: name is required")
+        if meta.get("managedFields") is not None:
+            raise ApiFailure(400, "metadata.managedFields must be nil")
+        if meta["name"] != key[3]:
+            raise ApiFailure(400, f"the name of the object ({meta['name']}) does not match the "
+                                  f"name on the URL ({key[3]})")
+        if key[1] and meta.get("namespace") and meta["namespace"] != key[1]:
+            raise ApiFailure(400, "the namespace of the provided object does not match the "
+                                  "namespace sent on the request")
+        definition = self._definition(key[0], key[2])
+        if sub is None and definition is not None and body.get("kind") != definition.kind:
+            raise ApiFailure(400, f"the kind of the object ({body.get('kind')}) does not match "
+                                  f"the resource ({definition.kind})")
+
+    def _put(self, key: Key, sub: str | None, body: Any, writer: _Writer) -> Any:
         if not isinstance(body, dict):
             raise ApiFailure(400, "the body must be a JSON object")
-        return self._write(key, sub, self._existing(key), body)
+        return self._write(key, sub, self._existing(key), body, writer)
 
-    def _write(self, key: Key, sub: str | None, current: JSON, incoming: JSON) -> Any:
+    def _write(self, key: Key, sub: str | None, current: JSON, incoming: JSON,
+               writer: _Writer) -> Any:
         """Store `incoming` for the object, the scale or the status; returns what the server
         answers (the object, or the Scale for /scale)."""
         wanted = (incoming.get("metadata") or {}).get("resourceVersion")
@@ -913,6 +1244,7 @@ class FakeKubeAPI:
                 if "status" in current:
                     new["status"] = copy.deepcopy(current["status"])
         new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        _take_ownership(key[0], sub, current, new, writer)
         if new != current:
             _validate(key, new)
             if new.get("spec") != current.get("spec"):

@@ -12,9 +12,9 @@ import shutil
 import signal
 import tempfile
 import weakref
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -40,6 +40,22 @@ _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _DEFAULT_REMOTE_HEAD = "refs/remotes/origin/HEAD"
+
+# Variables that would point git at another repository, index or object store than the one in
+# cwd (set, for instance, when awoooi runs under a git hook).
+_REPOSITORY_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_SHALLOW_FILE",
+    "GIT_GRAFT_FILE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_PREFIX",
+)
 
 
 class GitError(AwoooiError):
@@ -74,6 +90,8 @@ class GitCheckout:
 def _git_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     """The caller's environment, made non-interactive and with stable (English) messages."""
     env = dict(os.environ)
+    for name in _REPOSITORY_ENV:
+        env.pop(name, None)
     env.update(
         {
             # Never wait for a password on a terminal nobody watches.
@@ -472,3 +490,317 @@ async def _rev_parse(revision: str, git: _Git) -> str | None:
         return None
     commit = out.strip()
     return commit if _FULL_COMMIT.fullmatch(commit) else None
+
+
+# -- edit (adopt into Git) ---------------------------------------------------------------------
+
+# Every command in an edit worktree runs with these: no hook runs (not even one the operator's
+# config points at), and no filesystem-monitor daemon is left in a directory about to be deleted.
+_EDIT_CONFIG = {"core.hooksPath": "/dev/null", "core.fsmonitor": "false"}
+# An edit needs the tip; a push needs only that the remote has the base, which it does.
+_EDIT_CLONE_DEPTH = "50"
+# How git words a push refused because the remote branch has commits the push does not.
+# A push that lost a race: refused before sending (fetch first / non-fast-forward), or refused
+# at the ref update because another push moved the branch meanwhile (the lock's old value).
+_PUSH_RACE = re.compile(
+    r"\[rejected\][^\n]*\((?:fetch first|non-fast-forward)\)"
+    r"|cannot lock ref [^\n]*but expected|incorrect old value provided"
+)
+_IDENTITY_FORBIDDEN = re.compile(r"[<>\x00-\x1f\x7f]")
+
+
+class GitPushRejected(GitError):
+    """The remote refused the push (someone pushed first); nothing was changed there."""
+
+    status_code = 409
+    code = "git_push_rejected"
+
+
+class GitInputRefused(GitError):
+    """A branch name, path, message or identity refused before git ran."""
+
+    status_code = 400
+    code = "git_input_refused"
+
+
+@dataclass(frozen=True)
+class Worktree:
+    """A fresh clone private to one edit, on a branch, at the commit the edit starts from."""
+
+    path: Path
+    url: str = field(repr=False)  # it may carry credentials
+    branch: str
+    base_commit: str
+
+
+def _edit_git(
+    url: str,
+    deadline: _Deadline,
+    cwd: Path | None,
+    *,
+    config: Mapping[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> _Git:
+    """A runner for edit commands: hooks off, one time budget, failures with no credentials."""
+    options = [
+        arg
+        for key, value in {**_EDIT_CONFIG, **(config or {})}.items()
+        for arg in ("-c", f"{key}={value}")
+    ]
+
+    async def git(args: list[str], what: str, cwd: Path | None = cwd) -> str:
+        try:
+            return await run_git([*options, *args], cwd=cwd, timeout=deadline.left(what), env=env)
+        except GitError as exc:
+            stderr = _scrub(exc.stderr, url)
+            if exc.timed_out:  # the budget is the caller's timeout, not what was left of it
+                reason = f"git {args[0]} timed out after {deadline.timeout:g}s"
+            else:
+                reason = stderr or f"git {args[0]} failed (exit {exc.returncode})"
+            raise GitError(
+                f"{what}: {reason}",
+                returncode=exc.returncode,
+                stderr=stderr,
+                timed_out=exc.timed_out,
+            ) from None
+
+    return git
+
+
+async def _branch_name(name: str, git: _Git) -> str:
+    """`name` as a plain branch name (a leading refs/heads/ dropped), or GitInputRefused."""
+    short = name.removeprefix("refs/heads/")
+    refused = GitInputRefused(f"refusing branch name {name!r}: not a valid branch name")
+    try:
+        _check_ref(short)  # first, so nothing that looks like an option reaches git
+    except GitError:
+        raise refused from None
+    if short == "HEAD" or short.startswith("refs/"):
+        raise refused
+    try:
+        # git's own rules too (no ".lock" suffix, no component starting with ".", ...).
+        await git(["check-ref-format", "--branch", short], f"cannot check branch {short!r}")
+    except GitError as exc:
+        if exc.returncode is None:
+            raise
+        raise refused from None
+    return short
+
+
+@contextlib.asynccontextmanager
+async def edit_worktree(
+    url: str,
+    branch: str | None,
+    work_root: Path,
+    *,
+    timeout: float,  # noqa: ASYNC109 - one budget for the clone and the checks after it
+) -> AsyncIterator[Worktree]:
+    """A fresh clone of `branch` (default: the remote's HEAD branch) in a temporary directory
+    under work_root, removed on exit."""
+    url = _normalize_url(url)
+    deadline = _Deadline(timeout)
+    if branch is not None:
+        branch = await _branch_name(branch, _edit_git(url, deadline, None))
+    scratch = _scratch_directory(work_root)
+    try:
+        yield await _clone_for_edit(url, branch, scratch / "repo", deadline)
+    finally:
+        # Shielded: a second cancellation must not leave a half-deleted clone behind.
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True))
+
+
+def _scratch_directory(work_root: Path) -> Path:
+    """A new private directory under work_root (created if missing), symlinks resolved."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    # mkdtemp makes it 0700: the clone's config holds the URL, credentials included.
+    return Path(tempfile.mkdtemp(prefix="edit-", dir=work_root)).resolve()
+
+
+async def _clone_for_edit(
+    url: str, branch: str | None, path: Path, deadline: _Deadline
+) -> Worktree:
+    """Clone one branch of `url` into `path` and say where the edit starts."""
+    shown = display_url(url)
+    git = _edit_git(url, deadline, path)
+    # --template=: no hook or other file from a template directory enters the clone.
+    # No tags, one branch: the push must never carry anything but the edit.
+    # A local directory is always cloned whole (git ignores --depth there, with a warning).
+    depth = [] if Path(url).is_absolute() else ["--depth", _EDIT_CLONE_DEPTH]
+    await git(
+        [
+            "clone",
+            "--quiet",
+            "--template=",
+            "--no-tags",
+            "--single-branch",
+            *depth,
+            *(["--branch", branch] if branch else []),
+            "--",
+            url,
+            str(path),
+        ],
+        f"cannot clone {shown}" + (f" (branch {branch!r})" if branch else ""),
+        cwd=path.parent,
+    )
+    base = await _rev_parse("HEAD", git)
+    if base is None:
+        raise GitError(f"{shown} has no commit to edit (an empty repository?)")
+    try:
+        out = await git(["symbolic-ref", "--quiet", "--short", "HEAD"], "git symbolic-ref")
+        checked_out = out.strip()
+    except GitError as exc:
+        if exc.returncode is None:
+            raise
+        checked_out = ""  # detached: `branch` named a tag, or the remote's HEAD is detached
+    if not checked_out or (branch is not None and checked_out != branch):
+        what = f"{branch!r} in {shown} is" if branch else f"the HEAD of {shown} names"
+        raise GitInputRefused(f"cannot edit: {what} not a branch; name the branch to edit")
+    return Worktree(path=path, url=url, branch=checked_out, base_commit=base)
+
+
+def worktree_file(worktree: Worktree, relative: str) -> Path:
+    """The file's path inside the worktree; GitError (status 400) when `relative` is absolute,
+    has `..` escaping, or resolves (symlinks) outside the worktree, or points into .git."""
+
+    def refused(why: str) -> GitInputRefused:
+        return GitInputRefused(f"refusing path {relative!r} in the Git worktree: {why}")
+
+    name = PurePosixPath(relative)
+    if not relative or _CONTROL.search(relative) or not name.parts:
+        raise refused("not a file name")
+    if name.is_absolute():
+        raise refused("an absolute path")
+    if ".." in name.parts:
+        raise refused("`..` is not allowed")
+    root = worktree.path.resolve()
+    try:
+        target = (root / name).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise refused("it cannot be resolved") from None
+    if target == root or not target.is_relative_to(root):
+        raise refused("it resolves outside the worktree")
+    # Case-folded: on a case-insensitive filesystem .GIT is the same directory.
+    if any(part.casefold() == ".git" for part in (*name.parts, *target.relative_to(root).parts)):
+        raise refused("it points into .git")
+    return target
+
+
+def _check_identity(name: str, email: str) -> None:
+    """Refuse an author git would mangle (it strips <, > and newlines) or reject."""
+    for label, value in (("name", name), ("email", email)):
+        if not value.strip() or _IDENTITY_FORBIDDEN.search(value):
+            raise GitInputRefused(f"refusing commit author {label} {value!r}")
+
+
+async def commit_files(
+    worktree: Worktree,
+    paths: Sequence[str],
+    message: str,
+    *,
+    author_name: str,
+    author_email: str,
+    timeout: float,  # noqa: ASYNC109 - one budget for staging and committing
+) -> str | None:
+    """Stage exactly these paths and commit; the new commit id, or None when nothing changed."""
+    if not paths:
+        raise GitInputRefused("nothing to commit: no paths given")
+    if not message.strip() or "\x00" in message:
+        raise GitInputRefused("refusing an empty commit message")
+    _check_identity(author_name, author_email)
+    root = worktree.path.resolve()
+    staged: list[str] = []
+    for relative in paths:
+        target = worktree_file(worktree, relative)
+        if target.is_dir():  # adding a directory would stage every file under it
+            raise GitInputRefused(f"refusing path {relative!r}: a directory, not a file")
+        staged.append(target.relative_to(root).as_posix())
+    identity = {"user.name": author_name, "user.email": author_email}
+    git = _edit_git(
+        worktree.url,
+        _Deadline(timeout),
+        root,
+        # No signing: nobody is there to unlock a key, and the identity is the service's.
+        config={**identity, "commit.gpgSign": "false"},
+        env={
+            # The environment outranks user.name/email: an inherited GIT_AUTHOR_NAME must not win.
+            "GIT_AUTHOR_NAME": author_name,
+            "GIT_AUTHOR_EMAIL": author_email,
+            "GIT_COMMITTER_NAME": author_name,
+            "GIT_COMMITTER_EMAIL": author_email,
+            # A path like `*.yaml` names that one file, never a pattern matching others.
+            "GIT_LITERAL_PATHSPECS": "1",
+        },
+    )
+    shown = ", ".join(staged)
+    # --all: a deleted file's removal is staged too, still only for these paths.
+    await git(["add", "--all", "--", *staged], f"cannot stage {shown}")
+    changed = await git(
+        ["diff", "--cached", "--name-only", "-z", "HEAD", "--", *staged],
+        f"cannot compare {shown} with HEAD",
+    )
+    if not changed:
+        return None
+    # With paths, git commits only those paths, whatever else the index holds.
+    await git(
+        ["commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-m", message, "--", *staged],
+        f"cannot commit {shown}",
+    )
+    commit = await _rev_parse("HEAD", git)
+    if commit is None:
+        raise GitError(f"cannot read the new commit in {worktree.path}")
+    return commit
+
+
+async def push(
+    worktree: Worktree,
+    target_branch: str,
+    *,
+    timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+) -> None:
+    """Push HEAD to target_branch on the remote (never forced); GitPushRejected when the remote
+    moved."""
+    deadline = _Deadline(timeout)
+    git = _edit_git(worktree.url, deadline, worktree.path)
+    target = await _branch_name(target_branch, git)
+    shown = display_url(worktree.url)
+    try:
+        await git(
+            [
+                "push",
+                "--quiet",
+                "--no-verify",
+                "--no-signed",
+                "--no-follow-tags",
+                "--recurse-submodules=no",
+                "origin",
+                f"HEAD:refs/heads/{target}",
+            ],
+            f"cannot push to branch {target!r} of {shown}",
+        )
+    except GitError as exc:
+        if exc.timed_out or not _PUSH_RACE.search(exc.stderr):
+            raise
+        raise GitPushRejected(
+            f"push to branch {target!r} of {shown} rejected: the remote branch has commits "
+            "this edit was not based on (someone pushed first); nothing was changed on the "
+            "remote, retry the adopt",
+            returncode=exc.returncode,
+            stderr=exc.stderr,
+        ) from None
+
+
+async def remote_branch_exists(
+    url: str,
+    branch: str,
+    *,
+    timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+) -> bool:
+    """Whether the remote has this branch (`git ls-remote --heads`)."""
+    deadline = _Deadline(timeout)
+    git = _edit_git(url, deadline, None)
+    target = await _branch_name(branch, git)
+    found = await git(
+        ["ls-remote", "--heads", "--", url, f"refs/heads/{target}"],
+        f"cannot list the branches of {display_url(url)}",
+    )
+    return bool(found.strip())

@@ -33,7 +33,7 @@ from lightkube.models import autoscaling_v1
 from lightkube.models.core_v1 import PodTemplateSpec
 from lightkube.models.meta_v1 import LabelSelector
 from lightkube.resources import apps_v1, core_v1
-from lightkube.types import PatchType
+from lightkube.types import CascadeType, PatchType
 
 from awoooi.core.errors import AwoooiError
 
@@ -66,6 +66,13 @@ class KubeError(AwoooiError):
 
 class KubeNotFound(KubeError):
     """The object does not exist."""
+
+
+class KubeConflict(KubeError):
+    """Server-side apply found fields owned by another manager (retry with force to take them)."""
+
+    status_code = 409
+    code = "kube_conflict"
 
 
 @runtime_checkable
@@ -132,6 +139,36 @@ class ClusterReader(Protocol):
         ...
 
 
+@runtime_checkable
+class ClusterWriter(Protocol):
+    """Writes objects of any kind (drift rollback)."""
+
+    async def apply_object(
+        self,
+        obj: dict[str, Any],
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Server-side apply (PATCH application/apply-patch+yaml, fieldManager, force only when
+        asked, dryRun=All when dry_run); returns the object as the server answers (created
+        when missing)."""
+        ...
+
+    async def delete_object(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        *,
+        dry_run: bool = False,
+    ) -> bool:
+        """Delete; False when it did not exist."""
+        ...
+
+
 # -- lightkube implementation ------------------------------------------------------------------
 
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
@@ -173,9 +210,19 @@ _SELECTOR_OPERATORS: dict[str, Callable[[list[str]], operators.Operator[Any]]] =
 }
 
 
+def _error_type(code: int | None, conflict: type[KubeError]) -> type[KubeError]:
+    """The KubeError subclass for an HTTP status (`conflict` for a 409)."""
+    if code == 404:
+        return KubeNotFound
+    if code == 409:
+        return conflict
+    return KubeError
+
+
 @contextmanager
-def _api_errors(verb: str, what: str) -> Iterator[None]:
-    """Turn whatever lightkube or httpx raises into KubeError / KubeNotFound."""
+def _api_errors(verb: str, what: str, *, conflict: type[KubeError] = KubeError) -> Iterator[None]:
+    """Turn whatever lightkube or httpx raises into KubeError / KubeNotFound (and a 409 into
+    `conflict`: only the caller knows whether a 409 means field ownership)."""
     try:
         yield
     except ApiError as exc:
@@ -183,13 +230,13 @@ def _api_errors(verb: str, what: str) -> Iterator[None]:
         if code is None and exc.response is not None:
             code = exc.response.status_code
         message = f"{verb} {what}: {exc.status.message or exc.status.reason or 'API error'}"
-        raise (KubeNotFound if code == 404 else KubeError)(message, status=code) from exc
+        raise _error_type(code, conflict)(message, status=code) from exc
     except httpx.HTTPStatusError as exc:
         # lightkube only decodes an error whose Content-Type is exactly "application/json"; a
         # proxy's HTML page or a charset parameter leaves the plain httpx error.
         code = exc.response.status_code
         message = f"{verb} {what}: {_status_text(exc.response)}"
-        raise (KubeNotFound if code == 404 else KubeError)(message, status=code) from exc
+        raise _error_type(code, conflict)(message, status=code) from exc
     except httpx.TimeoutException as exc:
         raise KubeError(f"{verb} {what}: the API server did not answer in time") from exc
     except httpx.HTTPError as exc:
@@ -205,7 +252,7 @@ def _api_errors(verb: str, what: str) -> Iterator[None]:
         if http_error is not None:
             code = http_error.response.status_code
             message = f"{verb} {what}: {_status_text(http_error.response)}"
-            raise (KubeNotFound if code == 404 else KubeError)(message, status=code) from exc
+            raise _error_type(code, conflict)(message, status=code) from exc
         raise KubeError(f"{verb} {what}: {_describe(exc)}") from exc
 
 
@@ -364,10 +411,56 @@ def _generic_resource(
     api_info = ApiInfo(
         resource=ResourceDef(group, version, kind),
         plural=info.plural,
-        verbs=["get", "list", "global_list"],
+        # lightkube checks these before building a request; discovery's verbs are the real gate.
+        verbs=["get", "list", "global_list", "patch", "delete"],
     )
     base = GenericNamespacedResource if info.namespaced else GenericGlobalResource
     return type(kind, (base,), {"_api_info": api_info})
+
+
+# Fields the API server sets and owns: an apply body carrying them is refused (managedFields),
+# turned into a precondition (resourceVersion, uid) or would claim them for our field manager.
+_SERVER_METADATA = (
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+
+
+def _identity(obj: Any) -> tuple[str, str, str, str | None]:
+    """(apiVersion, kind, name, namespace) of an object to apply; KubeError when missing."""
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    api_version = obj.get("apiVersion") if isinstance(obj, Mapping) else None
+    kind = obj.get("kind") if isinstance(obj, Mapping) else None
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
+        raise KubeError("apply: the object needs a string apiVersion and kind")
+    if not isinstance(name, str):
+        raise KubeError(f"apply {api_version} {kind}: the object needs a metadata.name")
+    if namespace is not None and not isinstance(namespace, str):
+        raise KubeError(f"apply {api_version} {kind} {name}: metadata.namespace is not a string")
+    return api_version, kind, name, namespace or None
+
+
+def _apply_body(obj: Mapping[str, Any], namespace: str | None) -> dict[str, Any]:
+    """A copy of `obj` fit for an apply body: no status or server-set metadata, and the
+    namespace the request goes to (none for a cluster-scoped kind)."""
+    body = {key: copy.deepcopy(value) for key, value in obj.items() if key != "status"}
+    metadata = {
+        key: value
+        for key, value in cast(Mapping[str, Any], body["metadata"]).items()
+        if key not in _SERVER_METADATA and key != "namespace"
+    }
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    body["metadata"] = metadata
+    return body
 
 
 def _plain(obj: Any, api_version: str, kind: str) -> dict[str, Any]:
@@ -627,6 +720,93 @@ class LightkubeClient:
             raise
         return items
 
+    async def apply_object(
+        self,
+        obj: dict[str, Any],
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Server-side apply of an object of any kind (created when missing); returns what
+        the server answers, the would-be object for a dry run."""
+        api_version, kind, name, namespace = _identity(obj)
+        where = f"{api_version} {kind} {namespace + '/' if namespace else ''}{name}"
+        _check_name(name, "name", f"apply {where}")
+        if namespace is not None:
+            _check_name(namespace, "namespace", f"apply {where}")
+        if not field_manager:
+            raise KubeError(f"apply {where}: a field manager is required")
+        resource, info = await self._resource(api_version, kind, "patch", f"apply {where}")
+        # kubectl's rule: a manifest without a namespace goes to the default one; a
+        # cluster-scoped kind has none, whatever the manifest says.
+        target = (namespace or "default") if info.namespaced else None
+        body = _apply_body(obj, target)
+        where = f"{api_version} {kind} {target + '/' if target else ''}{name}"
+        with _api_errors("apply", where, conflict=KubeConflict):
+            if issubclass(resource, GenericNamespacedResource):
+                applied: Any = await self._client.patch(
+                    resource,
+                    name,
+                    body,
+                    namespace=target,
+                    patch_type=PatchType.APPLY,
+                    field_manager=field_manager,
+                    force=force,
+                    dry_run=dry_run,
+                )
+            else:
+                applied = await self._client.patch(
+                    cast(type[GlobalResource], resource),
+                    name,
+                    body,
+                    patch_type=PatchType.APPLY,
+                    field_manager=field_manager,
+                    force=force,
+                    dry_run=dry_run,
+                )
+        return _plain(applied, api_version, kind)
+
+    async def delete_object(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        *,
+        dry_run: bool = False,
+    ) -> bool:
+        """DELETE an object of any kind, its dependents collected in the background as
+        `kubectl delete` does; False when it did not exist."""
+        where = f"{api_version} {kind} {namespace + '/' if namespace else ''}{name}"
+        _check_name(name, "name", f"delete {where}")
+        if namespace is not None:
+            _check_name(namespace, "namespace", f"delete {where}")
+        resource, info = await self._resource(api_version, kind, "delete", f"delete {where}")
+        if info.namespaced and namespace is None:
+            # Unlike apply (a manifest's namespace defaults), a delete must never guess.
+            raise KubeError(f"delete {where}: {kind} is namespaced, a namespace is required")
+        try:
+            with _api_errors("delete", where):
+                if issubclass(resource, GenericNamespacedResource):
+                    await self._client.delete(
+                        resource,
+                        name,
+                        namespace=namespace,
+                        cascade=CascadeType.BACKGROUND,
+                        dry_run=dry_run,
+                    )
+                else:
+                    await self._client.delete(
+                        cast(type[GlobalResource], resource),
+                        name,
+                        cascade=CascadeType.BACKGROUND,
+                        dry_run=dry_run,
+                    )
+        except KubeNotFound:
+            return False
+        return True
+
     async def _resource(
         self, api_version: str, kind: str, verb: str, where: str
     ) -> tuple[type[GenericNamespacedResource] | type[GenericGlobalResource], _KindInfo]:
@@ -707,9 +887,7 @@ class LightkubeClient:
         return max(older)
 
     @staticmethod
-    def _undo_annotations(
-        deployment: apps_v1.Deployment, rs: apps_v1.ReplicaSet
-    ) -> dict[str, str]:
+    def _undo_annotations(deployment: apps_v1.Deployment, rs: apps_v1.ReplicaSet) -> dict[str, str]:
         """kubectl's annotation rule: bookkeeping from the Deployment, the rest from the RS."""
         current = (deployment.metadata.annotations if deployment.metadata else None) or {}
         source = (rs.metadata.annotations if rs.metadata else None) or {}
