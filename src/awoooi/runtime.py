@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from awoooi.adapters.kube import KubeClient, LightkubeClient
+from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient, LightkubeClient
 from awoooi.ai.diagnosis import IncidentDiagnoser, queue_diagnosis
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier
@@ -27,6 +27,8 @@ from awoooi.core.errors import ConfigError, ConflictError
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
+from awoooi.drift.remediate import DriftRemediator
+from awoooi.drift.scanning import DriftScanner
 from awoooi.incidents.models import Incident
 from awoooi.incidents.service import IncidentIngestor
 from awoooi.knowledge.harvest import KnowledgeHarvester
@@ -82,6 +84,7 @@ class Runtime:
     telegram_bot: TelegramBot | None = None
     repair_service: RepairService | None = None
     kube_client: KubeClient | None = None
+    drift_remediator: DriftRemediator | None = None
 
     @property
     def incident_ingestor(self) -> IncidentIngestor:
@@ -124,6 +127,31 @@ class Runtime:
                 timeout=kube.timeout_seconds,
             )
         return self.kube_client
+
+    def cluster_configured(self) -> bool:
+        """Whether a cluster client was given or can be made from the settings."""
+        return self.kube_client is not None or kube_configured(self.settings.kube)
+
+    def cluster_reader(self) -> ClusterReader | None:
+        """The cluster client as a reader of any kind (drift), or None without a cluster."""
+        client = self.kube()
+        return client if isinstance(client, ClusterReader) else None
+
+    def cluster_writer(self) -> ClusterWriter | None:
+        """The cluster client as a writer of any kind (drift rollback), or None."""
+        client = self.kube()
+        return client if isinstance(client, ClusterWriter) else None
+
+    @property
+    def drift_cache_dir(self) -> Path:
+        """Where Git checkouts and adopt worktrees live."""
+        return self.settings.drift.cache_dir or self.settings.home / "git-cache"
+
+    @property
+    def drift(self) -> DriftRemediator:
+        """Rollback, adopt and ignore (built with the runtime)."""
+        assert self.drift_remediator is not None, "runtime built without drift"
+        return self.drift_remediator
 
     @property
     def ai(self) -> Router:
@@ -181,6 +209,21 @@ class Runtime:
         )
         runtime.repair_service.register(runtime.registry)
         register_review_actions(runtime.actions, runtime.repair_service)
+        DriftScanner(
+            settings.drift,
+            cache_dir=runtime.drift_cache_dir,
+            reader=runtime.cluster_reader,
+            router=runtime.router,
+            channels=runtime.notify_policy,
+            public_url=settings.knowledge.public_url,
+        ).register(runtime.registry)
+        runtime.drift_remediator = DriftRemediator(
+            settings.drift,
+            cache_dir=runtime.drift_cache_dir,
+            reader=runtime.cluster_reader,
+            writer=runtime.cluster_writer,
+            cluster_context=settings.kube.context,
+        )
         return runtime
 
     def telegram(self) -> TelegramBot:

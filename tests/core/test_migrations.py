@@ -36,6 +36,7 @@ APP_TABLES = {
     "repair_steps",
     "drift_reports",
     "drift_items",
+    "drift_ignore_rules",
     "notify_actions",
 }
 
@@ -100,7 +101,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0009"
+    assert migrate.head_revision() == "0010"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 

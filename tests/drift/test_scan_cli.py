@@ -26,6 +26,7 @@ from tests.helpers.serve import AWOOOI, cli_env
 CLI_TIMEOUT = 60
 TRACKING = {"app.kubernetes.io/managed-by": "awoooi"}
 IMAGE_PATH = "spec.template.spec.containers[name=web].image"
+ONE_LIVE_SOURCE = "give exactly one of --live-dump DIR, --context KUBECONTEXT or --cluster"
 SECRET_CLEAR = "s3cret-Clear-Value-42"
 SECRET_OLD = "older-Value-that-leaked"
 SUMMARY_KEYS = {"resources", "in_sync", "drifted", "missing", "extra"}
@@ -153,10 +154,11 @@ def explain(done: subprocess.CompletedProcess[str]) -> str:
 
 def scan_json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     report: dict[str, Any] = json.loads(done.stdout)
-    assert list(report) == ["summary", "items"], done.stdout
+    saved = "report_id" in report  # --save adds the report's id and each item's
+    assert list(report) == ["report_id"] * saved + ["summary", "items"], done.stdout
     assert set(report["summary"]) == SUMMARY_KEYS
     for item in report["items"]:
-        assert list(item) == ITEM_KEYS, item
+        assert list(item) == ["id"] * saved + ITEM_KEYS, item
         assert item["change"] in {"modified", "added", "removed", "missing", "extra"}
         if item["change"] in {"missing", "extra"}:
             assert item["path"] == ""
@@ -412,7 +414,8 @@ def test_save_stores_the_report_and_kustomized_items_keep_their_file(
             " status FROM drift_items ORDER BY path"
         ).fetchall()
     assert len(reports) == 1
-    assert reports[0][1:3] == ("git", "dump:live")
+    # The dump is stored absolute: rollback and adopt read it again from elsewhere.
+    assert reports[0][1:3] == ("git", f"dump:{tmp_path / 'live'}")
     assert json.loads(reports[0][3])["drifted"] == 1
     assert rows == [
         (
@@ -533,8 +536,8 @@ def closed_port() -> Iterator[int]:
         ("missing file url", "cannot clone file:///nonexistent"),
         ("missing live dump", "--live-dump 'no-such-dump' does not exist"),
         ("path escaping the root", "--path '../..' leaves the repository"),
-        ("neither live source", "give exactly one of --live-dump DIR or --context"),
-        ("both live sources", "give exactly one of --live-dump DIR or --context"),
+        ("neither live source", ONE_LIVE_SOURCE),
+        ("both live sources", ONE_LIVE_SOURCE),
     ],
 )
 def test_bad_sources_exit_2_with_the_reason(

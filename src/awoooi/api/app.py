@@ -16,6 +16,8 @@ from awoooi.api.middleware import BodySizeLimitMiddleware, RequestContextMiddlew
 from awoooi.core.config import Settings
 from awoooi.core.db import redact_url
 from awoooi.core.logging import get_logger
+from awoooi.drift import endpoints as drift_endpoints
+from awoooi.drift.scanning import run_schedule
 from awoooi.incidents import endpoints as incident_endpoints
 from awoooi.knowledge import endpoints as knowledge_endpoints
 from awoooi.notify import endpoints as notify_endpoints
@@ -50,10 +52,26 @@ def create_app(
             if start_worker
             else None
         )
+        drift = settings.drift
+        schedule_task = (
+            asyncio.create_task(
+                run_schedule(
+                    active.session_factory,
+                    drift,
+                    stop,
+                    cluster_available=active.cluster_configured(),
+                ),
+                name="awoooi-drift-schedule",
+            )
+            if drift.desired and drift.scan_interval
+            else None
+        )
         try:
             yield
         finally:
             stop.set()
+            if schedule_task is not None:
+                await schedule_task
             if worker_task is not None:
                 await worker_task
             if owned_runtime:
@@ -75,6 +93,7 @@ def create_app(
     app.include_router(knowledge_endpoints.router)
     app.include_router(repair_endpoints.router)
     app.include_router(notify_endpoints.router)
+    app.include_router(drift_endpoints.router)
     # Added last = outermost: every response, 413s included, gets a request id and a log line.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

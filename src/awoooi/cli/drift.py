@@ -1,11 +1,13 @@
-"""`awoooi drift scan`: compare Git (or a directory) with the cluster (or a dump)."""
+"""`awoooi drift`: scan Git (or a directory) against the cluster (or a dump), then list,
+show, roll back, adopt or ignore the saved reports."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,22 +16,31 @@ from rich.console import Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from awoooi.cli.context import cli_actor, err_console, out_console, settings_from
+from awoooi.cli.context import cli_actor, err_console, out_console, settings_from, with_runtime
+from awoooi.core.audit import record_audit
 from awoooi.core.config import Settings
 from awoooi.core.db import transaction
-from awoooi.core.errors import AwoooiError, ConfigError
-from awoooi.drift.report import DriftItem, DriftReport
+from awoooi.core.errors import AwoooiError, ConfigError, NotFoundError
+from awoooi.drift import repository
+from awoooi.drift.interpret import interpret_report
+from awoooi.drift.remediate import ActionResult
+from awoooi.drift.report import DriftItem, DriftLevel, DriftReport, ReportStatus
+from awoooi.drift.scanning import stored_rules, with_rules
+from awoooi.drift.schemas import DriftReportOut, DriftReportSummary
 from awoooi.drift.service import (
     ClusterState,
     DesiredState,
     DriftSourceError,
     DumpState,
     LiveState,
+    ScanSources,
     load_desired,
     save_report,
     scan,
 )
+from awoooi.drift.settings import DriftSettings
 from awoooi.runtime import Runtime
 
 app = typer.Typer(
@@ -65,11 +76,17 @@ async def _live_state(
     client = LightkubeClient.connect(
         server=kube.server,
         kubeconfig=str(kube.kubeconfig) if kube.kubeconfig else None,
-        context=context,
-        in_cluster=kube.in_cluster,
+        context=context or kube.context,
+        in_cluster=kube.in_cluster and context is None,
         timeout=kube.timeout_seconds,
     )
-    return ClusterState(client, label=f"cluster:{context}"), client.aclose
+    return ClusterState(client, label=f"cluster:{context or 'configured'}"), client.aclose
+
+
+@dataclass
+class _Saved:
+    report_id: int | None = None
+    item_ids: list[int] = field(default_factory=list)
 
 
 async def _run(
@@ -81,12 +98,61 @@ async def _run(
     context: str | None,
     save: bool,
     show_progress: bool,
+    saved: _Saved,
 ) -> DriftReport:
     cache = settings.drift.cache_dir or settings.home / "git-cache"
-    state: DesiredState = await load_desired(
-        desired, ref=ref, sub_path=sub_path, settings=settings.drift, cache_dir=cache
-    )
+    drift = settings.drift
+    runtime = Runtime.from_settings(settings) if save else None
+    try:
+        if runtime is not None:
+            await runtime.migrate()
+            async with transaction(runtime.session_factory) as session:
+                # Fields whitelisted by `awoooi drift ignore --add-rule` count in a saved scan.
+                drift = with_rules(drift, await stored_rules(session))
+        state: DesiredState = await load_desired(
+            desired, ref=ref, sub_path=sub_path, settings=drift, cache_dir=cache
+        )
+        report, live_objects = await _compare(
+            settings, drift, state, live_dump, context, show_progress
+        )
+        if runtime is not None:
+            interpretations = await interpret_report(
+                runtime.router if drift.interpret else None, report.items, live_objects
+            )
+            sources = ScanSources(
+                desired=desired,
+                ref=ref,
+                path=sub_path,
+                live_dump=str(live_dump) if live_dump is not None else None,
+                live_context=context or (None if live_dump is not None else "configured"),
+            )
+            async with transaction(runtime.session_factory) as session:
+                record, items = await save_report(
+                    session,
+                    report,
+                    actor=cli_actor(),
+                    sources=sources,
+                    interpretations=[found.to_json() for found in interpretations],
+                )
+            saved.report_id = record.id
+            saved.item_ids = [item.id for item in items]
+            err_console.print(f"saved as drift report {record.id}", highlight=False)
+    finally:
+        if runtime is not None:
+            await runtime.dispose()
+    return report
+
+
+async def _compare(
+    settings: Settings,
+    drift: DriftSettings,
+    state: DesiredState,
+    live_dump: Path | None,
+    context: str | None,
+    show_progress: bool,
+) -> tuple[DriftReport, dict[tuple[str, str, str, str], dict[str, Any]]]:
     live, close = await _live_state(settings, live_dump, context)
+    live_objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     try:
         if show_progress and len(state.manifests) > 50:
             with Progress(
@@ -98,23 +164,29 @@ async def _run(
             ) as progress:
                 task = progress.add_task("scan", total=len(state.manifests))
                 report = await scan(
-                    state, live, settings.drift, progress=lambda: progress.advance(task)
+                    state,
+                    live,
+                    drift,
+                    progress=lambda: progress.advance(task),
+                    live_objects=live_objects,
                 )
         else:
-            report = await scan(state, live, settings.drift)
+            report = await scan(state, live, drift, live_objects=live_objects)
     finally:
         if close is not None:
             await close()
-    if save:
-        runtime = Runtime.from_settings(settings)
-        try:
-            await runtime.migrate()
-            async with transaction(runtime.session_factory) as session:
-                record = await save_report(session, report, actor=cli_actor())
-            err_console.print(f"saved as drift report {record.id}", highlight=False)
-        finally:
-            await runtime.dispose()
-    return report
+    return report, live_objects
+
+
+def _scan_json(report: DriftReport, saved: _Saved, show_ignored: bool) -> dict[str, Any]:
+    """The scan's JSON; a saved scan adds `report_id` and each item's `id`."""
+    if saved.report_id is None:
+        return report.to_json(show_ignored=show_ignored)
+    items = []
+    for item, item_id in zip(report.items, saved.item_ids, strict=True):
+        if show_ignored or not item.ignored:
+            items.append({"id": item_id, **item.to_json()})
+    return {"report_id": saved.report_id, "summary": report.summary(), "items": items}
 
 
 def _short(value: Any) -> str:
@@ -159,8 +231,12 @@ def _table(report: DriftReport, items: list[DriftItem]) -> Group:
 def scan_command(
     ctx: typer.Context,
     desired: Annotated[
-        str, typer.Option("--desired", help="Directory, file or Git URL of the desired state.")
-    ],
+        str | None,
+        typer.Option(
+            "--desired",
+            help="Directory, file or Git URL of the desired state (default drift.desired).",
+        ),
+    ] = None,
     ref: Annotated[str | None, typer.Option("--ref", help="Git branch, tag or commit.")] = None,
     path: Annotated[
         str | None, typer.Option("--path", help="Sub-directory inside the desired source.")
@@ -172,6 +248,10 @@ def scan_command(
     context: Annotated[
         str | None, typer.Option("--context", help="Kubeconfig context of the live cluster.")
     ] = None,
+    cluster: Annotated[
+        bool,
+        typer.Option("--cluster", help="The cluster of the kube settings (in-cluster in a pod)."),
+    ] = False,
     output: Annotated[
         Literal["table", "json"], typer.Option("--format", help="table or json.")
     ] = "table",
@@ -181,12 +261,18 @@ def scan_command(
     save: Annotated[bool, typer.Option("--save", help="Store the report in the database.")] = False,
 ) -> None:
     """Scan for drift. Exit 0 in sync, 1 drift (or missing/extra resources), 2 error."""
-    if (live_dump is None) == (context is None):
-        raise _error("give exactly one of --live-dump DIR or --context KUBECONTEXT")
+    if sum((live_dump is not None, context is not None, cluster)) != 1:
+        raise _error("give exactly one of --live-dump DIR, --context KUBECONTEXT or --cluster")
     try:
         settings = settings_from(ctx)
     except typer.Exit as exc:
         raise typer.Exit(EXIT_ERROR) from exc
+    desired = desired or settings.drift.desired
+    if not desired:
+        raise _error("give --desired (or set drift.desired)")
+    saved = _Saved()
+    if live_dump is not None and save:
+        live_dump = live_dump.absolute()  # a saved report is read again from another directory
     try:
         report = asyncio.run(
             _run(
@@ -198,6 +284,7 @@ def scan_command(
                 context,
                 save,
                 show_progress=output == "table" and sys.stderr.isatty(),
+                saved=saved,
             )
         )
     except DriftSourceError as exc:
@@ -212,7 +299,7 @@ def scan_command(
         err_console.print(Text.assemble((f"{label}: ", style), str(problem)), highlight=False)
     items = report.items if show_ignored else report.reported
     if output == "json":
-        sys.stdout.write(json.dumps(report.to_json(show_ignored=show_ignored), default=str) + "\n")
+        sys.stdout.write(json.dumps(_scan_json(report, saved, show_ignored), default=str) + "\n")
     else:
         out_console.print(_table(report, items))
     if report.has_drift:
@@ -221,3 +308,245 @@ def scan_command(
         # Nothing drifted in what could be read, but part of Git could not be: not "in sync".
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_IN_SYNC)
+
+
+# ------------------------------------------------------------------ saved reports and actions
+
+ReportId = Annotated[int, typer.Argument(help="Drift report id.", min=1)]
+ItemOption = Annotated[
+    list[int] | None, typer.Option("--item", help="Item id (repeatable); default: all.", min=1)
+]
+Format = Annotated[Literal["table", "json"], typer.Option("--format", help="table or json.")]
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
+
+
+@app.command("reports")
+def reports_command(
+    ctx: typer.Context,
+    status: Annotated[ReportStatus | None, typer.Option(help="Only this status.")] = None,
+    level: Annotated[DriftLevel | None, typer.Option(help="Only with an item at it.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    output: Format = "table",
+) -> None:
+    """Saved drift reports, newest first."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> tuple[list[DriftReportSummary], int]:
+        async with transaction(runtime.session_factory) as session:
+            records, total = await repository.list_reports(
+                session, status=status, level=level, limit=limit
+            )
+            counts = await repository.level_counts(session, [record.id for record in records])
+            return [DriftReportSummary.of(r, counts[r.id]) for r in records], total
+
+    rows, total = with_runtime(settings, action)
+    if output == "json":
+        page = {"items": [row.model_dump(mode="json") for row in rows], "total": total}
+        sys.stdout.write(json.dumps(page) + "\n")
+        return
+    table = Table("id", "status", "started", "desired", "live", "drifted", "levels")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.status,
+            _when(row.started_at),
+            Text(row.desired_source + (f"@{row.desired_ref}" if row.desired_ref else "")),
+            Text(row.live_source),
+            str(row.summary.get("drifted", 0)),
+            ", ".join(f"{count} {level}" for level, count in sorted(row.levels.items())),
+        )
+    out_console.print(table)
+    out_console.print(f"{len(rows)} of {total}", highlight=False)
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    report_id: ReportId,
+    show_ignored: Annotated[bool, typer.Option("--show-ignored")] = False,
+    output: Format = "table",
+) -> None:
+    """One saved report: its items with their ids and status, and what each drift probably is."""
+    settings = settings_from(ctx)
+
+    async def action(runtime: Runtime) -> DriftReportOut:
+        async with transaction(runtime.session_factory) as session:
+            record = await repository.get_report(session, report_id)
+            if record is None:
+                raise NotFoundError(f"no drift report {report_id}")
+            items = [item for item in record.items if show_ignored or not item.ignored]
+            return DriftReportOut.full(record, items)
+
+    report = with_runtime(settings, action)
+    if output == "json":
+        sys.stdout.write(report.model_dump_json() + "\n")
+        return
+    out_console.print(
+        Text.assemble((f"drift report {report.id} ", "bold"), report.status), highlight=False
+    )
+    for label, value in (
+        (
+            "desired",
+            report.desired_source + (f"@{report.desired_ref}" if report.desired_ref else ""),
+        ),
+        ("revision", report.revision or "-"),
+        ("live", report.live_source),
+        ("scanned", f"{_when(report.started_at)} by {report.created_by}"),
+        ("error", report.error or ""),
+    ):
+        if value:
+            out_console.print(Text.assemble((f"{label:>9}: ", "dim"), value), highlight=False)
+    for found in report.interpretations:
+        where = f"{found['namespace']}/" if found.get("namespace") else ""
+        out_console.print(
+            Text.assemble(
+                (f"{found['kind']}/{where}{found['name']}: ", "bold"),
+                (found["intent"], "magenta"),
+                f" ({found['source']}, {found['confidence']:.0%}) {found['explanation']}",
+            ),
+            highlight=False,
+        )
+    table = Table("id", "level", "status", "resource", "change", "path", "desired", "live")
+    for item in report.items:
+        where = f"{item.namespace}/" if item.namespace else ""
+        table.add_row(
+            str(item.id),
+            Text(item.level, style=LEVEL_STYLE.get(item.level, "")),
+            item.status,
+            Text(f"{item.kind}/{where}{item.name}"),
+            item.change,
+            Text(item.path or "-"),
+            Text(_short(item.desired)),
+            Text(_short(item.live)),
+        )
+    out_console.print(table)
+
+
+def _act(
+    ctx: typer.Context,
+    output: str,
+    action: Callable[[Runtime, AsyncSession], Awaitable[ActionResult]],
+) -> None:
+    settings = settings_from(ctx)
+
+    async def main(runtime: Runtime) -> ActionResult:
+        async with transaction(runtime.session_factory) as session:
+            result = await action(runtime, session)
+            await record_audit(
+                session,
+                actor=cli_actor(),
+                action=f"drift.{result.action}",
+                target=f"drift-report:{result.report_id}",
+                outcome="ok" if result.ok else "partial",
+                detail={
+                    "dry_run": result.dry_run,
+                    "items": {str(item.item_id): item.outcome for item in result.items},
+                    "commit": result.commit,
+                    "branch": result.branch,
+                },
+            )
+            return result
+
+    result = with_runtime(settings, main)
+    if output == "json":
+        sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
+    else:
+        _print_result(result)
+    if not result.ok:
+        raise typer.Exit(EXIT_DRIFT)
+
+
+def _print_result(result: ActionResult) -> None:
+    table = Table("item", "resource", "path", "outcome", "before", "after", "detail")
+    for item in result.items:
+        table.add_row(
+            str(item.item_id),
+            Text(item.resource),
+            Text(item.path or "-"),
+            item.outcome,
+            Text(_short(item.before)),
+            Text(_short(item.after)),
+            Text(item.detail),
+        )
+    out_console.print(table)
+    if result.diff:
+        out_console.print(Text(result.diff), highlight=False)
+    if result.commit:
+        out_console.print(f"committed {result.commit[:12]} to {result.branch}", highlight=False)
+    label = " (dry run: nothing changed)" if result.dry_run else ""
+    out_console.print(f"report {result.report_id}: {result.report_status}{label}", highlight=False)
+
+
+@app.command("rollback")
+def rollback_command(
+    ctx: typer.Context,
+    report_id: ReportId,
+    item: ItemOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, change nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Take fields another manager owns.")
+    ] = False,
+    delete_extra: Annotated[
+        bool, typer.Option("--delete-extra", help="Delete extra resources too.")
+    ] = False,
+    output: Format = "table",
+) -> None:
+    """Put Git's state back on the cluster (server-side apply, dry run first). Exit 1 if any
+    item could not be rolled back."""
+    _act(
+        ctx,
+        output,
+        lambda runtime, session: runtime.drift.rollback(
+            session,
+            report_id,
+            item or [],
+            actor=cli_actor(),
+            dry_run=dry_run,
+            force=force,
+            delete_extra=delete_extra,
+        ),
+    )
+
+
+@app.command("adopt")
+def adopt_command(
+    ctx: typer.Context,
+    report_id: ReportId,
+    item: ItemOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the diff, commit nothing.")
+    ] = False,
+    output: Format = "table",
+) -> None:
+    """Write the live values into the Git files they came from, commit and push."""
+    _act(
+        ctx,
+        output,
+        lambda runtime, session: runtime.drift.adopt(
+            session, report_id, item or [], actor=cli_actor(), dry_run=dry_run
+        ),
+    )
+
+
+@app.command("ignore")
+def ignore_command(
+    ctx: typer.Context,
+    report_id: ReportId,
+    item: Annotated[list[int], typer.Option("--item", help="Item id (repeatable).", min=1)],
+    reason: Annotated[str, typer.Option("--reason", max=500)] = "",
+    add_rule: Annotated[
+        bool, typer.Option("--add-rule", help="Whitelist each field for later scans.")
+    ] = False,
+    output: Format = "table",
+) -> None:
+    """Accept items as they are."""
+    _act(
+        ctx,
+        output,
+        lambda runtime, session: runtime.drift.ignore(
+            session, report_id, item, actor=cli_actor(), reason=reason, add_rule=add_rule
+        ),
+    )

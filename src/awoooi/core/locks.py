@@ -23,3 +23,17 @@ async def lock_names(session: AsyncSession, names: Iterable[str]) -> None:
             )
         return
     await session.execute(text("UPDATE write_locks SET name = name WHERE 1 = 0"))
+
+
+async def try_lock_name(session: AsyncSession, name: str) -> bool:
+    """Take the name's lock until the transaction ends if nobody holds it; False when busy.
+
+    PostgreSQL: an advisory transaction lock shared by every replica. SQLite serves one process,
+    whose callers serialize on the database's write lock anyway: always True.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    taken = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+    )
+    return bool(taken)

@@ -181,6 +181,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def clean_value(value: Any) -> Any:
+    """A value as it may be shown: strings redacted of anything secret-shaped."""
+    return _clean(value)
+
+
+def masked_value(value: Any) -> Any:
+    """A Secret value as it may be shown: fingerprints only."""
+    return _masked(value)
+
+
 def analyze(
     resource: ResourceId,
     differences: Sequence[Difference],
@@ -190,6 +200,7 @@ def analyze(
     *,
     source_file: str | None = None,
     document_index: int | None = None,
+    item_index: int | None = None,
 ) -> list[DriftItem]:
     """Differences of one resource -> items with level, ignore verdict and safe values."""
     items = []
@@ -222,6 +233,8 @@ def analyze(
                 reason=reason or difference.reason,
                 source_file=source_file,
                 document_index=document_index,
+                item_index=item_index,
+                segments=difference.path,
             )
         )
     return items
@@ -235,6 +248,7 @@ def resource_item(
     reason: str,
     source_file: str | None = None,
     document_index: int | None = None,
+    item_index: int | None = None,
 ) -> DriftItem:
     """A `missing` (in Git, not live) or `extra` (live with the tracking label, not in Git) item."""
     if change is Change.MISSING:
@@ -254,4 +268,5 @@ def resource_item(
         reason=reason,
         source_file=source_file,
         document_index=document_index,
+        item_index=item_index,
     )

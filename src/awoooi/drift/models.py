@@ -9,14 +9,18 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from awoooi.core.db import Base, JSONType, UTCDateTime, enum_check, utcnow
-from awoooi.drift.report import Change, DriftLevel, DriftStatus
+from awoooi.drift.report import Change, DriftLevel, DriftStatus, ReportStatus
 
 
 class DriftReportRecord(Base):
     """One scan."""
 
     __tablename__ = "drift_reports"
-    __table_args__ = (Index("ix_drift_reports_started_at", "started_at"),)
+    __table_args__ = (
+        CheckConstraint(enum_check("status", ReportStatus), name="status"),
+        Index("ix_drift_reports_started_at", "started_at"),
+        Index("ix_drift_reports_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     desired_source: Mapped[str] = mapped_column(String(2048))
@@ -27,6 +31,14 @@ class DriftReportRecord(Base):
     summary: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     problems: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_by: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.DETECTED.value)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Where the scan read from, so rollback and adopt can read the same places again.
+    desired_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    desired_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    live_dump: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    live_context: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    interpretations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
 
     items: Mapped[list[DriftItemRecord]] = relationship(
         back_populates="report", order_by="DriftItemRecord.id", lazy="raise"
@@ -60,6 +72,30 @@ class DriftItemRecord(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     source_file: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     document_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    item_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    path_segments: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     status: Mapped[str] = mapped_column(String(16), default=DriftStatus.DETECTED.value)
+    status_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status_detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     report: Mapped[DriftReportRecord] = relationship(back_populates="items", lazy="raise")
+
+
+class DriftIgnoreRule(Base):
+    """A whitelist rule added by ignoring an item (merged with `drift.ignore` at scan time)."""
+
+    __tablename__ = "drift_ignore_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(253))
+    group: Mapped[str] = mapped_column(String(253))
+    namespace: Mapped[str] = mapped_column(String(253))
+    name: Mapped[str] = mapped_column(String(253))
+    path: Mapped[str] = mapped_column(String(1024))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("drift_items.id", ondelete="SET NULL"), nullable=True
+    )

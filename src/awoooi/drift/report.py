@@ -30,6 +30,19 @@ class DriftStatus(StrEnum):
     IGNORED = "IGNORED"
 
 
+class ReportStatus(StrEnum):
+    """Where a saved report stands: queued or failed scans, then what became of its items."""
+
+    QUEUED = "QUEUED"
+    FAILED = "FAILED"
+    IN_SYNC = "IN_SYNC"
+    DETECTED = "DETECTED"  # some item still waits for a decision
+    ROLLED_BACK = "ROLLED_BACK"
+    ADOPTED = "ADOPTED"
+    IGNORED = "IGNORED"
+    RESOLVED = "RESOLVED"  # every item decided, not all the same way
+
+
 class Change(StrEnum):
     """The kind of difference."""
 
@@ -77,6 +90,8 @@ class DriftItem:
     reason: str = ""
     source_file: str | None = None
     document_index: int | None = None
+    item_index: int | None = None  # the object's place in a `kind: List` document
+    segments: tuple[Any, ...] = ()  # `path` as segments: key, list index or merge-key selector
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's JSON shape for an item."""

@@ -22,6 +22,7 @@ from awoooi.drift.report import (
     DriftItem,
     DriftReport,
     DriftStatus,
+    ReportStatus,
     ResourceId,
     ScanProblem,
 )
@@ -46,6 +47,11 @@ class DesiredState:
     problems: list[ScanProblem]
     source: str
     revision: str | None = None
+
+
+def is_git_url(text: str) -> bool:
+    """Whether a desired source is a Git URL (adopt can only write into Git)."""
+    return bool(_REMOTE.match(text))
 
 
 def _inside(root: Path, sub_path: str | None) -> Path:
@@ -204,8 +210,10 @@ async def scan(
     settings: DriftSettings,
     *,
     progress: Any = None,
+    live_objects: dict[tuple[str, str, str, str], dict[str, Any]] | None = None,
 ) -> DriftReport:
-    """Compare every desired object with live, find extras, and analyze each difference."""
+    """Compare every desired object with live, find extras, and analyze each difference;
+    `live_objects` (when given) receives the live object of every drifted resource."""
     report = DriftReport(
         desired_source=desired.source,
         live_source=live.label,
@@ -244,6 +252,7 @@ async def scan(
                     reason="in Git, not in the cluster",
                     source_file=manifest.source_file,
                     document_index=manifest.document_index,
+                    item_index=manifest.item_index,
                 )
             )
             continue
@@ -259,10 +268,13 @@ async def scan(
             context,
             source_file=manifest.source_file,
             document_index=manifest.document_index,
+            item_index=manifest.item_index,
         )
         report.items.extend(items)
         if any(not item.ignored for item in items):
             report.drifted_resources.add(resource.key())
+            if live_objects is not None:
+                live_objects[resource.key()] = live_object
     _add_extras(report, await _extras(desired, live, settings, seen), settings)
     report.finished_at = utcnow()
     return report
@@ -315,22 +327,75 @@ def _add_extras(report: DriftReport, extras: list[ResourceId], settings: DriftSe
         report.items.append(item)
 
 
-async def save_report(session: Any, report: DriftReport, *, actor: str) -> DriftReportRecord:
-    """Persist a report and its items (ignored ones too, marked IGNORED)."""
-    record = DriftReportRecord(
-        desired_source=report.desired_source[:2048],
-        live_source=report.live_source[:2048],
-        revision=report.revision,
-        started_at=report.started_at,
-        finished_at=report.finished_at,
-        summary=report.summary(),
-        problems=[str(problem) for problem in report.problems],
-        created_by=actor[:128],
+@dataclass(frozen=True)
+class ScanSources:
+    """What a scan reads, kept with its report so rollback and adopt read the same places."""
+
+    desired: str
+    ref: str | None = None
+    path: str | None = None
+    live_dump: str | None = None
+    live_context: str | None = None
+
+
+def encode_segments(segments: Sequence[Any]) -> list[Any]:
+    """A path as JSON: keys and indexes as they are, a list-item selector as an object."""
+    return [dict(segment) if isinstance(segment, tuple) else segment for segment in segments]
+
+
+def decode_segments(encoded: Sequence[Any]) -> tuple[Any, ...]:
+    """The path back from `encode_segments`."""
+    return tuple(
+        tuple(segment.items()) if isinstance(segment, dict) else segment for segment in encoded
     )
-    session.add(record)
+
+
+def report_status(statuses: Iterable[str]) -> ReportStatus:
+    """A report's status from its items': DETECTED while any waits, else how they were decided."""
+    decided = set(statuses)
+    if not decided:
+        return ReportStatus.IN_SYNC
+    if DriftStatus.DETECTED.value in decided:
+        return ReportStatus.DETECTED
+    if len(decided) == 1:
+        return ReportStatus(decided.pop())
+    acted = decided - {DriftStatus.IGNORED.value}
+    # Ignored items do not change what was done to the others.
+    return ReportStatus(acted.pop()) if len(acted) == 1 else ReportStatus.RESOLVED
+
+
+async def save_report(
+    session: Any,
+    report: DriftReport,
+    *,
+    actor: str,
+    sources: ScanSources | None = None,
+    record: DriftReportRecord | None = None,
+    interpretations: Sequence[dict[str, Any]] = (),
+) -> tuple[DriftReportRecord, list[DriftItemRecord]]:
+    """Persist a report (into `record` when the scan was queued) and its items, ignored ones
+    marked IGNORED; the item records come back in the order of `report.items`."""
+    if record is None:
+        record = DriftReportRecord(created_by=actor[:128])
+        session.add(record)
+    record.desired_source = report.desired_source[:2048]
+    record.live_source = report.live_source[:2048]
+    record.revision = report.revision
+    record.started_at = report.started_at
+    record.finished_at = report.finished_at
+    record.summary = report.summary()
+    record.problems = [str(problem) for problem in report.problems]
+    record.interpretations = list(interpretations)
+    if sources is not None:
+        record.desired_ref = sources.ref
+        record.desired_path = sources.path
+        record.live_dump = sources.live_dump
+        record.live_context = sources.live_context
     await session.flush()
+    items = []
     for item in report.items:
-        session.add(
+        status = DriftStatus.IGNORED if item.ignored else DriftStatus.DETECTED
+        items.append(
             DriftItemRecord(
                 report_id=record.id,
                 api_version=item.resource.api_version,
@@ -346,8 +411,16 @@ async def save_report(session: Any, report: DriftReport, *, actor: str) -> Drift
                 reason=item.reason,
                 source_file=item.source_file,
                 document_index=item.document_index,
-                status=(DriftStatus.IGNORED if item.ignored else DriftStatus.DETECTED).value,
+                item_index=item.item_index,
+                path_segments=encode_segments(item.segments),
+                status=status.value,
+                status_by=actor[:128] if item.ignored else None,
+                status_at=report.finished_at if item.ignored else None,
+                status_detail={},
             )
         )
+    session.add_all(items)
     await session.flush()
-    return record
+    record.status = report_status(item.status for item in items if not item.ignored).value
+    await session.flush()
+    return record, items

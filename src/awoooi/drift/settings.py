@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from awoooi.drift.diff import DEFAULT_GITOPS_MANAGERS, DEFAULT_IMPERATIVE_MANAGERS
 
 LevelName = Literal["critical", "high", "medium", "low", "info"]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def valid_branch(name: str) -> bool:
+    """A branch name git accepts and no option can hide in (a safe subset of git's rules)."""
+    return bool(
+        _BRANCH.match(name)
+        and not name.startswith(("-", "/", "."))
+        and not name.endswith(("/", ".", ".lock"))
+        and ".." not in name
+        and "//" not in name
+        and "/." not in name
+    )
 
 
 class IgnoreRule(BaseModel):
@@ -79,3 +96,80 @@ class DriftSettings(BaseModel):
         le=100_000_000,
         description="A document expanding (aliases) beyond this many nodes is refused.",
     )
+
+    # -- where scheduled and API-queued scans read from
+    desired: str | None = Field(
+        None,
+        max_length=2048,
+        description="Git URL or directory of the desired state for scheduled and API scans.",
+    )
+    ref: str | None = Field(None, max_length=255, description="Git branch, tag or commit.")
+    path: str | None = Field(None, max_length=1024, description="Sub-directory in `desired`.")
+    live_dump: Path | None = Field(
+        None, description="Read live state from this dump directory instead of the cluster."
+    )
+    scan_interval: timedelta = Field(
+        timedelta(hours=1),
+        description="How often the service scans (`30m`, `1h`, seconds); 0 turns it off.",
+    )
+    interpret: bool = Field(
+        True, description="Ask the local model what each drift is (else heuristics only)."
+    )
+    notify_levels: list[LevelName] = Field(
+        default_factory=lambda: ["critical", "high"],  # type: ignore[arg-type]
+        description="A new report with an item at one of these levels sends a notification.",
+    )
+    # -- remediation
+    rollback_enabled: bool = Field(
+        True, description="Allow rollback (server-side apply of Git state) from API and CLI."
+    )
+    field_manager: str = Field(
+        "awoooi",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Server-side apply field manager of rollbacks.",
+    )
+    adopt_branch_mode: Literal["push", "branch"] = Field(
+        "push",
+        description="`push`: commit to the scanned branch; `branch`: to awoooi/adopt-<report>.",
+    )
+    adopt_branch: str | None = Field(
+        None,
+        max_length=255,
+        description="Branch adopt commits to in `push` mode (default: `ref`, else the remote's).",
+    )
+    git_author_name: str = Field("awoooi", max_length=128, description="Adopt commit author.")
+    git_author_email: str = Field(
+        "awoooi@localhost", max_length=254, description="Adopt commit author e-mail."
+    )
+    max_items_per_action: int = Field(
+        500, ge=1, le=10_000, description="Items one rollback/adopt/ignore request may name."
+    )
+
+    @field_validator("adopt_branch")
+    @classmethod
+    def _branch(cls, value: str | None) -> str | None:
+        """A branch name git accepts and that cannot read as an option."""
+        if value is not None and not valid_branch(value):
+            raise ValueError(f"{value!r} is not a usable branch name")
+        return value
+
+    @field_validator("scan_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Accept `30m`, `1h`, `1d` besides seconds and ISO 8601."""
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match:
+                return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+        return value
+
+    @field_validator("scan_interval")
+    @classmethod
+    def _interval_bounds(cls, value: timedelta) -> timedelta:
+        """Zero turns scheduling off; anything else must be at least a minute."""
+        if value and value < timedelta(minutes=1):
+            raise ValueError("scan_interval must be 0 (off) or at least 1 minute")
+        if value > timedelta(days=31):
+            raise ValueError("scan_interval must be at most 31 days")
+        return value

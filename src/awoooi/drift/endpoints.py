@@ -1,0 +1,186 @@
+"""Drift endpoints: queue a scan, read reports, roll back, adopt or ignore their items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from awoooi.api.deps import Operator, RequestId, RuntimeDep, SessionDep, Viewer
+from awoooi.core.audit import record_audit
+from awoooi.core.errors import NotFoundError
+from awoooi.drift import repository
+from awoooi.drift.remediate import ActionResult
+from awoooi.drift.report import DriftLevel, ReportStatus
+from awoooi.drift.scanning import configured_sources, queue_scan
+from awoooi.drift.schemas import (
+    ActionOut,
+    AdoptRequest,
+    DriftReportOut,
+    DriftReportPage,
+    DriftReportSummary,
+    IgnoreRequest,
+    RollbackRequest,
+    ScanQueued,
+    ScanRequest,
+)
+
+router = APIRouter(prefix="/api/v1/drift", tags=["drift"])
+
+
+async def _audit(
+    session: SessionDep,
+    actor: str,
+    result: ActionResult,
+    request_id: str | None,
+    **extra: object,
+) -> None:
+    await record_audit(
+        session,
+        actor=actor,
+        action=f"drift.{result.action}",
+        target=f"drift-report:{result.report_id}",
+        outcome="ok" if result.ok else "partial",
+        detail={
+            "dry_run": result.dry_run,
+            "items": {str(item.item_id): item.outcome for item in result.items},
+            "commit": result.commit,
+            "branch": result.branch,
+            **extra,
+        },
+        request_id=request_id,
+    )
+
+
+@router.post("/scan", response_model=ScanQueued, status_code=status.HTTP_202_ACCEPTED)
+async def queue_drift_scan(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Operator,
+    request_id: RequestId,
+    body: ScanRequest | None = None,
+) -> ScanQueued:
+    """Queue a durable scan of the configured sources; the report id answers at once."""
+    sources = configured_sources(
+        runtime.settings.drift,
+        cluster_available=runtime.cluster_configured(),
+        ref=body.ref if body else None,
+        path=body.path if body else None,
+    )
+    record = await queue_scan(session, sources, actor=principal.name)
+    await record_audit(
+        session,
+        actor=principal.name,
+        action="drift.scan",
+        target=f"drift-report:{record.id}",
+        detail={"ref": sources.ref, "path": sources.path},
+        request_id=request_id,
+    )
+    return ScanQueued(report_id=record.id, status=record.status)
+
+
+@router.get("/reports", response_model=DriftReportPage)
+async def list_drift_reports(
+    session: SessionDep,
+    _principal: Viewer,
+    status: ReportStatus | None = None,
+    level: Annotated[DriftLevel | None, Query(description="Reports with an item at it.")] = None,
+    since: datetime | None = None,
+    source: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> DriftReportPage:
+    """Reports, newest first (`?status=`, `?level=`, `?since=`, `?source=` filter)."""
+    records, total = await repository.list_reports(
+        session,
+        status=status,
+        level=level,
+        since=since,
+        source=source,
+        limit=limit,
+        offset=offset,
+    )
+    counts = await repository.level_counts(session, [record.id for record in records])
+    return DriftReportPage(
+        items=[DriftReportSummary.of(record, counts[record.id]) for record in records],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/reports/{report_id}", response_model=DriftReportOut)
+async def get_drift_report(
+    report_id: int,
+    session: SessionDep,
+    _principal: Viewer,
+    show_ignored: bool = False,
+) -> DriftReportOut:
+    """One report with its items (allowed differences with `?show_ignored=true`)."""
+    record = await repository.get_report(session, report_id)
+    if record is None:
+        raise NotFoundError(f"no drift report {report_id}")
+    items = [item for item in record.items if show_ignored or not item.ignored]
+    return DriftReportOut.full(record, items)
+
+
+@router.post("/rollback", response_model=ActionOut)
+async def rollback_drift(
+    body: RollbackRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Operator,
+    request_id: RequestId,
+) -> ActionOut:
+    """Apply Git's state to the items' resources (server-side apply; a dry run first)."""
+    result = await runtime.drift.rollback(
+        session,
+        body.report_id,
+        body.item_ids,
+        actor=principal.name,
+        dry_run=body.dry_run,
+        force=body.force,
+        delete_extra=body.delete_extra,
+    )
+    await _audit(
+        session, principal.name, result, request_id, force=body.force, delete=body.delete_extra
+    )
+    return ActionOut.model_validate(result.to_json())
+
+
+@router.post("/adopt", response_model=ActionOut)
+async def adopt_drift(
+    body: AdoptRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Operator,
+    request_id: RequestId,
+) -> ActionOut:
+    """Write the items' live values into their Git files, commit and push."""
+    result = await runtime.drift.adopt(
+        session, body.report_id, body.item_ids, actor=principal.name, dry_run=body.dry_run
+    )
+    await _audit(session, principal.name, result, request_id)
+    return ActionOut.model_validate(result.to_json())
+
+
+@router.post("/ignore", response_model=ActionOut)
+async def ignore_drift(
+    body: IgnoreRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Operator,
+    request_id: RequestId,
+) -> ActionOut:
+    """Accept items as they are (optionally whitelisting each field for later scans)."""
+    result = await runtime.drift.ignore(
+        session,
+        body.report_id,
+        body.item_ids,
+        actor=principal.name,
+        reason=body.reason,
+        add_rule=body.add_rule,
+    )
+    await _audit(session, principal.name, result, request_id, add_rule=body.add_rule)
+    return ActionOut.model_validate(result.to_json())

@@ -1,0 +1,55 @@
+"""Reading and removing the value at a drift path (keys, list indexes, merge-key selectors)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+ABSENT: Final[Any] = object()
+
+
+def _select(items: list[Any], selector: tuple[tuple[str, Any], ...]) -> int | None:
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and all(item.get(key) == value for key, value in selector):
+            return index
+    return None
+
+
+def _step(node: Any, segment: Any) -> tuple[Any, Any]:
+    """The child at one segment and the key/index it sits under, or (ABSENT, None)."""
+    if isinstance(segment, tuple):
+        if not isinstance(node, list):
+            return ABSENT, None
+        index = _select(node, segment)
+        return (ABSENT, None) if index is None else (node[index], index)
+    if isinstance(segment, int):
+        if not isinstance(node, list) or not -len(node) <= segment < len(node):
+            return ABSENT, None
+        return node[segment], segment
+    if not isinstance(node, dict) or segment not in node:
+        return ABSENT, None
+    return node[segment], segment
+
+
+def value_at(obj: Any, segments: Sequence[Any]) -> Any:
+    """The value at the path, or ABSENT when any step is missing."""
+    node = obj
+    for segment in segments:
+        node, _ = _step(node, segment)
+        if node is ABSENT:
+            return ABSENT
+    return node
+
+
+def remove_at(obj: Any, segments: Sequence[Any]) -> bool:
+    """Delete the value at the path in place; False when it was not there."""
+    if not segments:
+        return False
+    parent = value_at(obj, segments[:-1])
+    if parent is ABSENT:
+        return False
+    child, where = _step(parent, segments[-1])
+    if child is ABSENT:
+        return False
+    del parent[where]
+    return True

@@ -1,0 +1,337 @@
+"""Drift scans as durable jobs: queued from the API or the schedule, one at a time across
+replicas, interpreted, saved, and announced when they find something serious."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from awoooi.adapters.kube import ClusterReader
+from awoooi.core.db import transaction, utcnow
+from awoooi.core.errors import AwoooiError, ConflictError
+from awoooi.core.jobs import JobContext, JobRegistry, enqueue, job_for_key
+from awoooi.core.locks import lock_names, try_lock_name
+from awoooi.core.logging import get_logger
+from awoooi.drift import repository
+from awoooi.drift.interpret import ChatRouter, interpret_report
+from awoooi.drift.models import DriftReportRecord
+from awoooi.drift.report import LEVEL_ORDER, DriftLevel, DriftReport, ReportStatus
+from awoooi.drift.service import (
+    ClusterState,
+    DriftSourceError,
+    DumpState,
+    LiveState,
+    ScanSources,
+    load_desired,
+    save_report,
+    scan,
+)
+from awoooi.drift.settings import DriftSettings, IgnoreRule
+from awoooi.notify.actions import NotifyPolicy
+from awoooi.notify.base import Button, Severity
+from awoooi.notify.service import notify
+
+log = get_logger(__name__)
+
+SCAN_JOB = "drift.scan"
+SCAN_LOCK = "drift.scan"
+SCHEDULE_ACTOR = "schedule"
+_SEVERITY = {
+    DriftLevel.CRITICAL: Severity.CRITICAL,
+    DriftLevel.HIGH: Severity.HIGH,
+    DriftLevel.MEDIUM: Severity.MEDIUM,
+    DriftLevel.LOW: Severity.LOW,
+    DriftLevel.INFO: Severity.INFO,
+}
+
+
+class DriftNotConfigured(AwoooiError):
+    """A scan was asked for but `drift.desired` (or a live source) is not configured."""
+
+    status_code = 422
+    code = "drift_not_configured"
+
+
+class ScanBusy(ConflictError):
+    """Another replica is scanning; the job is retried later."""
+
+
+ReaderProvider = Callable[[], ClusterReader | None]
+
+
+def configured_sources(
+    settings: DriftSettings,
+    *,
+    cluster_available: bool,
+    ref: str | None = None,
+    path: str | None = None,
+) -> ScanSources:
+    """The configured desired and live sources, with an optional ref and sub-path override."""
+    if not settings.desired:
+        raise DriftNotConfigured("drift.desired is not set: there is no Git source to scan")
+    if settings.live_dump is None and not cluster_available:
+        raise DriftNotConfigured(
+            "no live source: set drift.live_dump or configure a cluster in the kube settings"
+        )
+    return ScanSources(
+        desired=settings.desired,
+        ref=ref if ref is not None else settings.ref,
+        path=path if path is not None else settings.path,
+        live_dump=str(settings.live_dump) if settings.live_dump is not None else None,
+        live_context=None if settings.live_dump is not None else "configured",
+    )
+
+
+async def queue_scan(
+    session: AsyncSession, sources: ScanSources, *, actor: str, dedupe_key: str | None = None
+) -> DriftReportRecord:
+    """Create a QUEUED report and its scan job in the caller's transaction."""
+    record = DriftReportRecord(
+        desired_source=sources.desired[:2048],
+        live_source=(f"dump:{sources.live_dump}" if sources.live_dump else "cluster")[:2048],
+        started_at=utcnow(),
+        summary={},
+        problems=[],
+        created_by=actor[:128],
+        status=ReportStatus.QUEUED.value,
+        desired_ref=sources.ref,
+        desired_path=sources.path,
+        live_dump=sources.live_dump,
+        live_context=sources.live_context,
+        interpretations=[],
+    )
+    session.add(record)
+    await session.flush()
+    await enqueue(
+        session, SCAN_JOB, {"report_id": record.id}, dedupe_key or f"drift-scan:{record.id}"
+    )
+    return record
+
+
+def sources_of(record: DriftReportRecord) -> ScanSources:
+    """The sources a saved report was scanned from."""
+    return ScanSources(
+        desired=record.desired_source,
+        ref=record.desired_ref,
+        path=record.desired_path,
+        live_dump=record.live_dump,
+        live_context=record.live_context,
+    )
+
+
+async def live_state(
+    sources: ScanSources, settings: DriftSettings, reader: ClusterReader | None
+) -> LiveState:
+    """The live side of a scan: the dump it names, else the cluster."""
+    if sources.live_dump:
+        return await DumpState.load(Path(sources.live_dump), settings)
+    if reader is None:
+        raise DriftSourceError("no cluster is configured (kube settings) to read live state from")
+    return ClusterState(reader, label=f"cluster:{sources.live_context or 'configured'}")
+
+
+def with_rules(settings: DriftSettings, added: list[IgnoreRule]) -> DriftSettings:
+    """The settings with ignore rules added from the API or CLI after the configured ones."""
+    if not added:
+        return settings
+    return settings.model_copy(update={"ignore": [*settings.ignore, *added]})
+
+
+async def stored_rules(session: AsyncSession) -> list[IgnoreRule]:
+    """Ignore rules added by ignoring items, as config rules."""
+    return [
+        IgnoreRule(
+            kind=rule.kind,
+            group=rule.group,
+            namespace=rule.namespace,
+            name=rule.name,
+            path=rule.path,
+            reason=rule.reason,
+        )
+        for rule in await repository.ignore_rules(session)
+    ]
+
+
+@dataclass
+class ScanRun:
+    """A finished scan: the report and the live objects of drifted resources."""
+
+    report: DriftReport
+    live_objects: dict[tuple[str, str, str, str], dict[str, Any]]
+
+
+async def run_scan(
+    sources: ScanSources,
+    settings: DriftSettings,
+    *,
+    cache_dir: Path,
+    reader: ClusterReader | None,
+) -> ScanRun:
+    """Read both sides and compare them."""
+    desired = await load_desired(
+        sources.desired,
+        ref=sources.ref,
+        sub_path=sources.path,
+        settings=settings,
+        cache_dir=cache_dir,
+    )
+    live = await live_state(sources, settings, reader)
+    live_objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    report = await scan(desired, live, settings, live_objects=live_objects)
+    return ScanRun(report, live_objects)
+
+
+def worst_level(report: DriftReport) -> DriftLevel | None:
+    """The most serious reported level, or None when nothing is reported."""
+    levels = [item.level for item in report.reported]
+    return min(levels, key=LEVEL_ORDER.__getitem__) if levels else None
+
+
+class DriftScanner:
+    """Runs queued scans (the `drift.scan` job)."""
+
+    def __init__(
+        self,
+        settings: DriftSettings,
+        *,
+        cache_dir: Path,
+        reader: ReaderProvider,
+        router: ChatRouter | None,
+        channels: NotifyPolicy,
+        public_url: str,
+    ) -> None:
+        self.settings = settings
+        self._cache_dir = cache_dir
+        self._reader = reader
+        self._router = router
+        self._channels = channels
+        self._public_url = public_url.rstrip("/")
+
+    def register(self, registry: JobRegistry) -> None:
+        """Register the job handler."""
+        registry.register(SCAN_JOB, self.run)
+
+    async def run(self, ctx: JobContext) -> None:
+        """Scan once; a report no longer QUEUED (a retry after success) is left alone."""
+        if not await try_lock_name(ctx.session, SCAN_LOCK):
+            raise ScanBusy("another drift scan is running; retrying later")
+        record = await repository.get_report(
+            ctx.session, int(ctx.payload["report_id"]), for_update=True
+        )
+        if record is None or record.status != ReportStatus.QUEUED.value:
+            return
+        settings = with_rules(self.settings, await stored_rules(ctx.session))
+        try:
+            done = await run_scan(
+                sources_of(record), settings, cache_dir=self._cache_dir, reader=self._reader()
+            )
+        except DriftSourceError as exc:
+            # A source that cannot be read is a result, not a crash: the report says why.
+            record.status = ReportStatus.FAILED.value
+            record.error = exc.detail
+            record.finished_at = utcnow()
+            log.warning("drift scan failed", report_id=record.id, error=exc.detail)
+            return
+        router = self._router if settings.interpret else None
+        interpretations = await interpret_report(router, done.report.items, done.live_objects)
+        await save_report(
+            ctx.session,
+            done.report,
+            actor=record.created_by,
+            record=record,
+            interpretations=[found.to_json() for found in interpretations],
+        )
+        await self._announce(ctx.session, record, done.report)
+
+    async def _announce(
+        self, session: AsyncSession, record: DriftReportRecord, report: DriftReport
+    ) -> None:
+        worst = worst_level(report)
+        if worst is None or worst.value not in self.settings.notify_levels:
+            return
+        counts: dict[str, int] = {}
+        for item in report.reported:
+            counts[item.level.value] = counts.get(item.level.value, 0) + 1
+        levels = ", ".join(
+            f"{counts[level.value]} {level.value}" for level in DriftLevel if level.value in counts
+        )
+        resources = sorted({str(item.resource) for item in report.reported})
+        shown = "\n".join(f"- {name}" for name in resources[:10])
+        more = f"\n... and {len(resources) - 10} more" if len(resources) > 10 else ""
+        await notify(
+            session,
+            kind="drift.detected",
+            title=f"Drift report {record.id}: {len(resources)} resources drifted ({worst.value})",
+            text=(
+                f"Git {report.desired_source} vs {report.live_source}: {levels}.\n{shown}{more}\n"
+                f"CLI: awoooi drift show {record.id}"
+            ),
+            channels=self._channels,
+            severity=_SEVERITY[worst],
+            buttons=[
+                Button(
+                    label="Open report",
+                    url=f"{self._public_url}/api/v1/drift/reports/{record.id}",
+                )
+            ],
+        )
+
+
+def schedule_slot(now: datetime, interval: timedelta) -> int:
+    """Which interval `now` falls in (the same number on every replica)."""
+    return int(now.timestamp() // interval.total_seconds())
+
+
+async def queue_scheduled_scan(
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: DriftSettings,
+    *,
+    cluster_available: bool,
+    now: datetime | None = None,
+) -> int | None:
+    """Queue this interval's scan unless a replica already did; the new report id, or None."""
+    sources = configured_sources(settings, cluster_available=cluster_available)
+    slot = schedule_slot(now or utcnow(), settings.scan_interval)
+    key = f"drift-schedule:{slot}"
+    async with transaction(session_factory) as session:
+        # Every replica tries; the lock makes them take turns and the first one's job (found by
+        # its dedupe key) tells the others the interval is served.
+        await lock_names(session, [key])
+        if await job_for_key(session, key) is not None:
+            return None
+        record = await queue_scan(session, sources, actor=SCHEDULE_ACTOR, dedupe_key=key)
+        return record.id
+
+
+async def run_schedule(
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: DriftSettings,
+    stop: asyncio.Event,
+    *,
+    cluster_available: bool,
+) -> None:
+    """Queue a scan every `drift.scan_interval` until `stop` is set (the serve lifespan)."""
+    interval = settings.scan_interval.total_seconds()
+    while not stop.is_set():
+        try:
+            report_id = await queue_scheduled_scan(
+                session_factory, settings, cluster_available=cluster_available
+            )
+            if report_id is not None:
+                log.info("drift scan scheduled", report_id=report_id)
+        except DriftNotConfigured as exc:
+            log.warning("drift schedule stopped", reason=exc.detail)
+            return
+        except Exception as exc:  # noqa: BLE001 - the schedule must outlive a database blip
+            log.warning("drift schedule could not queue a scan", error=str(exc))
+        # Sleep to the start of the next interval, so replicas agree on the slot.
+        left = interval - (utcnow().timestamp() % interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(left, 1.0))

@@ -1,0 +1,399 @@
+"""Scan -> report -> adopt -> ADOPTED through the HTTP API, with a real bare Git remote and a
+`kubectl get -o yaml` dump as the live side; roles enforced, a concurrent push refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from awoooi.api.app import create_app
+from awoooi.core.auth import create_token
+from awoooi.core.config import Settings
+from awoooi.core.db import transaction
+from awoooi.core.models import AuditEntry, Role
+from awoooi.runtime import Runtime
+from tests.conftest import make_settings
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.test",
+    "GIT_COMMITTER_NAME": "Dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.test",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+IMAGE_PATH = "spec.template.spec.containers[name=web].image"
+
+APP_YAML = """\
+# The web tier. Reviewed by the platform team; keep the comments.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels:
+    app: web   # selector label
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: "registry.local/web:1.4.0"  # pinned by release 2026.11
+          ports:
+            - containerPort: 8080
+---
+# Feature switches for the web tier.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: shop
+data:
+  LOG_LEVEL: info      # debug only while investigating
+  CACHE_TTL: "300"
+"""
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A bare remote whose main branch holds manifests/app.yaml."""
+    bare = tmp_path / "remote.git"
+    git("init", "--bare", "--initial-branch=main", str(bare))
+    work = tmp_path / "seed"
+    git("init", "--initial-branch=main", str(work))
+    (work / "manifests").mkdir()
+    (work / "manifests" / "app.yaml").write_text(APP_YAML)
+    git("add", ".", cwd=work)
+    git("commit", "-m", "seed", cwd=work)
+    git("remote", "add", "origin", str(bare), cwd=work)
+    git("push", "origin", "main", cwd=work)
+    return bare
+
+
+def remote_file(bare: Path, branch: str = "main") -> str:
+    return git("--git-dir", str(bare), "show", f"{branch}:manifests/app.yaml") + "\n"
+
+
+def live_objects(image: str = "registry.local/web:1.5.1-hotfix") -> list[dict[str, Any]]:
+    deployment = yaml.safe_load(APP_YAML.split("---")[0])
+    deployment["metadata"]["managedFields"] = [
+        {
+            "manager": "kubectl-edit",
+            "operation": "Update",
+            "apiVersion": "apps/v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:spec": {
+                    "f:template": {
+                        "f:spec": {"f:containers": {'k:{"name":"web"}': {"f:image": {}}}}
+                    }
+                }
+            },
+        }
+    ]
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    config = yaml.safe_load(APP_YAML.split("---")[1])
+    config["data"]["LOG_LEVEL"] = "debug"
+    return [deployment, config]
+
+
+@pytest.fixture
+def dump(tmp_path: Path) -> Path:
+    directory = tmp_path / "dump"
+    directory.mkdir()
+    listing = {"apiVersion": "v1", "kind": "List", "metadata": {}, "items": live_objects()}
+    (directory / "all.yaml").write_text(yaml.safe_dump(listing))
+    return directory
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, remote: Path, dump: Path) -> Settings:
+    return make_settings(
+        tmp_path / "home",
+        database_url,
+        drift={
+            "desired": f"file://{remote}",
+            "path": "manifests",
+            "live_dump": dump,
+            "interpret": False,
+            "scan_interval": 0,
+        },
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    active = Runtime.from_settings(settings)
+    await active.migrate()
+    try:
+        yield active
+    finally:
+        await active.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings, runtime: Runtime) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, runtime=runtime, run_worker=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def scanned(
+    client: httpx.AsyncClient, runtime: Runtime, headers: dict[str, str]
+) -> dict[str, Any]:
+    """Queue a scan through the API, run the job, and read the report."""
+    answer = await client.post("/api/v1/drift/scan", headers=headers)
+    assert answer.status_code == 202, answer.text
+    report_id = answer.json()["report_id"]
+    assert answer.json()["status"] == "QUEUED"
+    await runtime.worker().run_until_idle()
+    report = await client.get(f"/api/v1/drift/reports/{report_id}", headers=headers)
+    assert report.status_code == 200, report.text
+    return dict(report.json())
+
+
+def item_at(report: dict[str, Any], kind: str, path: str) -> dict[str, Any]:
+    found = [i for i in report["items"] if i["kind"] == kind and i["path"] == path]
+    assert len(found) == 1, report["items"]
+    return dict(found[0])
+
+
+async def test_scan_report_adopt_end_to_end(
+    client: httpx.AsyncClient, runtime: Runtime, headers_for: Any, remote: Path
+) -> None:
+    operator = await headers_for(Role.OPERATOR)
+    viewer = await headers_for(Role.VIEWER)
+    before = remote_file(remote)
+    head_before = git("--git-dir", str(remote), "rev-parse", "main")
+
+    report = await scanned(client, runtime, operator)
+    assert report["status"] == "DETECTED"
+    assert report["revision"] == head_before
+    image = item_at(report, "Deployment", IMAGE_PATH)
+    assert image["status"] == "DETECTED"
+    assert image["live"] == "registry.local/web:1.5.1-hotfix"
+    level = item_at(report, "ConfigMap", "data.LOG_LEVEL")
+
+    # A viewer reads reports but cannot adopt.
+    listing = await client.get("/api/v1/drift/reports", headers=viewer)
+    assert listing.status_code == 200
+    assert [r["id"] for r in listing.json()["items"]] == [report["id"]]
+    denied = await client.post(
+        "/api/v1/drift/adopt", json={"report_id": report["id"]}, headers=viewer
+    )
+    assert denied.status_code == 403
+    assert set(denied.json()) >= {"error", "detail"}
+
+    # The dry run shows the diff and changes nothing.
+    preview = await client.post(
+        "/api/v1/drift/adopt",
+        json={"report_id": report["id"], "item_ids": [image["id"]], "dry_run": True},
+        headers=operator,
+    )
+    assert preview.status_code == 200, preview.text
+    assert '-          image: "registry.local/web:1.4.0"' in preview.json()["diff"]
+    assert '+          image: "registry.local/web:1.5.1-hotfix"' in preview.json()["diff"]
+    assert git("--git-dir", str(remote), "rev-parse", "main") == head_before
+
+    adopted = await client.post(
+        "/api/v1/drift/adopt",
+        json={"report_id": report["id"], "item_ids": [image["id"]]},
+        headers=operator,
+    )
+    assert adopted.status_code == 200, adopted.text
+    body = adopted.json()
+    assert body["ok"]
+    assert body["commit"]
+    assert body["branch"] == "main"
+    assert [i["outcome"] for i in body["items"]] == ["adopted"]
+
+    # Only the image changed: comments, quotes, order and the other document are byte-identical.
+    after = remote_file(remote)
+    assert after == before.replace(
+        '"registry.local/web:1.4.0"', '"registry.local/web:1.5.1-hotfix"'
+    )
+    assert git("--git-dir", str(remote), "rev-parse", "main") == body["commit"]
+    message = git("--git-dir", str(remote), "log", "-1", "--format=%B", "main")
+    assert f"report {report['id']}" in message
+    assert "Deployment/shop/web" in message
+    assert IMAGE_PATH in message
+
+    shown = await client.get(f"/api/v1/drift/reports/{report['id']}", headers=viewer)
+    image_now = item_at(shown.json(), "Deployment", IMAGE_PATH)
+    assert image_now["status"] == "ADOPTED"
+    assert image_now["status_by"].startswith("operator-")
+    assert image_now["status_detail"]["commit"] == body["commit"]
+    assert item_at(shown.json(), "ConfigMap", "data.LOG_LEVEL")["status"] == "DETECTED"
+    assert shown.json()["status"] == "DETECTED"  # one item still waits
+
+    # A second adopt of the same item is a no-op: no new commit.
+    again = await client.post(
+        "/api/v1/drift/adopt",
+        json={"report_id": report["id"], "item_ids": [image["id"]]},
+        headers=operator,
+    )
+    assert again.status_code == 200
+    assert [i["outcome"] for i in again.json()["items"]] == ["skipped"]
+    assert git("--git-dir", str(remote), "rev-parse", "main") == body["commit"]
+
+    # Ignoring the last item decides the report: what was done to the rest is what it shows.
+    ignored = await client.post(
+        "/api/v1/drift/ignore",
+        json={"report_id": report["id"], "item_ids": [level["id"]], "reason": "investigating"},
+        headers=operator,
+    )
+    assert ignored.status_code == 200, ignored.text
+    assert ignored.json()["report_status"] == "ADOPTED"
+
+    async with transaction(runtime.session_factory) as session:
+        from sqlalchemy import select
+
+        actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert actions.count("drift.adopt") == 3  # dry run, adopt, no-op
+    assert "drift.scan" in actions
+    assert "drift.ignore" in actions
+
+
+async def test_a_push_that_loses_the_race_is_refused_and_nothing_is_marked(
+    client: httpx.AsyncClient, runtime: Runtime, headers_for: Any, remote: Path, tmp_path: Path
+) -> None:
+    operator = await headers_for(Role.OPERATOR)
+    report = await scanned(client, runtime, operator)
+    image = item_at(report, "Deployment", IMAGE_PATH)
+    # Someone else's push lands while ours is on the wire: the remote's pre-receive hook moves
+    # main to another commit first, so our ref update finds main where it no longer expects it.
+    marker = tmp_path / "raced"
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        # Outside the push's quarantine, as another receive-pack would be.
+        "unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n"
+        f'if [ ! -e "{marker}" ]; then\n'
+        f'  touch "{marker}"\n'
+        "  tree=$(git rev-parse main^{tree})\n"
+        "  other=$(GIT_AUTHOR_NAME=o GIT_AUTHOR_EMAIL=o@x GIT_COMMITTER_NAME=o "
+        'GIT_COMMITTER_EMAIL=o@x git commit-tree -p main -m other "$tree")\n'
+        '  git update-ref refs/heads/main "$other"\n'
+        "fi\n"
+        "exit 0\n"
+    )
+    hook.chmod(0o755)
+    lost = await client.post(
+        "/api/v1/drift/adopt",
+        json={"report_id": report["id"], "item_ids": [image["id"]]},
+        headers=operator,
+    )
+    assert lost.status_code == 409, lost.text
+    assert lost.json()["error"] == "git_push_rejected"
+    assert "main" in lost.json()["detail"]
+    assert marker.exists()
+    # The remote holds the other push, not ours; the item still waits.
+    assert git("--git-dir", str(remote), "log", "-1", "--format=%s", "main") == "other"
+    assert "1.5.1-hotfix" not in remote_file(remote)
+    shown = await client.get(f"/api/v1/drift/reports/{report['id']}", headers=operator)
+    assert item_at(shown.json(), "Deployment", IMAGE_PATH)["status"] == "DETECTED"
+    # Retrying after the race succeeds on top of the other commit.
+    retried = await client.post(
+        "/api/v1/drift/adopt",
+        json={"report_id": report["id"], "item_ids": [image["id"]]},
+        headers=operator,
+    )
+    assert retried.status_code == 200, retried.text
+    assert (
+        git("--git-dir", str(remote), "log", "-2", "--format=%s", "main").splitlines()[1] == "other"
+    )
+
+
+async def test_branch_mode_pushes_to_a_new_branch(
+    tmp_path: Path, database_url: str, remote: Path, dump: Path
+) -> None:
+    settings = make_settings(
+        tmp_path / "home2",
+        database_url,
+        drift={
+            "desired": f"file://{remote}",
+            "path": "manifests",
+            "live_dump": dump,
+            "interpret": False,
+            "scan_interval": 0,
+            "adopt_branch_mode": "branch",
+        },
+    )
+    active = Runtime.from_settings(settings)
+    await active.migrate()
+    application = create_app(settings, runtime=active, run_worker=False)
+    try:
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                async with transaction(active.session_factory) as session:
+                    issued = await create_token(
+                        session, name="op", role=Role.OPERATOR, created_by="test"
+                    )
+                operator = {"Authorization": f"Bearer {issued.secret}"}
+                report = await scanned(client, active, operator)
+                first = item_at(report, "Deployment", IMAGE_PATH)
+                second = item_at(report, "ConfigMap", "data.LOG_LEVEL")
+                main_before = git("--git-dir", str(remote), "rev-parse", "main")
+                for item in (first, second):
+                    done = await client.post(
+                        "/api/v1/drift/adopt",
+                        json={"report_id": report["id"], "item_ids": [item["id"]]},
+                        headers=operator,
+                    )
+                    assert done.status_code == 200, done.text
+                    assert done.json()["branch"] == f"awoooi/adopt-{report['id']}"
+    finally:
+        await active.dispose()
+    assert git("--git-dir", str(remote), "rev-parse", "main") == main_before
+    adopted = remote_file(remote, f"awoooi/adopt-{report['id']}")
+    assert "1.5.1-hotfix" in adopted
+    assert "LOG_LEVEL: debug      # debug only" in adopted
+
+
+async def test_refusals_are_clear(
+    client: httpx.AsyncClient, runtime: Runtime, headers_for: Any
+) -> None:
+    operator = await headers_for(Role.OPERATOR)
+    missing = await client.post("/api/v1/drift/adopt", json={"report_id": 999}, headers=operator)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    bad = await client.post(
+        "/api/v1/drift/adopt", json={"report_id": "x", "surprise": 1}, headers=operator
+    )
+    assert bad.status_code == 422
+    report = await scanned(client, runtime, operator)
+    unknown = await client.post(
+        "/api/v1/drift/adopt",
+        json={"report_id": report["id"], "item_ids": [987654]},
+        headers=operator,
+    )
+    assert unknown.status_code == 404
+    assert "987654" in unknown.json()["detail"]
+    ignore_nothing = await client.post(
+        "/api/v1/drift/ignore", json={"report_id": report["id"], "item_ids": []}, headers=operator
+    )
+    assert ignore_nothing.status_code == 422
