@@ -49,7 +49,8 @@ def test_the_cronjob_scans_hourly_with_read_only_rights() -> None:
     granted = verbs(objects)
     assert granted, "no rules rendered"
     assert all(v <= {"get", "list"} for v in granted.values()), granted
-    assert "secrets" not in granted and "*" not in granted
+    assert "secrets" not in granted
+    assert "*" not in granted
     [binding] = [obj for obj in objects if obj["kind"] == "ClusterRoleBinding"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "awoooi-drift", "namespace": "awoooi"}

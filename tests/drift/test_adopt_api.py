@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from fastapi import FastAPI
+from sqlalchemy import select
 
 from awoooi.api.app import create_app
 from awoooi.core.auth import create_token
@@ -21,16 +18,8 @@ from awoooi.core.db import transaction
 from awoooi.core.models import AuditEntry, Role
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings
+from tests.drift.conftest import git, seed_remote
 
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Dev",
-    "GIT_AUTHOR_EMAIL": "dev@example.test",
-    "GIT_COMMITTER_NAME": "Dev",
-    "GIT_COMMITTER_EMAIL": "dev@example.test",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
 IMAGE_PATH = "spec.template.spec.containers[name=web].image"
 
 APP_YAML = """\
@@ -70,27 +59,10 @@ data:
 """
 
 
-def git(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
     """A bare remote whose main branch holds manifests/app.yaml."""
-    bare = tmp_path / "remote.git"
-    git("init", "--bare", "--initial-branch=main", str(bare))
-    work = tmp_path / "seed"
-    git("init", "--initial-branch=main", str(work))
-    (work / "manifests").mkdir()
-    (work / "manifests" / "app.yaml").write_text(APP_YAML)
-    git("add", ".", cwd=work)
-    git("commit", "-m", "seed", cwd=work)
-    git("remote", "add", "origin", str(bare), cwd=work)
-    git("push", "origin", "main", cwd=work)
-    return bare
+    return seed_remote(tmp_path, {"manifests/app.yaml": APP_YAML})
 
 
 def remote_file(bare: Path, branch: str = "main") -> str:
@@ -142,23 +114,6 @@ def settings(tmp_path: Path, database_url: str, remote: Path, dump: Path) -> Set
             "scan_interval": 0,
         },
     )
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    active = Runtime.from_settings(settings)
-    await active.migrate()
-    try:
-        yield active
-    finally:
-        await active.dispose()
-
-
-@pytest.fixture
-async def app(settings: Settings, runtime: Runtime) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, runtime=runtime, run_worker=False)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 async def scanned(
@@ -269,8 +224,6 @@ async def test_scan_report_adopt_end_to_end(
     assert ignored.json()["report_status"] == "ADOPTED"
 
     async with transaction(runtime.session_factory) as session:
-        from sqlalchemy import select
-
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert actions.count("drift.adopt") == 3  # dry run, adopt, no-op
     assert "drift.scan" in actions
@@ -312,6 +265,11 @@ async def test_a_push_that_loses_the_race_is_refused_and_nothing_is_marked(
     assert marker.exists()
     # The remote holds the other push, not ours; the item still waits.
     assert git("--git-dir", str(remote), "log", "-1", "--format=%s", "main") == "other"
+    async with transaction(runtime.session_factory) as session:
+        refused = await session.scalar(select(AuditEntry).where(AuditEntry.outcome == "refused"))
+    assert refused is not None
+    assert refused.action == "drift.adopt"
+    assert refused.detail["error"] == "git_push_rejected"
     assert "1.5.1-hotfix" not in remote_file(remote)
     shown = await client.get(f"/api/v1/drift/reports/{report['id']}", headers=operator)
     assert item_at(shown.json(), "Deployment", IMAGE_PATH)["status"] == "DETECTED"

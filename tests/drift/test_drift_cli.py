@@ -14,23 +14,14 @@ import yaml
 from typer.testing import CliRunner
 
 from awoooi.cli.main import app
-from tests.drift.test_adopt_api import APP_YAML, IMAGE_PATH, git, live_objects, remote_file
+from tests.drift.conftest import seed_remote
+from tests.drift.test_adopt_api import APP_YAML, IMAGE_PATH, live_objects, remote_file
 from tests.helpers.serve import AWOOOI, cli_env
 
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git("init", "--bare", "--initial-branch=main", str(bare))
-    work = tmp_path / "seed"
-    git("init", "--initial-branch=main", str(work))
-    (work / "manifests").mkdir()
-    (work / "manifests" / "app.yaml").write_text(APP_YAML)
-    git("add", ".", cwd=work)
-    git("commit", "-m", "seed", cwd=work)
-    git("remote", "add", "origin", str(bare), cwd=work)
-    git("push", "origin", "main", cwd=work)
-    return bare
+    return seed_remote(tmp_path, {"manifests/app.yaml": APP_YAML})
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from awoooi.drift import repository
 from awoooi.drift.interpret import interpret_report
 from awoooi.drift.remediate import ActionResult
 from awoooi.drift.report import DriftItem, DriftLevel, DriftReport, ReportStatus
-from awoooi.drift.scanning import stored_rules, with_rules
+from awoooi.drift.scanning import announce, stored_rules, with_rules
 from awoooi.drift.schemas import DriftReportOut, DriftReportSummary
 from awoooi.drift.service import (
     ClusterState,
@@ -133,6 +133,14 @@ async def _run(
                     actor=cli_actor(),
                     sources=sources,
                     interpretations=[found.to_json() for found in interpretations],
+                )
+                await announce(
+                    session,
+                    record,
+                    report,
+                    levels=drift.notify_levels,
+                    channels=runtime.notify_policy,
+                    public_url=settings.knowledge.public_url,
                 )
             saved.report_id = record.id
             saved.item_ids = [item.id for item in items]

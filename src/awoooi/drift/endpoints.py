@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -9,7 +10,8 @@ from fastapi import APIRouter, Query, status
 
 from awoooi.api.deps import Operator, RequestId, RuntimeDep, SessionDep, Viewer
 from awoooi.core.audit import record_audit
-from awoooi.core.errors import NotFoundError
+from awoooi.core.db import transaction
+from awoooi.core.errors import AwoooiError, NotFoundError
 from awoooi.drift import repository
 from awoooi.drift.remediate import ActionResult
 from awoooi.drift.report import DriftLevel, ReportStatus
@@ -51,6 +53,29 @@ async def _audit(
         },
         request_id=request_id,
     )
+
+
+async def _audit_refusal(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: str,
+    action: str,
+    report_id: int,
+    request_id: str | None,
+    exc: AwoooiError,
+) -> None:
+    """A refused action is audited too, in its own transaction (the request's rolls back)."""
+    await session.rollback()  # first: on SQLite it holds the write lock the audit needs
+    async with transaction(runtime.session_factory) as audit:
+        await record_audit(
+            audit,
+            actor=actor,
+            action=f"drift.{action}",
+            target=f"drift-report:{report_id}",
+            outcome="refused",
+            detail={"error": exc.code, "detail": exc.detail[:500]},
+            request_id=request_id,
+        )
 
 
 @router.post("/scan", response_model=ScanQueued, status_code=status.HTTP_202_ACCEPTED)
@@ -125,6 +150,26 @@ async def get_drift_report(
     return DriftReportOut.full(record, items)
 
 
+async def _decide(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Operator,
+    request_id: str | None,
+    action: str,
+    report_id: int,
+    call: Callable[[], Awaitable[ActionResult]],
+    **extra: object,
+) -> ActionOut:
+    """Run one decision and audit it, refused or done."""
+    try:
+        result = await call()
+    except AwoooiError as exc:
+        await _audit_refusal(session, runtime, principal.name, action, report_id, request_id, exc)
+        raise
+    await _audit(session, principal.name, result, request_id, **extra)
+    return ActionOut.model_validate(result.to_json())
+
+
 @router.post("/rollback", response_model=ActionOut)
 async def rollback_drift(
     body: RollbackRequest,
@@ -134,19 +179,25 @@ async def rollback_drift(
     request_id: RequestId,
 ) -> ActionOut:
     """Apply Git's state to the items' resources (server-side apply; a dry run first)."""
-    result = await runtime.drift.rollback(
+    return await _decide(
         session,
+        runtime,
+        principal,
+        request_id,
+        "rollback",
         body.report_id,
-        body.item_ids,
-        actor=principal.name,
-        dry_run=body.dry_run,
+        lambda: runtime.drift.rollback(
+            session,
+            body.report_id,
+            body.item_ids,
+            actor=principal.name,
+            dry_run=body.dry_run,
+            force=body.force,
+            delete_extra=body.delete_extra,
+        ),
         force=body.force,
-        delete_extra=body.delete_extra,
+        delete=body.delete_extra,
     )
-    await _audit(
-        session, principal.name, result, request_id, force=body.force, delete=body.delete_extra
-    )
-    return ActionOut.model_validate(result.to_json())
 
 
 @router.post("/adopt", response_model=ActionOut)
@@ -158,11 +209,17 @@ async def adopt_drift(
     request_id: RequestId,
 ) -> ActionOut:
     """Write the items' live values into their Git files, commit and push."""
-    result = await runtime.drift.adopt(
-        session, body.report_id, body.item_ids, actor=principal.name, dry_run=body.dry_run
+    return await _decide(
+        session,
+        runtime,
+        principal,
+        request_id,
+        "adopt",
+        body.report_id,
+        lambda: runtime.drift.adopt(
+            session, body.report_id, body.item_ids, actor=principal.name, dry_run=body.dry_run
+        ),
     )
-    await _audit(session, principal.name, result, request_id)
-    return ActionOut.model_validate(result.to_json())
 
 
 @router.post("/ignore", response_model=ActionOut)
@@ -174,13 +231,20 @@ async def ignore_drift(
     request_id: RequestId,
 ) -> ActionOut:
     """Accept items as they are (optionally whitelisting each field for later scans)."""
-    result = await runtime.drift.ignore(
+    return await _decide(
         session,
+        runtime,
+        principal,
+        request_id,
+        "ignore",
         body.report_id,
-        body.item_ids,
-        actor=principal.name,
-        reason=body.reason,
+        lambda: runtime.drift.ignore(
+            session,
+            body.report_id,
+            body.item_ids,
+            actor=principal.name,
+            reason=body.reason,
+            add_rule=body.add_rule,
+        ),
         add_rule=body.add_rule,
     )
-    await _audit(session, principal.name, result, request_id, add_rule=body.add_rule)
-    return ActionOut.model_validate(result.to_json())

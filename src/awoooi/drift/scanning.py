@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -248,40 +248,55 @@ class DriftScanner:
             record=record,
             interpretations=[found.to_json() for found in interpretations],
         )
-        await self._announce(ctx.session, record, done.report)
-
-    async def _announce(
-        self, session: AsyncSession, record: DriftReportRecord, report: DriftReport
-    ) -> None:
-        worst = worst_level(report)
-        if worst is None or worst.value not in self.settings.notify_levels:
-            return
-        counts: dict[str, int] = {}
-        for item in report.reported:
-            counts[item.level.value] = counts.get(item.level.value, 0) + 1
-        levels = ", ".join(
-            f"{counts[level.value]} {level.value}" for level in DriftLevel if level.value in counts
-        )
-        resources = sorted({str(item.resource) for item in report.reported})
-        shown = "\n".join(f"- {name}" for name in resources[:10])
-        more = f"\n... and {len(resources) - 10} more" if len(resources) > 10 else ""
-        await notify(
-            session,
-            kind="drift.detected",
-            title=f"Drift report {record.id}: {len(resources)} resources drifted ({worst.value})",
-            text=(
-                f"Git {report.desired_source} vs {report.live_source}: {levels}.\n{shown}{more}\n"
-                f"CLI: awoooi drift show {record.id}"
-            ),
+        await announce(
+            ctx.session,
+            record,
+            done.report,
+            levels=self.settings.notify_levels,
             channels=self._channels,
-            severity=_SEVERITY[worst],
-            buttons=[
-                Button(
-                    label="Open report",
-                    url=f"{self._public_url}/api/v1/drift/reports/{record.id}",
-                )
-            ],
+            public_url=self._public_url,
         )
+
+
+async def announce(
+    session: AsyncSession,
+    record: DriftReportRecord,
+    report: DriftReport,
+    *,
+    levels: Sequence[str],
+    channels: NotifyPolicy,
+    public_url: str,
+) -> None:
+    """Notify about a new report when an item reaches one of `levels` (drift.notify_levels)."""
+    worst = worst_level(report)
+    if worst is None or worst.value not in levels:
+        return
+    counts: dict[str, int] = {}
+    for item in report.reported:
+        counts[item.level.value] = counts.get(item.level.value, 0) + 1
+    found = ", ".join(
+        f"{counts[level.value]} {level.value}" for level in DriftLevel if level.value in counts
+    )
+    resources = sorted({str(item.resource) for item in report.reported})
+    shown = "\n".join(f"- {name}" for name in resources[:10])
+    more = f"\n... and {len(resources) - 10} more" if len(resources) > 10 else ""
+    await notify(
+        session,
+        kind="drift.detected",
+        title=f"Drift report {record.id}: {len(resources)} resources drifted ({worst.value})",
+        text=(
+            f"Git {report.desired_source} vs {report.live_source}: {found}.\n{shown}{more}\n"
+            f"CLI: awoooi drift show {record.id}"
+        ),
+        channels=channels,
+        severity=_SEVERITY[worst],
+        buttons=[
+            Button(
+                label="Open report",
+                url=f"{public_url.rstrip('/')}/api/v1/drift/reports/{record.id}",
+            )
+        ],
+    )
 
 
 def schedule_slot(now: datetime, interval: timedelta) -> int:
