@@ -24,8 +24,8 @@ from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError, ConfigError, NotFoundError
 from awoooi.drift import repository
+from awoooi.drift.decisions import ActionResult
 from awoooi.drift.interpret import interpret_report
-from awoooi.drift.remediate import ActionResult
 from awoooi.drift.report import DriftItem, DriftLevel, DriftReport, ReportStatus
 from awoooi.drift.scanning import announce, stored_rules, with_rules
 from awoooi.drift.schemas import DriftReportOut, DriftReportSummary

@@ -13,7 +13,7 @@ from awoooi.core.audit import record_audit
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError, NotFoundError
 from awoooi.drift import repository
-from awoooi.drift.remediate import ActionResult
+from awoooi.drift.decisions import ActionResult
 from awoooi.drift.report import DriftLevel, ReportStatus
 from awoooi.drift.scanning import configured_sources, queue_scan
 from awoooi.drift.schemas import (

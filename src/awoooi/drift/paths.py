@@ -53,3 +53,12 @@ def remove_at(obj: Any, segments: Sequence[Any]) -> bool:
         return False
     del parent[where]
     return True
+
+
+def values_match(value: Any, wanted: Any) -> bool:
+    """Equal values, ABSENT only matching ABSENT; numbers and their text compare equal."""
+    if value is ABSENT or wanted is ABSENT:
+        return value is wanted
+    if isinstance(value, (int, float)) and isinstance(wanted, (int, float)):
+        return bool(value == wanted)
+    return bool(value == wanted or str(value) == str(wanted))
