@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from awoooi.ai.intents import Intent
-from awoooi.ai.router import Router
+from awoooi.ai.router import ChatResult, Router
 from awoooi.ai.settings import AISettings, ProviderConfig
 from awoooi.drift.analyze import resource_item
 from awoooi.drift.diff import LAST_APPLIED, format_path
@@ -944,3 +944,57 @@ async def test_interpret_report_groups_by_resource_and_leaves_ignored_out() -> N
     assert all(r.source == "heuristic" for r in results)
     assert await interpret_report(None, list(reversed(items)), lives) == results
     assert await interpret_report(None, scaled, lives) == []
+
+
+class CountingRouter:
+    """A ChatRouter (our Protocol) answering one fixed way, counting the calls."""
+
+    def __init__(self, *, rejected: bool) -> None:
+        self.rejected = rejected
+        self.calls = 0
+
+    async def chat(
+        self,
+        intent: Intent | str,
+        prompt: str,
+        *,
+        system: str | None = None,
+        task_type: str | None = None,
+    ) -> ChatResult:
+        self.calls += 1
+        text = "" if self.rejected else '{"intent": "EXPERIMENT", "explanation": "A trial."}'
+        return ChatResult(
+            text=text,
+            success=not self.rejected,
+            total_tokens=0,
+            cost_usd=0.0,
+            provider=None if self.rejected else "ollama",
+            latency_ms=1.0,
+            rejected=self.rejected,
+            error="rejected" if self.rejected else None,
+        )
+
+
+def three_resources() -> tuple[list[Any], dict[tuple[str, str, str, str], Any]]:
+    items = []
+    for name in ("a", "b", "c"):
+        resource = ResourceId("v1", "ConfigMap", "shop", name)
+        items.append(item(resource, ("data", "MODE"), "x", "y"))
+    return items, {}
+
+
+async def test_after_a_rejection_the_rest_of_the_report_is_read_by_rules() -> None:
+    items, lives = three_resources()
+    router = CountingRouter(rejected=True)
+    results = await interpret_report(router, items, lives)
+    assert router.calls == 1  # one rejection (and one notice) per report, not per resource
+    assert [r.source for r in results] == ["heuristic"] * 3
+
+
+async def test_the_model_reads_at_most_max_model_calls_resources() -> None:
+    items, lives = three_resources()
+    router = CountingRouter(rejected=False)
+    results = await interpret_report(router, items, lives, max_model_calls=2)
+    assert router.calls == 2
+    assert [r.source for r in results] == ["model", "model", "heuristic"]
+    assert results[0].intent is DriftIntent.EXPERIMENT

@@ -117,7 +117,10 @@ async def _run(
         )
         if runtime is not None:
             interpretations = await interpret_report(
-                runtime.router if drift.interpret else None, report.items, live_objects
+                runtime.router if drift.interpret else None,
+                report.items,
+                live_objects,
+                max_model_calls=drift.interpret_max_resources,
             )
             sources = ScanSources(
                 desired=desired,

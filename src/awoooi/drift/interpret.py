@@ -843,8 +843,12 @@ async def interpret_report(
     router: ChatRouter | None,
     items: Sequence[DriftItem],
     live_objects: Mapping[tuple[str, str, str, str], Mapping[str, Any] | None],
+    *,
+    max_model_calls: int = 20,
 ) -> list[Interpretation]:
-    """One interpretation per drifted resource (ignored items left out), in a stable order."""
+    """One interpretation per drifted resource (ignored items left out), in a stable order; the
+    model reads at most `max_model_calls` of them (a scan must not wait on it for hours), the
+    rules the rest."""
     # Items are grouped by resource.key(), so apps/v1 and extensions/v1beta1 items meet.
     groups: dict[tuple[str, str, str, str], list[DriftItem]] = {}
     for item in items:
@@ -857,8 +861,9 @@ async def interpret_report(
     # not one per resource.
     latch = _RejectionLatch(router) if router is not None else None
     found = []
-    for key in order:
-        active = latch if latch is not None and not latch.rejected else None
+    for position, key in enumerate(order):
+        usable = latch is not None and not latch.rejected and position < max_model_calls
+        active = latch if usable else None
         found.append(
             await interpret(active, groups[key][0].resource, groups[key], live_objects.get(key))
         )

@@ -240,7 +240,12 @@ class DriftScanner:
             log.warning("drift scan failed", report_id=record.id, error=exc.detail)
             return
         router = self._router if settings.interpret else None
-        interpretations = await interpret_report(router, done.report.items, done.live_objects)
+        interpretations = await interpret_report(
+            router,
+            done.report.items,
+            done.live_objects,
+            max_model_calls=settings.interpret_max_resources,
+        )
         await save_report(
             ctx.session,
             done.report,

@@ -115,6 +115,9 @@ class DriftSettings(BaseModel):
     interpret: bool = Field(
         True, description="Ask the local model what each drift is (else heuristics only)."
     )
+    interpret_max_resources: int = Field(
+        20, ge=0, le=10_000, description="Drifted resources per scan the model reads (rules: rest)."
+    )
     notify_levels: list[LevelName] = Field(
         default_factory=lambda: ["critical", "high"],  # type: ignore[arg-type]
         description="A new report with an item at one of these levels sends a notification.",
