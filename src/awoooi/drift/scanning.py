@@ -43,6 +43,7 @@ log = get_logger(__name__)
 SCAN_JOB = "drift.scan"
 SCAN_LOCK = "drift.scan"
 SCHEDULE_ACTOR = "schedule"
+SCAN_MAX_ATTEMPTS = 20
 _SEVERITY = {
     DriftLevel.CRITICAL: Severity.CRITICAL,
     DriftLevel.HIGH: Severity.HIGH,
@@ -110,7 +111,12 @@ async def queue_scan(
     session.add(record)
     await session.flush()
     await enqueue(
-        session, SCAN_JOB, {"report_id": record.id}, dedupe_key or f"drift-scan:{record.id}"
+        session,
+        SCAN_JOB,
+        {"report_id": record.id},
+        dedupe_key or f"drift-scan:{record.id}",
+        # A scan waiting for another replica's scan retries with backoff; give it room.
+        max_attempts=SCAN_MAX_ATTEMPTS,
     )
     return record
 
