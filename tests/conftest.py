@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -18,6 +23,7 @@ from awoooi.core.config import JobsSettings, Settings
 from awoooi.runtime import ADMIN_TOKEN_FILE, Runtime
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+T = TypeVar("T")
 
 
 def pg_base_url() -> str:
@@ -41,8 +47,8 @@ async def _admin_connection() -> asyncpg.Connection:
     )
 
 
-async def create_pg_database() -> str:
-    """Create an empty, uniquely named PostgreSQL database; return its async URL."""
+async def create_pg_database(template: str | None = None) -> str:
+    """Create a uniquely named PostgreSQL database (empty, or a copy of `template`); its URL."""
     try:
         conn = await _admin_connection()
     except (OSError, asyncpg.PostgresError) as exc:
@@ -52,7 +58,10 @@ async def create_pg_database() -> str:
         pytest.skip(message)
     name = f"awoooi_t_{uuid.uuid4().hex[:12]}"
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        if template is None:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await conn.close()
     return make_url(pg_base_url()).set(database=name).render_as_string(hide_password=False)
@@ -68,13 +77,66 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
+def _in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on its own loop, whether or not a loop is running here."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, make()).result()
+
+
+async def _migrate(home: Path, url: str) -> None:
+    runtime = Runtime.from_settings(make_settings(home, url))
+    try:
+        await runtime.migrate()
+    finally:
+        await runtime.dispose()  # a template database must have no open connection
+
+
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per worker process: the source of copies."""
+    # Each pytest-xdist worker runs its own session, hence has its own template: CREATE DATABASE
+    # ... TEMPLATE fails while anyone else is connected to the template, and no one else is.
+    url = _in_thread(create_pg_database)
+    try:
+        _in_thread(lambda: _migrate(tmp_path_factory.mktemp("pg-template"), url))
+        name = make_url(url).database
+        assert name is not None
+        yield name
+    finally:
+        _in_thread(lambda: drop_pg_database(url))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to head once per worker process: the source of copies."""
+    home = tmp_path_factory.mktemp("sqlite-template")
+    path = home / "awoooi.db"
+    _in_thread(lambda: _migrate(home, f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    # The backup API copies a consistent database whatever is left in a write-ahead log.
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database, once on SQLite and once on PostgreSQL."""
+    """An empty database (a migrated one under a `runtime`), on SQLite and on PostgreSQL."""
+    # A `runtime` migrates the database as it starts, so its tests get a copy of one migrated
+    # once per worker: the same schema without running every migration per test, which was most
+    # of a PostgreSQL test's setup. Migrations themselves run on the empty databases of the
+    # migration and CLI tests.
+    migrated = "runtime" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'awoooi.db'}"
+        path = tmp_path / "awoooi.db"
+        if migrated:
+            _copy_sqlite(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
-    url = await create_pg_database()
+    template = request.getfixturevalue("pg_template") if migrated else None
+    url = await create_pg_database(template)
     try:
         yield url
     finally:

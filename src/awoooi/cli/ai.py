@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -10,7 +10,9 @@ from rich.table import Table
 from awoooi.ai.intents import Intent
 from awoooi.ai.router import ChatResult, ProviderStatus
 from awoooi.cli.context import err_console, fail, out_console, settings_from, with_runtime
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    from awoooi.runtime import Runtime
 
 app = typer.Typer(help="AI providers and routing.", no_args_is_help=True)
 

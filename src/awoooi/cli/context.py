@@ -7,15 +7,18 @@ import getpass
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from awoooi.core.config import Settings, load_settings
 from awoooi.core.errors import AwoooiError, ConfigError
-from awoooi.core.logging import configure_logging
-from awoooi.runtime import Runtime
+
+# Settings, logging and the runtime are imported where used: `awoooi --help` and `version`
+# need none of them, and the runtime alone pulls in every subsystem.
+if TYPE_CHECKING:
+    from awoooi.core.config import Settings
+    from awoooi.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -44,6 +47,9 @@ def settings_from(
     ctx: typer.Context, config_file: Path | None = None, **overrides: Any
 ) -> Settings:
     """Load settings (the command's --config wins over the root's), exiting 2 when invalid."""
+    from awoooi.core.config import load_settings
+    from awoooi.core.logging import configure_logging
+
     state: CliState = ctx.find_root().obj or CliState()
     try:
         settings = load_settings(config_file or state.config_file, **overrides)
@@ -68,6 +74,7 @@ def with_runtime(
     settings: Settings, action: Callable[[Runtime], Awaitable[T]], *, migrate: bool = True
 ) -> T:
     """Run `action` with a migrated runtime, disposing of it afterwards."""
+    from awoooi.runtime import Runtime
 
     async def main() -> T:
         runtime = Runtime.from_settings(settings)

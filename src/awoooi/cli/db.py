@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from awoooi.cli.context import out_console, settings_from, with_runtime
 from awoooi.core import migrate
 from awoooi.core.db import redact_url
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    from awoooi.runtime import Runtime
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Group
@@ -41,7 +41,9 @@ from awoooi.drift.service import (
     scan,
 )
 from awoooi.drift.settings import DriftSettings
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    from awoooi.runtime import Runtime
 
 app = typer.Typer(
     help="Configuration drift: Git desired state versus the cluster.", no_args_is_help=True
@@ -102,7 +104,12 @@ async def _run(
 ) -> DriftReport:
     cache = settings.drift.cache_dir or settings.home / "git-cache"
     drift = settings.drift
-    runtime = Runtime.from_settings(settings) if save else None
+    runtime: Runtime | None = None
+    if save:
+        # Imported here: a scan that only prints needs none of the runtime's subsystems.
+        from awoooi.runtime import Runtime
+
+        runtime = Runtime.from_settings(settings)
     try:
         if runtime is not None:
             await runtime.migrate()

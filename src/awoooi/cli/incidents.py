@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -10,9 +10,10 @@ from rich.table import Table
 from awoooi.cli.context import fail, out_console, settings_from, with_runtime
 from awoooi.core.db import transaction
 from awoooi.incidents import repository
-from awoooi.incidents.endpoints import incident_out
 from awoooi.incidents.models import Incident, IncidentStatus, Severity
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    from awoooi.runtime import Runtime
 
 app = typer.Typer(help="Incidents.", no_args_is_help=True)
 
@@ -66,6 +67,9 @@ def show(
     async def action(runtime: Runtime) -> Incident | None:
         async with transaction(runtime.session_factory) as session:
             return await repository.get_by_human_id(session, incident_id, with_timeline=True)
+
+    # The API view lives with the endpoints, whose FastAPI import only this command needs.
+    from awoooi.incidents.endpoints import incident_out
 
     incident = with_runtime(settings, action)
     if incident is None:

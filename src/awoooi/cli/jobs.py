@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,7 +12,9 @@ from awoooi.core import jobs
 from awoooi.core.audit import record_audit
 from awoooi.core.db import transaction
 from awoooi.core.models import Job, JobStatus
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    from awoooi.runtime import Runtime
 
 app = typer.Typer(help="Durable jobs.", no_args_is_help=True)
 

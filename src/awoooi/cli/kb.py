@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -40,7 +40,9 @@ from awoooi.knowledge.markdown import (
     write_markdown_file,
 )
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    from awoooi.runtime import Runtime
 
 app = typer.Typer(
     help="Knowledge base: runbooks, anti-patterns, postmortems.", no_args_is_help=True

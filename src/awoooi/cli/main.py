@@ -2,30 +2,107 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 import awoooi
-from awoooi.cli import (
-    ai,
-    config,
-    db,
-    drift,
-    incidents,
-    jobs,
-    kb,
-    notify,
-    playbooks,
-    repairs,
-    serve,
-    tokens,
-)
 from awoooi.cli.context import CliState, out_console
+
+if TYPE_CHECKING:
+    # Typer ships its own copy of click; its groups take that copy's types, not the click package's.
+    from typer import _click as click
+
+# Command name -> (module, attribute, the help `awoooi --help` lists). Modules load only when their
+# command runs: importing all of them (runtime, API, Kubernetes client) took most of a second on
+# every invocation, `awoooi version` included. Attribute "app" is a sub-Typer, anything else a
+# command function. tests/cli/test_lazy_cli.py checks that these help texts match the modules'.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": (
+        "awoooi.cli.serve",
+        "serve",
+        "Migrate the database, then serve the API (and, by default, a job worker).",
+    ),
+    "worker": (
+        "awoooi.cli.serve",
+        "worker",
+        "Run job workers only (scale-out), until SIGTERM or Ctrl-C.",
+    ),
+    "ai": ("awoooi.cli.ai", "app", "AI providers and routing."),
+    "config": ("awoooi.cli.config", "app", "Configuration."),
+    "db": ("awoooi.cli.db", "app", "Database schema."),
+    "incidents": ("awoooi.cli.incidents", "app", "Incidents."),
+    "tokens": ("awoooi.cli.tokens", "app", "API tokens."),
+    "jobs": ("awoooi.cli.jobs", "app", "Durable jobs."),
+    "kb": ("awoooi.cli.kb", "app", "Knowledge base: runbooks, anti-patterns, postmortems."),
+    "playbooks": ("awoooi.cli.playbooks", "app", "Repair playbooks: validate and list."),
+    "repairs": ("awoooi.cli.repairs", "app", "Auto-repairs: decisions, runs, approvals."),
+    "drift": (
+        "awoooi.cli.drift",
+        "app",
+        "Configuration drift: Git desired state versus the cluster.",
+    ),
+    "notify": ("awoooi.cli.notify", "app", "Notification channels."),
+}
+
+
+class _Placeholder(TyperCommand):
+    """Stands in for a command not loaded yet; only help listings ever see it."""
+
+
+class LazyGroup(TyperGroup):
+    """The root group: loads a command's module the first time the command is looked up."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, (_, _, help_text) in LAZY_COMMANDS.items():
+            # Placeholders keep the listing order and the "Did you mean" suggestions complete.
+            self.commands.setdefault(name, _Placeholder(name, help=help_text))
+        self._listing = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, loading its module unless this is only a help listing."""
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Placeholder) and not self._listing:
+            command = self.commands[cmd_name] = self._load(cmd_name)
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Help that lists every command from the table, importing none of them."""
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def _load(self, name: str) -> click.Command:
+        module_name, attribute, _ = LAZY_COMMANDS[name]
+        target = getattr(importlib.import_module(module_name), attribute)
+        # Built as `app.add_typer(...)` / `app.command(...)` on the root would build it.
+        holder = typer.Typer()
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=name)
+            return typer.main.get_group_from_info(
+                holder.registered_groups[0],
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                suggest_commands=self.suggest_commands,
+                rich_markup_mode=self.rich_markup_mode,
+            )
+        holder.command(name)(target)
+        return typer.main.get_command_from_info(
+            holder.registered_commands[0],
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=self.rich_markup_mode,
+        )
+
 
 app = typer.Typer(
     name="awoooi",
+    cls=LazyGroup,
     help="Self-hosted, privacy-first AIOps for Kubernetes.",
     no_args_is_help=True,
     # Rich tracebacks print local variables, which can hold tokens and URLs with passwords.
@@ -56,21 +133,6 @@ def root(
 def version() -> None:
     """Print the version."""
     out_console.print(f"awoooi {awoooi.__version__}", highlight=False)
-
-
-app.command("serve")(serve.serve)
-app.command("worker")(serve.worker)
-app.add_typer(ai.app, name="ai")
-app.add_typer(config.app, name="config")
-app.add_typer(db.app, name="db")
-app.add_typer(incidents.app, name="incidents")
-app.add_typer(tokens.app, name="tokens")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(kb.app, name="kb")
-app.add_typer(playbooks.app, name="playbooks")
-app.add_typer(repairs.app, name="repairs")
-app.add_typer(drift.app, name="drift")
-app.add_typer(notify.app, name="notify")
 
 
 def main() -> None:

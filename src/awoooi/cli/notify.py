@@ -10,7 +10,6 @@ import typer
 from awoooi.cli.context import fail, out_console, run, settings_from
 from awoooi.notify.base import ChannelError, OutgoingMessage, Severity
 from awoooi.notify.channels.telegram import TelegramBot
-from awoooi.runtime import build_notifiers
 
 app = typer.Typer(help="Notification channels.", no_args_is_help=True)
 WEBHOOK_PATH = "/api/v1/notify/telegram/webhook"
@@ -25,6 +24,9 @@ def test(
     ],
 ) -> None:
     """Send a test message through one channel; exit 1 when it fails."""
+    # The runtime module pulls in every subsystem; only this command needs its channel wiring.
+    from awoooi.runtime import build_notifiers
+
     settings = settings_from(ctx)
     notifiers = build_notifiers(settings)
     notifier = notifiers.get(channel)

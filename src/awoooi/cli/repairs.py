@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,7 +15,9 @@ from awoooi.core.errors import NotFoundError
 from awoooi.incidents import repository as incidents
 from awoooi.repair import repository
 from awoooi.repair.models import Repair, RepairStatus, RepairStep
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    from awoooi.runtime import Runtime
 
 app = typer.Typer(help="Auto-repairs: decisions, runs, approvals.", no_args_is_help=True)
 

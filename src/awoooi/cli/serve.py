@@ -7,31 +7,35 @@ import contextlib
 import signal
 from collections.abc import Generator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
-from awoooi.api.app import create_app
 from awoooi.cli.context import fail, run, settings_from
 from awoooi.core.logging import get_logger
-from awoooi.runtime import Runtime
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = get_logger("awoooi.cli")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn.Server whose graceful stop on SIGTERM/SIGINT ends the process with exit code 0.
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    """A uvicorn.Server whose graceful stop on SIGTERM/SIGINT ends the process with exit code 0."""
+    # uvicorn re-raises a captured signal once it has shut down, so the process would die of it
+    # (exit 143 on SIGTERM) although every request and the lifespan finished cleanly.
+    # uvicorn and the API are imported only once `serve` has valid settings: `worker` and a
+    # `serve` refused for its settings need neither.
+    import uvicorn
 
-    uvicorn re-raises a captured signal once it has shut down, so the process would die of it
-    (exit 143 on SIGTERM) although every request and the lifespan finished cleanly.
-    """
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        with super().capture_signals():
-            yield
-            self._captured_signals.clear()
+    return Server(config)
 
 
 ConfigOption = Annotated[
@@ -59,8 +63,12 @@ def serve(
     if port is not None:
         overrides["port"] = port
     settings = settings_from(ctx, config, **overrides)
+    import uvicorn
+
+    from awoooi.api.app import create_app
+
     app = create_app(settings, run_worker=False if no_worker else None)
-    server = _Server(
+    server = _server(
         uvicorn.Config(
             app,
             host=settings.host,
@@ -85,6 +93,7 @@ def worker(
 ) -> None:
     """Run job workers only (scale-out), until SIGTERM or Ctrl-C."""
     settings = settings_from(ctx, config)
+    from awoooi.runtime import Runtime
 
     async def main() -> None:
         runtime = Runtime.from_settings(settings)

@@ -109,6 +109,9 @@ def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
     # httpx logs each request's URL at INFO, and a Bot API URL carries the bot's token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Alembic logs each of its plugins at INFO when first imported, which the CLI now does
+    # after configuring logging (commands load lazily): noise that was never shown before.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
