@@ -35,7 +35,7 @@ from awoooi.drift.interpret import (
 )
 from awoooi.drift.report import Change, DriftItem, DriftLevel, ResourceId
 from awoooi.drift.settings import DriftSettings
-from tests.ai.support import ollama, seed
+from tests.ai.support import nemotron, ollama
 from tests.drift.objects import container_fields, deployment, items_for, managed, reported, rid
 from tests.helpers import llm_servers
 from tests.helpers.llm_servers import OllamaServer, OpenAIServer
@@ -677,10 +677,17 @@ def test_parse_keeps_manager_names_that_are_not_commands() -> None:
 # --- with a real Router -----------------------------------------------------------------------
 
 
+def roomy_chain(openai: OpenAIServer, oll: OllamaServer) -> AISettings:
+    """The seed's chain with deadlines no loaded CI machine reaches: these tests are about
+    answers, not time (the router's deadline tests live in tests/ai)."""
+    roomy = {"timeouts": {"default": 30.0}}
+    return AISettings(providers=[nemotron(openai.base_url, **roomy), ollama(oll.base_url, **roomy)])
+
+
 @pytest.fixture
 async def router(openai_server: OpenAIServer, ollama_server: OllamaServer) -> AsyncIterator[Router]:
     """The seed's chain (nemotron then ollama, both on 127.0.0.1) as the real Router."""
-    router = Router(seed(openai_server, ollama_server))
+    router = Router(roomy_chain(openai_server, ollama_server))
     yield router
     await router.aclose()
 
@@ -889,7 +896,7 @@ def test_secret_values_never_reach_the_model(
     before = len(openai_server.chat_requests)
 
     async def run() -> Interpretation:
-        router = Router(seed(openai_server, ollama_server))
+        router = Router(roomy_chain(openai_server, ollama_server))
         try:
             return await interpret(router, SECRET, items, live)
         finally:
