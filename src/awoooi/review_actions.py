@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.core.audit import Caller, Door
 from awoooi.core.errors import InvalidInputError
 from awoooi.knowledge import service as knowledge
 from awoooi.notify.actions import ActionRegistry
@@ -20,22 +21,30 @@ def register_review_actions(registry: ActionRegistry, repairs: RepairService) ->
     """Bind the four review actions to the knowledge and repair services."""
 
     async def approve_entry(session: AsyncSession, target: str, actor: str) -> str:
-        entry = await knowledge.approve_entry(session, _id(target), reviewer=actor)
+        entry = await knowledge.approve_entry(
+            session, _id(target), caller=Caller(actor, Door.TELEGRAM)
+        )
         return f"Approved: runbook #{entry.id} is published"
 
     async def reject_entry(session: AsyncSession, target: str, actor: str) -> str:
         entry = await knowledge.reject_entry(
-            session, _id(target), reviewer=actor, reason=f"rejected from a card by {actor}"
+            session,
+            _id(target),
+            caller=Caller(actor, Door.TELEGRAM),
+            reason=f"rejected from a card by {actor}",
         )
         return f"Rejected: runbook #{entry.id}"
 
     async def approve_repair(session: AsyncSession, target: str, actor: str) -> str:
-        repair = await repairs.approve(session, _id(target), actor=actor)
+        repair = await repairs.approve(session, _id(target), caller=Caller(actor, Door.TELEGRAM))
         return f"Approved: repair #{repair.id} is queued"
 
     async def reject_repair(session: AsyncSession, target: str, actor: str) -> str:
         repair = await repairs.reject(
-            session, _id(target), actor=actor, reason=f"rejected from a card by {actor}"
+            session,
+            _id(target),
+            caller=Caller(actor, Door.TELEGRAM),
+            reason=f"rejected from a card by {actor}",
         )
         return f"Rejected: repair #{repair.id} will not run"
 

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from starlette.types import Message, Scope
 
 from awoooi.api.app import create_app
+from awoooi.core.audit import SYSTEM_CALLER
 from awoooi.core.auth import Principal, authenticate, create_token, revoke_token
 from awoooi.core.auth import list_tokens as auth_list
 from awoooi.core.config import Settings
@@ -256,7 +257,7 @@ async def test_every_route_rejects_a_revoked_token(
     ok = await client.get("/api/v1/audit", headers=bearer(secret))
     assert ok.status_code == 200
     async with runtime.session_factory() as session:
-        await revoke_token(session, name="soon-revoked")
+        await revoke_token(session, name="soon-revoked", caller=SYSTEM_CALLER)
         await session.commit()
     for method, path, body, _role in ROUTES:
         response = await call(client, method, path, body, bearer(secret))
@@ -504,7 +505,7 @@ async def test_authenticate_rejects_unknown_and_revoked(runtime: Runtime) -> Non
             await authenticate(session, secret + "x")
         with pytest.raises(AuthError, match="invalid token"):
             await authenticate(session, secret.removeprefix("awi_"))
-        await revoke_token(session, name="direct")
+        await revoke_token(session, name="direct", caller=SYSTEM_CALLER)
         await session.commit()
     async with runtime.session_factory() as session:
         with pytest.raises(AuthError, match="token revoked"):

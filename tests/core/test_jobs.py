@@ -15,7 +15,7 @@ from typing import IO, Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from awoooi.core.audit import record_audit
+from awoooi.core.audit import SYSTEM_CALLER, Caller, Door, record_audit
 from awoooi.core.config import JobsSettings
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
@@ -128,7 +128,10 @@ async def audit_targets(runtime: Runtime) -> list[str]:
 async def write_side_effect(ctx: JobContext, actor: str = "handler") -> None:
     """A write in the job's own session: committed only together with the job's completion."""
     await record_audit(
-        ctx.session, actor=actor, action=ctx.kind, target=f"job:{ctx.job_id}:attempt:{ctx.attempt}"
+        ctx.session,
+        Caller(actor, Door.SYSTEM),
+        action=ctx.kind,
+        target=f"job:{ctx.job_id}:attempt:{ctx.attempt}",
     )
 
 
@@ -157,7 +160,7 @@ async def stop_task(task: asyncio.Task[Any]) -> None:
 async def test_enqueue_rolled_back_with_callers_transaction(runtime: Runtime) -> None:
     async def failing_caller() -> None:
         async with transaction(runtime.session_factory) as session:
-            await record_audit(session, actor="caller", action="work", target="t")
+            await record_audit(session, Caller("caller", Door.SYSTEM), action="work", target="t")
             job_id = await enqueue(session, "test.noop", {"n": 1})
             assert await session.get(Job, job_id) is not None  # visible inside the transaction
             raise RuntimeError("caller failed")
@@ -172,7 +175,7 @@ async def test_enqueue_rolled_back_with_callers_transaction(runtime: Runtime) ->
 async def test_enqueue_committed_with_callers_transaction(runtime: Runtime) -> None:
     before = utcnow()
     async with transaction(runtime.session_factory) as session:
-        await record_audit(session, actor="caller", action="work", target="t")
+        await record_audit(session, Caller("caller", Door.SYSTEM), action="work", target="t")
         job_id = await enqueue(session, "test.noop", {"n": 1, "nested": {"a": [1, 2]}})
 
     jobs = await all_jobs(runtime)
@@ -359,7 +362,7 @@ async def test_job_dies_after_max_attempts_and_hook_sees_each_failure(
         seen.append((failure.job_id, failure.attempt, failure.dead, failure.error, failure.payload))
         await record_audit(
             session,
-            actor="hook",
+            Caller("hook", Door.SYSTEM),
             action="job.failed",
             target=f"{failure.attempt}:{'dead' if failure.dead else 'retry'}",
         )
@@ -413,7 +416,9 @@ async def test_failing_failure_hook_does_not_block_job_bookkeeping(runtime: Runt
         raise RuntimeError("handler failed")
 
     async def broken_hook(session: Any, failure: JobFailure) -> None:
-        await record_audit(session, actor="hook", action="partial", target="half-written")
+        await record_audit(
+            session, Caller("hook", Door.SYSTEM), action="partial", target="half-written"
+        )
         raise ValueError("hook failed")
 
     registry = JobRegistry()
@@ -477,7 +482,7 @@ async def test_requeue_dead_job_runs_it_again(runtime: Runtime) -> None:
     assert (await load_job(runtime, job_id)).status == JobStatus.DEAD.value
 
     async with transaction(runtime.session_factory) as session:
-        job = await requeue_dead_job(session, job_id)
+        job = await requeue_dead_job(session, job_id, caller=SYSTEM_CALLER)
         assert job.status == JobStatus.QUEUED.value
     job = await load_job(runtime, job_id)
     assert job.status == JobStatus.QUEUED.value
@@ -492,18 +497,19 @@ async def test_requeue_dead_job_runs_it_again(runtime: Runtime) -> None:
     assert job.attempts == 1
     assert job.last_error is None
     assert runs == [1, 1]
-    assert await audit_targets(runtime) == [f"job:{job_id}:attempt:1"]
+    # The requeue is audited; the handler's own side effect committed once.
+    assert await audit_targets(runtime) == [f"job:{job_id}", f"job:{job_id}:attempt:1"]
 
     # Only dead jobs can be requeued.
     async with runtime.session_factory() as session:
         with pytest.raises(ConflictError, match="is done"):
-            await requeue_dead_job(session, job_id)
+            await requeue_dead_job(session, job_id, caller=SYSTEM_CALLER)
         with pytest.raises(NotFoundError):
-            await requeue_dead_job(session, job_id + 1000)
+            await requeue_dead_job(session, job_id + 1000, caller=SYSTEM_CALLER)
     queued_id = await add_job(runtime, "test.revive")
     async with runtime.session_factory() as session:
         with pytest.raises(ConflictError, match="is queued"):
-            await requeue_dead_job(session, queued_id)
+            await requeue_dead_job(session, queued_id, caller=SYSTEM_CALLER)
 
 
 async def test_list_jobs_filters_and_orders_newest_first(runtime: Runtime) -> None:
@@ -648,7 +654,9 @@ async def test_sweep_marks_expired_last_attempt_dead(runtime: Runtime) -> None:
 
     async def on_failure(session: Any, failure: JobFailure) -> None:
         seen.append((failure.job_id, failure.attempt, failure.dead, failure.error))
-        await record_audit(session, actor="hook", action="dead", target=f"job:{failure.job_id}")
+        await record_audit(
+            session, Caller("hook", Door.SYSTEM), action="dead", target=f"job:{failure.job_id}"
+        )
 
     registry = JobRegistry()
     registry.register("test.hang", hang, on_failure=on_failure)

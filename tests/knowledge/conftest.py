@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from awoooi.core.audit import Caller, Door
 from awoooi.core.db import transaction
 from awoooi.core.models import Role
 from awoooi.knowledge import service
@@ -108,3 +109,8 @@ async def add_entry(runtime: Runtime, **values: Any) -> KnowledgeEntry:
     }
     async with transaction(runtime.session_factory) as session:
         return await service.create_entry(session, service.NewEntry(**fields))
+
+
+def person(name: str) -> Caller:
+    """A person deciding through the CLI, as the services audit them."""
+    return Caller(name, Door.CLI)

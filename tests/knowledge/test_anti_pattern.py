@@ -11,7 +11,7 @@ from awoooi.core.db import transaction
 from awoooi.knowledge import service
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
 from awoooi.runtime import Runtime
-from tests.knowledge.conftest import BASE, add_entry
+from tests.knowledge.conftest import BASE, add_entry, person
 
 HASH = "0123456789abcdef"
 OTHER = "fedcba9876543210"
@@ -83,8 +83,8 @@ async def test_only_published_anti_patterns_count(runtime: Runtime) -> None:
     )
     archived = await anti_pattern(runtime, title="archived")
     async with transaction(runtime.session_factory) as session:
-        await service.reject_entry(session, rejected.id, reviewer="r", reason="wrong")
-        await service.archive_entry(session, archived, actor="r")
+        await service.reject_entry(session, rejected.id, caller=person("r"), reason="wrong")
+        await service.archive_entry(session, archived, caller=person("r"))
     # Published entries of other types with the same symptoms do not count either.
     await add_entry(
         runtime, entry_type=EntryType.RUNBOOK, status=EntryStatus.PUBLISHED, symptoms_hash=HASH
@@ -96,10 +96,10 @@ async def test_only_published_anti_patterns_count(runtime: Runtime) -> None:
 
     # Approving the draft makes it count; archiving it stops it again.
     async with transaction(runtime.session_factory) as session:
-        await service.approve_entry(session, draft.id, reviewer="r")
+        await service.approve_entry(session, draft.id, caller=person("r"))
     assert await check(runtime) == draft.id
     async with transaction(runtime.session_factory) as session:
-        await service.archive_entry(session, draft.id, actor="r")
+        await service.archive_entry(session, draft.id, caller=person("r"))
     assert await check(runtime) is None
 
 

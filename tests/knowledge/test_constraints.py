@@ -14,7 +14,7 @@ from awoooi.core.errors import ConflictError, InvalidInputError
 from awoooi.knowledge import service
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
 from awoooi.runtime import Runtime
-from tests.knowledge.conftest import add_entry
+from tests.knowledge.conftest import add_entry, person
 
 
 def row(**values: Any) -> KnowledgeEntry:
@@ -86,7 +86,7 @@ async def test_an_update_cannot_publish_an_unreviewed_ai_draft(runtime: Runtime)
             )
     # Clearing the reviewer of a reviewed, published AI entry is refused as well (raw SQL).
     async with transaction(runtime.session_factory) as session:
-        await service.approve_entry(session, draft.id, reviewer="alice")
+        await service.approve_entry(session, draft.id, caller=person("alice"))
     with pytest.raises(IntegrityError, match="ai_published_reviewed"):
         async with transaction(runtime.session_factory) as session:
             await session.execute(

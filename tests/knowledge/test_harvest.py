@@ -35,6 +35,7 @@ from tests.ai.support import nemotron, ollama
 from tests.conftest import make_settings
 from tests.helpers import llm_servers
 from tests.helpers.llm_servers import JSONObject, OllamaServer, OpenAIServer
+from tests.knowledge.conftest import person
 
 openai_server = llm_servers.openai_server
 ollama_server = llm_servers.ollama_server
@@ -265,7 +266,7 @@ async def test_model_written_runbook_and_anti_pattern(
 
     # A human approves the draft: the database accepts it now that a reviewer is recorded.
     async with transaction(runtime.session_factory) as session:
-        approved = await service.approve_entry(session, runbook.id, reviewer="alice")
+        approved = await service.approve_entry(session, runbook.id, caller=person("alice"))
     assert (approved.status, approved.reviewed_by) == ("PUBLISHED", "alice")
 
 

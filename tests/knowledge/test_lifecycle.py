@@ -15,7 +15,7 @@ from awoooi.core.errors import ConflictError, InvalidInputError, NotFoundError
 from awoooi.core.models import AuditEntry
 from awoooi.knowledge import service
 from awoooi.runtime import Runtime
-from tests.knowledge.conftest import BASE, add_entry
+from tests.knowledge.conftest import BASE, add_entry, person
 
 
 async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -203,21 +203,21 @@ async def test_service_transitions(runtime: Runtime) -> None:
     entry = await add_entry(runtime)
     async with transaction(runtime.session_factory) as session:
         with pytest.raises(InvalidInputError):
-            await service.reject_entry(session, entry.id, reviewer="r", reason=" ")
-        approved = await service.approve_entry(session, entry.id, reviewer="alice", note=None)
+            await service.reject_entry(session, entry.id, caller=person("r"), reason=" ")
+        approved = await service.approve_entry(session, entry.id, caller=person("alice"), note=None)
         assert approved.reviewed_by == "alice"
         assert approved.published_at == approved.reviewed_at
     async with transaction(runtime.session_factory) as session:
         with pytest.raises(ConflictError, match="only a DRAFT can be approved"):
-            await service.approve_entry(session, entry.id, reviewer="bob")
+            await service.approve_entry(session, entry.id, caller=person("bob"))
     async with transaction(runtime.session_factory) as session:
-        await service.archive_entry(session, entry.id, actor="alice")
+        await service.archive_entry(session, entry.id, caller=person("alice"))
     async with transaction(runtime.session_factory) as session:
         with pytest.raises(ConflictError, match="already ARCHIVED"):
-            await service.archive_entry(session, entry.id, actor="alice")
+            await service.archive_entry(session, entry.id, caller=person("alice"))
     async with transaction(runtime.session_factory) as session:
         with pytest.raises(ConflictError, match="ARCHIVED"):
-            await service.update_entry(session, entry.id, edited_by="alice", title="x")
+            await service.update_entry(session, entry.id, caller=person("alice"), title="x")
         with pytest.raises(NotFoundError):
             await service.get_entry(session, entry.id + 1000)
 

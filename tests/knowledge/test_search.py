@@ -15,7 +15,7 @@ from awoooi.knowledge import search, service
 from awoooi.knowledge.models import EntryStatus, EntryType
 from awoooi.runtime import Runtime
 from tests.incidents.conftest import TokenFactory, am_alert, am_payload
-from tests.knowledge.conftest import BASE, add_entry
+from tests.knowledge.conftest import BASE, add_entry, person
 
 PUBLISHED = EntryStatus.PUBLISHED
 
@@ -229,7 +229,7 @@ async def test_listing_is_newest_first_and_pages(
         assert await find(client, viewer, q=query, limit=50) == listing, query
     # An edit makes an entry the newest.
     async with transaction(runtime.session_factory) as session:
-        await service.update_entry(session, ids[2], edited_by="t", content="paging edited")
+        await service.update_entry(session, ids[2], caller=person("t"), content="paging edited")
     assert (await find(client, viewer, limit=1))["items"][0]["id"] == ids[2]
 
     # Search pages: same total on every page, no overlap, the ranking order kept.
@@ -260,13 +260,13 @@ async def test_search_follows_edits(
 ) -> None:
     async with transaction(runtime.session_factory) as session:
         await service.update_entry(
-            session, corpus["disk"], edited_by="t", content="replaced text about inodes"
+            session, corpus["disk"], caller=person("t"), content="replaced text about inodes"
         )
     assert (await find(client, viewer, q="evicted"))["total"] == 0
     (hit,) = (await find(client, viewer, q="inodes"))["items"]
     assert hit["id"] == corpus["disk"]
     async with transaction(runtime.session_factory) as session:
-        await service.update_entry(session, corpus["disk"], edited_by="t", tags=["storage"])
+        await service.update_entry(session, corpus["disk"], caller=person("t"), tags=["storage"])
     assert (await find(client, viewer, q="storage"))["total"] == 1
 
 
@@ -298,8 +298,8 @@ async def test_similar_puts_same_symptoms_first(
     rejected = await add_entry(runtime, title="Rejected", content=f"About {incident.title}.")
     await add_entry(runtime, title="Elsewhere", content="disk pressure on a node")
     async with transaction(runtime.session_factory) as session:
-        await service.archive_entry(session, archived.id, actor="t")
-        await service.reject_entry(session, rejected.id, reviewer="t", reason="wrong")
+        await service.archive_entry(session, archived.id, caller=person("t"))
+        await service.reject_entry(session, rejected.id, caller=person("t"), reason="wrong")
 
     response = await client.get(f"{BASE}/similar", params={"incident": human_id}, headers=viewer)
     assert response.status_code == 200, response.text

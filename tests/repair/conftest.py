@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from awoooi.core.audit import Caller, Door
 from awoooi.core.db import transaction
 from awoooi.core.models import Job
 from awoooi.incidents import repository as incidents
@@ -28,8 +29,11 @@ from awoooi.knowledge.models import KnowledgeEntry
 from awoooi.notify.models import Notification
 from awoooi.repair import repository
 from awoooi.repair.models import Repair
+from awoooi.repair.service import SYSTEM_ACTOR
 from awoooi.runtime import Runtime
 from tests.incidents.conftest import am_alert, am_payload
+
+SYSTEM = Caller(SYSTEM_ACTOR, Door.SYSTEM)
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0  # a bound on waiting for the server thread, never asserted
@@ -199,7 +203,7 @@ async def decide(runtime: Runtime, human_id: str, service: Any = None) -> Repair
     async with transaction(runtime.session_factory) as session:
         found = await incidents.get_by_human_id(session, human_id)
         assert found is not None
-        repair = await repairs.decide_and_record(session, found)
+        repair = await repairs.decide_and_record(session, found, caller=SYSTEM)
     return repair
 
 

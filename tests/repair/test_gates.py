@@ -19,9 +19,9 @@ from awoooi.incidents.models import Incident
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
 from awoooi.knowledge.service import NewEntry, create_entry
 from awoooi.repair import gates
-from awoooi.repair.models import Repair, RepairStatus, Verdict
+from awoooi.repair.decide import RepairDecision
+from awoooi.repair.models import GateName, Repair, RepairStatus, Verdict
 from awoooi.repair.playbooks import Playbook
-from awoooi.repair.service import RepairDecision
 from awoooi.repair.settings import FreezeWindow, RepairSettings
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings
@@ -109,12 +109,28 @@ def test_freeze_gate_names_the_window() -> None:
         window(name="dev nights", days=["mon"], start_time="00:00", end_time="06:00"),
         window(name="black friday", start="2026-11-27T00:00:00Z", end="2026-11-28T00:00:00Z"),
     ]
-    found = gates.freeze_gate(windows, datetime(2026, 11, 27, 8, 0, tzinfo=UTC), "prod")
+    found = gates.active_window(windows, datetime(2026, 11, 27, 8, 0, tzinfo=UTC), "prod")
     assert found is not None
-    assert found.gate == "freeze"
-    assert found.reason == "freeze window 'black friday' is in effect"
-    assert gates.freeze_gate(windows, datetime(2026, 11, 28, 8, 0, tzinfo=UTC), "prod") is None
-    assert gates.freeze_gate([], datetime(2026, 11, 27, 8, 0, tzinfo=UTC), "prod") is None
+    assert found.name == "black friday"
+    assert gates.active_window(windows, datetime(2026, 11, 28, 8, 0, tzinfo=UTC), "prod") is None
+    assert gates.active_window([], datetime(2026, 11, 27, 8, 0, tzinfo=UTC), "prod") is None
+
+
+def test_the_gate_list_is_ordered_data() -> None:
+    """One list, in the README's order; the start-time re-check runs the same classes."""
+    assert [gate.name for gate in gates.GATES] == [
+        GateName.RESOLVED,
+        GateName.ANTI_PATTERN,
+        GateName.FREEZE,
+        GateName.COOLDOWN,
+        GateName.RATE_LIMIT,
+        GateName.MAX_ATTEMPTS,
+        GateName.BUSY,
+    ]
+    deciding = [gate.name for gate in gates.GATES if gates.Phase.DECIDE in gate.phases]
+    starting = [gate.name for gate in gates.GATES if gates.Phase.START in gate.phases]
+    assert GateName.RESOLVED not in deciding
+    assert starting == [gate.name for gate in gates.GATES]
 
 
 @pytest.mark.parametrize(
@@ -338,44 +354,83 @@ def moment() -> datetime:
 # ---------------------------------------------------------------- gates over the database
 
 
-async def check_anti_pattern_window(runtime: Runtime) -> None:
+async def gate_verdict(
+    runtime: Runtime,
+    gate: gates.Gate,
+    now: datetime,
+    *,
+    incident_id: int | None = None,
+    symptoms_hash: str = HASH,
+    target: str = WEB,
+    run: Playbook | None = None,
+    phase: gates.Phase = gates.Phase.DECIDE,
+    repair_id: int = 0,
+    anti_pattern_days: float = 7,
+    per_hour: int = 3,
+) -> gates.GateVerdict:
+    """One gate's verdict over the runtime's database."""
+    async with runtime.session_factory() as session:
+        incident = (
+            await session.get(Incident, incident_id)
+            if incident_id is not None
+            else Incident(id=0, status="open", namespace="prod")
+        )
+        assert incident is not None
+        context = gates.GateContext(
+            session=session,
+            phase=phase,
+            now=now,
+            incident=incident,
+            symptoms_hash=symptoms_hash,
+            playbook=run or playbook(id="restart-crashloop"),
+            target=target,
+            namespace="prod",
+            settings=RepairSettings(max_repairs_per_target_per_hour=per_hour),
+            anti_pattern_days=anti_pattern_days,
+            repair_id=repair_id,
+        )
+        return await gate.check(context)
+
+
+def blocked(verdict: gates.GateVerdict, gate: GateName) -> gates.GateVerdict:
+    assert not verdict.passed, verdict
+    assert verdict.gate is gate
+    return verdict
+
+
+async def test_anti_pattern_gate_window(runtime: Runtime) -> None:
+    """6.9 days in, 7.1 days out, other symptoms never."""
     published = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     entry_id = await add_anti_pattern(runtime, published_at=published)
-    async with runtime.session_factory() as session:
-        found = await gates.anti_pattern_gate(session, HASH, 7, published + timedelta(days=6.9))
-        assert found is not None
-        assert found.gate == "anti_pattern"
-        assert found.anti_pattern is not None
-        assert found.anti_pattern.id == entry_id
-        assert f"anti-pattern #{entry_id} 'restart does not fix the crash loop'" in found.reason
-        assert "published 2026-03-01 12:00 UTC" in found.reason
-        assert f"same symptoms ({HASH}) within 7 days" in found.reason
-        assert (
-            await gates.anti_pattern_gate(session, HASH, 7, published + timedelta(days=7.1)) is None
-        )
-        assert await gates.anti_pattern_gate(session, HASH, 10, published + timedelta(days=7.1))
-        later = published + timedelta(days=1)
-        assert await gates.anti_pattern_gate(session, OTHER_HASH, 7, later) is None
+    gate = gates.AntiPatternGate()
+    found = blocked(
+        await gate_verdict(runtime, gate, published + timedelta(days=6.9)), GateName.ANTI_PATTERN
+    )
+    assert found.anti_pattern is not None
+    assert found.anti_pattern.id == entry_id
+    assert f"anti-pattern #{entry_id} 'restart does not fix the crash loop'" in found.reason
+    assert "published 2026-03-01 12:00 UTC" in found.reason
+    assert f"same symptoms ({HASH}) within 7 days" in found.reason
+    assert (await gate_verdict(runtime, gate, published + timedelta(days=7.1))).passed
+    aged = published + timedelta(days=7.1)
+    assert not (await gate_verdict(runtime, gate, aged, anti_pattern_days=10)).passed
+    later = published + timedelta(days=1)
+    assert (await gate_verdict(runtime, gate, later, symptoms_hash=OTHER_HASH)).passed
 
 
-async def check_anti_pattern_ignores(runtime: Runtime, status: EntryStatus, hashed: str) -> None:
+@pytest.mark.parametrize("status", [EntryStatus.DRAFT, EntryStatus.ARCHIVED, EntryStatus.REJECTED])
+async def test_anti_pattern_gate_counts_published_entries_only(
+    runtime: Runtime, status: EntryStatus
+) -> None:
     published = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    await add_anti_pattern(runtime, published_at=published, status=status, symptoms_hash=hashed)
-    async with runtime.session_factory() as session:
-        later = published + timedelta(days=1)
-        assert await gates.anti_pattern_gate(session, hashed, 7, later) is None
+    await add_anti_pattern(runtime, published_at=published, status=status)
+    later = published + timedelta(days=1)
+    assert (await gate_verdict(runtime, gates.AntiPatternGate(), later)).passed
 
 
-async def check_anti_pattern(runtime: Runtime) -> None:
-    """6.9 days in, 7.1 days out; DRAFT, ARCHIVED and REJECTED anti-patterns never count."""
-    await check_anti_pattern_window(runtime)
-    statuses = (EntryStatus.DRAFT, EntryStatus.ARCHIVED, EntryStatus.REJECTED)
-    for number, status in enumerate(statuses):
-        await check_anti_pattern_ignores(runtime, status, f"{number:016x}")
-
-
-async def check_cooldown_edges(runtime: Runtime) -> None:
+async def test_cooldown_gate_edges(runtime: Runtime) -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    gate = gates.CooldownGate()
     incident_id = await add_incident(runtime)
     # Never started (blocked, rejected...): no cooldown, whatever its finished_at says.
     await add_repair(runtime, incident_id, status=RepairStatus.BLOCKED, finished_at=now)
@@ -387,79 +442,76 @@ async def check_cooldown_edges(runtime: Runtime) -> None:
         started_at=now - timedelta(seconds=30),
         finished_at=now - timedelta(seconds=10),
     )
-    async with runtime.session_factory() as session:
-        assert await gates.cooldown_gate(session, WEB, 600, now) is None
+    ten_minutes = playbook(id="restart-crashloop", cooldown="600s")
+    assert (await gate_verdict(runtime, gate, now, run=ten_minutes)).passed
     repair_id = await add_repair(
         runtime,
         incident_id,
         started_at=now - timedelta(seconds=700),
         finished_at=now - timedelta(seconds=599),
     )
-    async with runtime.session_factory() as session:
-        found = await gates.cooldown_gate(session, WEB, 600, now)
-        assert found is not None
-        assert found.gate == "cooldown"
-        assert found.reason == f"{WEB} was repaired at 11:50:01 UTC; cooldown until 12:00:01 UTC"
-        assert await gates.cooldown_gate(session, WEB, 0, now) is None
-        assert await gates.cooldown_gate(session, WEB, 598, now) is None
+    found = blocked(await gate_verdict(runtime, gate, now, run=ten_minutes), GateName.COOLDOWN)
+    assert found.reason == f"{WEB} was repaired at 11:50:01 UTC; cooldown until 12:00:01 UTC"
+    for cooldown in ("0s", "598s"):
+        run = playbook(id="restart-crashloop", cooldown=cooldown)
+        assert (await gate_verdict(runtime, gate, now, run=run)).passed
     async with transaction(runtime.session_factory) as session:
         await session.execute(
             update(Repair)
             .where(Repair.id == repair_id)
             .values(finished_at=now - timedelta(seconds=600))
         )
-    async with runtime.session_factory() as session:
-        assert await gates.cooldown_gate(session, WEB, 600, now) is None  # exactly over
+    assert (await gate_verdict(runtime, gate, now, run=ten_minutes)).passed  # exactly over
 
 
-async def check_rate_limit(runtime: Runtime) -> None:
+async def test_rate_limit_gate(runtime: Runtime) -> None:
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    gate = gates.RateLimitGate()
     incident_id = await add_incident(runtime)
     for minutes in (59, 30):
         await add_repair(runtime, incident_id, started_at=now - timedelta(minutes=minutes))
     old = await add_repair(runtime, incident_id, started_at=now - timedelta(minutes=61))
     await add_repair(runtime, incident_id, status=RepairStatus.BLOCKED)  # never started
     await add_repair(runtime, incident_id, target="prod/Deployment/api", started_at=now)
-    async with runtime.session_factory() as session:
-        assert await gates.rate_limit_gate(session, WEB, 3, now) is None
-        found = await gates.rate_limit_gate(session, WEB, 2, now)
-        assert found is not None
-        assert found.gate == "rate_limit"
-        assert found.reason == f"{WEB} had 2 repairs in the last hour (max 2)"
+    assert (await gate_verdict(runtime, gate, now, per_hour=3)).passed
+    found = blocked(await gate_verdict(runtime, gate, now, per_hour=2), GateName.RATE_LIMIT)
+    assert found.reason == f"{WEB} had 2 repairs in the last hour (max 2)"
     async with transaction(runtime.session_factory) as session:
         await session.execute(
             update(Repair).where(Repair.id == old).values(started_at=now - timedelta(minutes=1))
         )
-    async with runtime.session_factory() as session:
-        found = await gates.rate_limit_gate(session, WEB, 3, now)
-        assert found is not None
-        assert "had 3 repairs in the last hour (max 3)" in found.reason
+    found = blocked(await gate_verdict(runtime, gate, now, per_hour=3), GateName.RATE_LIMIT)
+    assert "had 3 repairs in the last hour (max 3)" in found.reason
 
 
-async def check_attempts(runtime: Runtime) -> None:
+async def test_attempts_gate(runtime: Runtime) -> None:
+    now = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
+    gate = gates.AttemptsGate()
     incident_id = await add_incident(runtime)
     other_incident = await add_incident(runtime)
     twice = playbook(id="restart-crashloop", max_attempts=2)
+    once = playbook(id="restart-crashloop", max_attempts=1)
     started = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     await add_repair(runtime, incident_id, started_at=started)
     await add_repair(runtime, incident_id, status=RepairStatus.PENDING_APPROVAL)  # not run
     await add_repair(runtime, incident_id, started_at=started, playbook_id="other")
     await add_repair(runtime, other_incident, started_at=started)
-    async with runtime.session_factory() as session:
-        assert await gates.attempts_gate(session, incident_id, twice) is None
-        once = playbook(id="restart-crashloop", max_attempts=1)
-        found = await gates.attempts_gate(session, incident_id, once)
-        assert found is not None
-        assert found.gate == "max_attempts"
-        assert found.reason == (
-            "restart-crashloop already ran 1 time(s) for this incident (max_attempts 1)"
-        )
+    assert (await gate_verdict(runtime, gate, now, incident_id=incident_id, run=twice)).passed
+    found = blocked(
+        await gate_verdict(runtime, gate, now, incident_id=incident_id, run=once),
+        GateName.MAX_ATTEMPTS,
+    )
+    assert found.reason == (
+        "restart-crashloop already ran 1 time(s) for this incident (max_attempts 1)"
+    )
     await add_repair(runtime, incident_id, started_at=started, status=RepairStatus.FAILED)
-    async with runtime.session_factory() as session:
-        assert await gates.attempts_gate(session, incident_id, twice) is not None
+    again = await gate_verdict(runtime, gate, now, incident_id=incident_id, run=twice)
+    assert not again.passed
 
 
-async def check_busy(runtime: Runtime) -> None:
+async def test_busy_gate_when_deciding(runtime: Runtime) -> None:
+    now = moment()
+    gate = gates.BusyGate()
     incident_id = await add_incident(runtime)
     for status in (
         RepairStatus.SUCCEEDED,
@@ -471,39 +523,58 @@ async def check_busy(runtime: Runtime) -> None:
     await add_repair(
         runtime, incident_id, target="prod/Deployment/api", status=RepairStatus.RUNNING
     )
-    async with runtime.session_factory() as session:
-        assert await gates.busy_gate(session, WEB) is None
+    assert (await gate_verdict(runtime, gate, now)).passed
     queued = await add_repair(runtime, incident_id, status=RepairStatus.QUEUED)
-    async with runtime.session_factory() as session:
-        found = await gates.busy_gate(session, WEB)
-        assert found is not None
-        assert found.gate == "busy"
-        assert found.reason == f"repair #{queued} is already queued on {WEB}"
-        assert await gates.busy_gate(session, WEB, exclude_id=queued) is None
+    found = blocked(await gate_verdict(runtime, gate, now), GateName.BUSY)
+    assert found.reason == f"repair #{queued} is already queued on {WEB}"
+    assert (await gate_verdict(runtime, gate, now, repair_id=queued)).passed
     running = await add_repair(runtime, incident_id, status=RepairStatus.RUNNING)
-    async with runtime.session_factory() as session:
-        found = await gates.busy_gate(session, WEB, exclude_id=queued)
-        assert found is not None
-        assert found.reason == f"repair #{running} is already running on {WEB}"
-        found = await gates.busy_gate(session, WEB)
-        assert found is not None
-        assert f"#{queued}" in found.reason  # the oldest first
+    found = blocked(await gate_verdict(runtime, gate, now, repair_id=queued), GateName.BUSY)
+    assert found.reason == f"repair #{running} is already running on {WEB}"
+    found = blocked(await gate_verdict(runtime, gate, now), GateName.BUSY)
+    assert f"#{queued}" in found.reason  # the oldest first
 
 
-async def test_gates_over_the_database(runtime: Runtime) -> None:
-    """One database for all (a PostgreSQL database per test is slow); each check uses its own
-    symptoms hash, time or target, so they do not see each other's rows."""
-    await check_anti_pattern(runtime)
-    await check_cooldown_edges(runtime)
-    await check_rate_limit(runtime)  # a day later: the cooldown rows are out of its hour
-    await check_attempts(runtime)
-    await check_busy(runtime)
+async def test_busy_gate_when_starting_counts_running_repairs_only(runtime: Runtime) -> None:
+    """Queued repairs go first come, first served: another queued one never blocks a start."""
+    now = moment()
+    gate = gates.BusyGate()
+    incident_id = await add_incident(runtime)
+    first = await add_repair(runtime, incident_id, status=RepairStatus.QUEUED)
+    second = await add_repair(runtime, incident_id, status=RepairStatus.QUEUED)
+    start = gates.Phase.START
+    assert (await gate_verdict(runtime, gate, now, phase=start, repair_id=first)).passed
+    assert (await gate_verdict(runtime, gate, now, phase=start, repair_id=second)).passed
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(
+            update(Repair).where(Repair.id == first).values(status=RepairStatus.RUNNING.value)
+        )
+    found = blocked(
+        await gate_verdict(runtime, gate, now, phase=start, repair_id=second), GateName.BUSY
+    )
+    assert found.reason == f"repair #{first} is already running on {WEB}"
+
+
+async def test_resolved_gate_runs_at_start_only(runtime: Runtime) -> None:
+    now = moment()
+    incident_id = await add_incident(runtime)
+    async with transaction(runtime.session_factory) as session:
+        incident = await session.get(Incident, incident_id)
+        assert incident is not None
+        incident.status = "resolved"
+    gate = gates.ResolvedGate()
+    assert gates.Phase.DECIDE not in gate.phases
+    found = blocked(
+        await gate_verdict(runtime, gate, now, incident_id=incident_id, phase=gates.Phase.START),
+        GateName.RESOLVED,
+    )
+    assert found.reason == "the incident was resolved before the repair ran"
 
 
 # ---------------------------------------------------------------- decide()
 
 
-async def check_no_playbook(runtime: Runtime) -> None:
+async def test_decide_no_playbook(runtime: Runtime) -> None:
     """Nothing matches; or something matches but its placeholders cannot be filled."""
     incident_id = await add_incident(runtime, alertname="SomethingNobodyHandles")
     decision = await decide(runtime, incident_id, moment())
@@ -530,9 +601,8 @@ async def check_no_playbook(runtime: Runtime) -> None:
     )
 
 
-async def test_decide_verdicts(runtime: Runtime) -> None:
-    """NO_PLAYBOOK, AUTO and NEEDS_APPROVAL with the shipped playbooks."""
-    await check_no_playbook(runtime)
+async def test_decide_auto(runtime: Runtime) -> None:
+    """AUTO with the shipped playbooks."""
     incident_id = await add_incident(runtime)
     decision = await decide(runtime, incident_id, moment())
     assert decision.verdict is Verdict.AUTO
@@ -548,11 +618,9 @@ async def test_decide_verdicts(runtime: Runtime) -> None:
         "anti-pattern, freeze, cooldown, rate limit and lock gates passed",
         "risk low may run without approval",
     )
-    await check_needs_approval(runtime)
 
 
-async def test_decide_policy_settings(make_runtime: RuntimeFactory) -> None:
-    """dry-run, the risk ceilings, a namespaced freeze: four runtimes over one database."""
+async def test_decide_dry_run(make_runtime: RuntimeFactory) -> None:
     runtime = await make_runtime(mode="dry-run")
     decision = await decide(runtime, await add_incident(runtime), moment())
     assert decision.verdict is Verdict.AUTO
@@ -562,12 +630,9 @@ async def test_decide_policy_settings(make_runtime: RuntimeFactory) -> None:
     decision = await decide(runtime, saturated, moment())
     assert decision.verdict is Verdict.NEEDS_APPROVAL
     assert decision.dry_run is True
-    await check_ceiling_high(await make_runtime(auto_approve_max_risk="high"))
-    await check_ceiling_none(await make_runtime(auto_approve_max_risk="none"))
-    await check_freeze_namespaces(make_runtime)
 
 
-async def check_needs_approval(runtime: Runtime) -> None:
+async def test_decide_needs_approval(runtime: Runtime) -> None:
     saturated = await add_incident(runtime, alertname="KubeHpaMaxedOut")
     decision = await decide(runtime, saturated, moment())
     assert decision.verdict is Verdict.NEEDS_APPROVAL
@@ -588,7 +653,8 @@ async def check_needs_approval(runtime: Runtime) -> None:
     assert decision.reasons[-1] == "rollback-bad-rollout requires approval"
 
 
-async def check_ceiling_high(runtime: Runtime) -> None:
+async def test_decide_with_ceiling_high(make_runtime: RuntimeFactory) -> None:
+    runtime = await make_runtime(auto_approve_max_risk="high")
     rollout = await add_incident(
         runtime, alertname="KubeDeploymentReplicasMismatch", labels={"deployment": "web"}
     )
@@ -600,7 +666,8 @@ async def check_ceiling_high(runtime: Runtime) -> None:
     assert decision.reasons[-1] == "rollback-bad-rollout requires approval"
 
 
-async def check_ceiling_none(runtime: Runtime) -> None:
+async def test_decide_with_ceiling_none(make_runtime: RuntimeFactory) -> None:
+    runtime = await make_runtime(auto_approve_max_risk="none")
     decision = await decide(runtime, await add_incident(runtime), moment())
     assert decision.verdict is Verdict.NEEDS_APPROVAL
     assert decision.reasons[-1] == "risk low is above repair.auto_approve_max_risk (none)"
@@ -725,7 +792,7 @@ async def test_decide_anti_pattern_beats_freeze_and_freeze_beats_cooldown(
     assert decision.verdict is Verdict.AUTO
 
 
-async def check_freeze_namespaces(make_runtime: RuntimeFactory) -> None:
+async def test_decide_freeze_by_namespace(make_runtime: RuntimeFactory) -> None:
     now = moment()
     runtime = await make_runtime(
         freeze_windows=[

@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from awoooi.core.audit import Caller, Door
 from awoooi.core.config import Settings
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import ConflictError
@@ -151,6 +152,9 @@ steps:
   - action: kube.rollout_restart
 cooldown: 0
 """
+
+ALICE = Caller("alice", Door.CLI)
+BOB = Caller("bob", Door.CLI)
 
 
 def repair_settings(playbooks: Path) -> dict[str, Any]:
@@ -545,7 +549,7 @@ async def test_an_approved_repair_meets_an_anti_pattern_published_meanwhile(
                 symptoms_hash=pending.symptoms_hash,
             ),
         )
-        approved = await runtime.repairs.approve(session, pending.id, actor="alice")
+        approved = await runtime.repairs.approve(session, pending.id, caller=ALICE)
         assert approved.status == "queued"
     await run_jobs(runtime)
 
@@ -578,15 +582,15 @@ async def test_an_expired_approval_cannot_be_given(
 
     clock[0] = start + timedelta(hours=23)
     async with transaction(runtime.session_factory) as session:
-        assert (await service.approve(session, first.id, actor="bob")).status == "queued"
+        assert (await service.approve(session, first.id, caller=BOB)).status == "queued"
 
     clock[0] = start + timedelta(hours=24, seconds=1)
     async with runtime.session_factory() as session, session.begin():
         with pytest.raises(ConflictError, match="expired"):
-            await service.approve(session, second.id, actor="bob")
+            await service.approve(session, second.id, caller=BOB)
     async with runtime.session_factory() as session, session.begin():
         with pytest.raises(ConflictError, match="expired"):
-            await service.reject(session, second.id, actor="bob", reason="too late anyway")
+            await service.reject(session, second.id, caller=BOB, reason="too late anyway")
     assert (await load_repair(runtime, second.id)).status != "queued"
     assert [job.payload for job in await jobs(runtime, EXECUTE_JOB)] == [{"repair_id": first.id}]
 
@@ -852,7 +856,7 @@ async def test_an_unanswered_approval_expires_by_its_job(
     assert [e.event for e in await events(runtime, human_id)][-1] == "repair_expired"
     async with runtime.session_factory() as session, session.begin():
         with pytest.raises(ConflictError, match="expired"):
-            await service.approve(session, waiting.id, actor="bob")
+            await service.approve(session, waiting.id, caller=BOB)
     assert RESTART not in kube.calls
 
 
@@ -869,7 +873,7 @@ async def test_an_approval_given_late_still_meets_the_rate_limit(
     assert (await load_repair(runtime, other.id)).status == "succeeded"
 
     async with transaction(runtime.session_factory) as session:
-        await service.approve(session, waiting.id, actor="bob")
+        await service.approve(session, waiting.id, caller=BOB)
     finished = await service.run_repair(waiting.id)
     assert finished is not None
     assert (finished.status, finished.gate) == ("blocked", "rate_limit")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime
 
-from awoooi.api.deps import Admin, Operator, RequestId, SessionDep, Viewer
+from awoooi.api.deps import Admin, AdminCaller, Operator, SessionDep, Viewer
 from awoooi.api.schemas import (
     AuditEntryOut,
     JobOut,
@@ -17,7 +17,7 @@ from awoooi.api.schemas import (
     TokenOut,
 )
 from awoooi.core import auth, jobs
-from awoooi.core.audit import list_audit, record_audit
+from awoooi.core.audit import list_audit
 from awoooi.core.models import JobStatus
 from awoooi.notify.service import list_notifications
 
@@ -55,37 +55,16 @@ async def get_tokens(session: SessionDep, _principal: Admin) -> list[TokenOut]:
 @router.post(
     "/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED, tags=["tokens"]
 )
-async def post_token(
-    body: TokenCreate, session: SessionDep, principal: Admin, request_id: RequestId
-) -> TokenCreated:
+async def post_token(body: TokenCreate, session: SessionDep, caller: AdminCaller) -> TokenCreated:
     """Create a token; its secret is in this response only."""
-    issued = await auth.create_token(
-        session, name=body.name, role=body.role, created_by=principal.name
-    )
-    await record_audit(
-        session,
-        actor=principal.name,
-        action="token.create",
-        target=f"token:{body.name}",
-        detail={"role": body.role.value},
-        request_id=request_id,
-    )
+    issued = await auth.issue_token(session, name=body.name, role=body.role, caller=caller)
     return TokenCreated(**TokenOut.model_validate(issued.record).model_dump(), token=issued.secret)
 
 
 @router.delete("/tokens/{name}", response_model=TokenOut, tags=["tokens"])
-async def delete_token(
-    name: str, session: SessionDep, principal: Admin, request_id: RequestId
-) -> TokenOut:
+async def delete_token(name: str, session: SessionDep, caller: AdminCaller) -> TokenOut:
     """Revoke a token; it stops working at once."""
-    record = await auth.revoke_token(session, name=name)
-    await record_audit(
-        session,
-        actor=principal.name,
-        action="token.revoke",
-        target=f"token:{name}",
-        request_id=request_id,
-    )
+    record = await auth.revoke_token(session, name=name, caller=caller)
     return TokenOut.model_validate(record)
 
 
@@ -106,19 +85,10 @@ async def get_jobs(
 async def retry_job(
     job_id: Annotated[int, Path(le=MAX_ID)],
     session: SessionDep,
-    principal: Admin,
-    request_id: RequestId,
+    caller: AdminCaller,
 ) -> JobOut:
     """Queue a dead job again with a fresh set of attempts."""
-    job = await jobs.requeue_dead_job(session, job_id)
-    await record_audit(
-        session,
-        actor=principal.name,
-        action="job.retry",
-        target=f"job:{job_id}",
-        detail={"kind": job.kind},
-        request_id=request_id,
-    )
+    job = await jobs.requeue_dead_job(session, job_id, caller=caller)
     return JobOut.model_validate(job)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.core.audit import Caller, Door
 from awoooi.core.auth import Principal, authenticate, require
 from awoooi.core.errors import AuthError
 from awoooi.core.models import Role
@@ -67,8 +68,31 @@ def request_id(request: Request) -> str | None:
     return str(value) if value else None
 
 
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-Ingest = Annotated[Principal, Depends(require_role(Role.INGEST))]
-Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
-Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+_viewer = require_role(Role.VIEWER)
+_ingest = require_role(Role.INGEST)
+_operator = require_role(Role.OPERATOR)
+_admin = require_role(Role.ADMIN)
+
+Viewer = Annotated[Principal, Depends(_viewer)]
+Ingest = Annotated[Principal, Depends(_ingest)]
+Operator = Annotated[Principal, Depends(_operator)]
+Admin = Annotated[Principal, Depends(_admin)]
 RequestId = Annotated[str | None, Depends(request_id)]
+
+
+def _caller(
+    role_check: Callable[[Request, AsyncSession], Awaitable[Principal]],
+) -> Callable[[Request, Principal], Caller]:
+    """A dependency naming the authenticated caller for the services' audit records."""
+
+    # The dependency is given as a default: an annotation naming a closure variable would be a
+    # string FastAPI cannot resolve (this module uses postponed annotations).
+    def dependency(request: Request, principal: Principal = Depends(role_check)) -> Caller:  # noqa: B008
+        return Caller(principal.name, Door.API, request_id(request))
+
+    return dependency
+
+
+IngestCaller = Annotated[Caller, Depends(_caller(_ingest))]
+OperatorCaller = Annotated[Caller, Depends(_caller(_operator))]
+AdminCaller = Annotated[Caller, Depends(_caller(_admin))]

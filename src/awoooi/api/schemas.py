@@ -22,6 +22,7 @@ class AuditEntryOut(ApiModel):
     id: int
     at: datetime
     actor: str
+    door: str | None
     action: str
     target: str
     outcome: str

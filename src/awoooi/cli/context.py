@@ -17,6 +17,9 @@ from awoooi.core.errors import AwoooiError, ConfigError
 # Settings, logging and the runtime are imported where used: `awoooi --help` and `version`
 # need none of them, and the runtime alone pulls in every subsystem.
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from awoooi.core.audit import Caller
     from awoooi.core.config import Settings
     from awoooi.runtime import Runtime
 
@@ -86,6 +89,26 @@ def with_runtime(
             await runtime.dispose()
 
     return run(main())
+
+
+def in_transaction(
+    settings: Settings, action: Callable[[Runtime, AsyncSession], Awaitable[T]]
+) -> T:
+    """Run `action` in one transaction of a migrated runtime, committed when it returns."""
+    from awoooi.core.db import transaction
+
+    async def main(runtime: Runtime) -> T:
+        async with transaction(runtime.session_factory) as session:
+            return await action(runtime, session)
+
+    return with_runtime(settings, main)
+
+
+def cli_caller() -> Caller:
+    """The caller of a CLI command, as the services audit it."""
+    from awoooi.core.audit import Caller, Door
+
+    return Caller(cli_actor(), Door.CLI)
 
 
 def cli_actor() -> str:

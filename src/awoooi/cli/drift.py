@@ -18,8 +18,15 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from awoooi.cli.context import cli_actor, err_console, out_console, settings_from, with_runtime
-from awoooi.core.audit import record_audit
+from awoooi.cli.context import (
+    cli_actor,
+    cli_caller,
+    err_console,
+    out_console,
+    settings_from,
+    with_runtime,
+)
+from awoooi.core.audit import Outcome, record_audit
 from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError, ConfigError, NotFoundError
@@ -455,10 +462,10 @@ def _act(
             result = await action(runtime, session)
             await record_audit(
                 session,
-                actor=cli_actor(),
+                cli_caller(),
                 action=f"drift.{result.action}",
                 target=f"drift-report:{result.report_id}",
-                outcome="ok" if result.ok else "partial",
+                outcome=Outcome.OK if result.ok else Outcome.PARTIAL,
                 detail={
                     "dry_run": result.dry_run,
                     "items": {str(item.item_id): item.outcome for item in result.items},

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.cli.context import (
     cli_actor,
+    cli_caller,
     err_console,
     fail,
+    in_transaction,
     out_console,
     settings_from,
     with_runtime,
 )
-from awoooi.core.audit import record_audit
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError
 from awoooi.core.redact import redact
@@ -62,21 +63,6 @@ def _warn(message: str) -> None:
 
 def _error(message: str) -> None:
     err_console.print(Text.assemble(("error: ", "bold red"), message))
-
-
-async def _audit(session: AsyncSession, action: str, entry: KnowledgeEntry, **extra: Any) -> None:
-    await record_audit(
-        session,
-        actor=cli_actor(),
-        action=f"knowledge.{action}",
-        target=f"knowledge:{entry.id}",
-        detail={
-            "title": entry.title[:120],
-            "status": entry.status,
-            "version": entry.version,
-            **extra,
-        },
-    )
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -203,15 +189,11 @@ def approve(
     note: Annotated[str | None, typer.Option(help="A note kept with the review.")] = None,
 ) -> None:
     """Publish a DRAFT entry."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> KnowledgeEntry:
-        async with transaction(runtime.session_factory) as session:
-            entry = await service.approve_entry(session, entry_id, reviewer=cli_actor(), note=note)
-            await _audit(session, "approve", entry)
-            return entry
+    async def action(_runtime: Runtime, session: AsyncSession) -> KnowledgeEntry:
+        return await service.approve_entry(session, entry_id, caller=cli_caller(), note=note)
 
-    entry = with_runtime(settings, action)
+    entry = in_transaction(settings_from(ctx), action)
     out_console.print(f"entry {entry.id} is now {entry.status}", highlight=False)
 
 
@@ -222,17 +204,11 @@ def reject(
     reason: Annotated[str, typer.Option(help="Why the entry is rejected (kept).")],
 ) -> None:
     """Reject a DRAFT entry, with a reason."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> KnowledgeEntry:
-        async with transaction(runtime.session_factory) as session:
-            entry = await service.reject_entry(
-                session, entry_id, reviewer=cli_actor(), reason=reason
-            )
-            await _audit(session, "reject", entry)
-            return entry
+    async def action(_runtime: Runtime, session: AsyncSession) -> KnowledgeEntry:
+        return await service.reject_entry(session, entry_id, caller=cli_caller(), reason=reason)
 
-    entry = with_runtime(settings, action)
+    entry = in_transaction(settings_from(ctx), action)
     out_console.print(f"entry {entry.id} is now {entry.status}", highlight=False)
 
 
@@ -384,8 +360,9 @@ async def _import_one(session: AsyncSession, parsed: ParsedEntry, outcome: _Outc
                 symptoms_hash=parsed.symptoms_hash,
                 uid=parsed.uid,
             ),
+            caller=cli_caller(),
+            audit_detail={"via": "import", "file": outcome.path.name},
         )
-        await _audit(session, "create", entry, via="import", file=outcome.path.name)
         outcome.result, outcome.message = "imported", f"created entry {entry.id}"
         return
     if parsed.entry_type.value != existing.entry_type:
@@ -402,9 +379,9 @@ async def _import_one(session: AsyncSession, parsed: ParsedEntry, outcome: _Outc
     if not changes:
         outcome.result = "skipped"
         return
-    entry = await service.update_entry(session, existing.id, edited_by=cli_actor(), **changes)
-    await _audit(
-        session, "update", entry, via="import", file=outcome.path.name, fields=sorted(changes)
+    detail = {"via": "import", "file": outcome.path.name, "fields": sorted(changes)}
+    entry = await service.update_entry(
+        session, existing.id, caller=cli_caller(), audit_detail=detail, **changes
     )
     outcome.result = "updated"
     outcome.message = f"entry {entry.id} is now version {entry.version}"

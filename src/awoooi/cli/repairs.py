@@ -8,15 +8,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from awoooi.cli.context import cli_actor, out_console, settings_from, with_runtime
-from awoooi.core.audit import record_audit
-from awoooi.core.db import transaction
+from awoooi.cli.context import cli_caller, in_transaction, out_console, settings_from
 from awoooi.core.errors import NotFoundError
 from awoooi.incidents import repository as incidents
 from awoooi.repair import repository
 from awoooi.repair.models import Repair, RepairStatus, RepairStep
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from awoooi.runtime import Runtime
 
 app = typer.Typer(help="Auto-repairs: decisions, runs, approvals.", no_args_is_help=True)
@@ -35,18 +35,18 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
 ) -> None:
     """Repairs, newest first."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> tuple[list[tuple[Repair, str]], int]:
-        async with transaction(runtime.session_factory) as session:
-            items, total = await repository.list_repairs(session, status=status, limit=limit)
-            rows = []
-            for repair in items:
-                incident = await incidents.get_by_id(session, repair.incident_id)
-                rows.append((repair, incident.human_id if incident else str(repair.incident_id)))
-            return rows, total
+    async def action(
+        _runtime: Runtime, session: AsyncSession
+    ) -> tuple[list[tuple[Repair, str]], int]:
+        items, total = await repository.list_repairs(session, status=status, limit=limit)
+        rows = []
+        for repair in items:
+            incident = await incidents.get_by_id(session, repair.incident_id)
+            rows.append((repair, incident.human_id if incident else str(repair.incident_id)))
+        return rows, total
 
-    rows, total = with_runtime(settings, action)
+    rows, total = in_transaction(settings_from(ctx), action)
     table = Table("id", "incident", "verdict", "status", "playbook", "target", "created")
     for repair, human_id in rows:
         table.add_row(
@@ -65,18 +65,18 @@ def list_(
 @app.command()
 def show(ctx: typer.Context, repair_id: RepairId) -> None:
     """One repair: its decision with reasons, then its steps."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> tuple[Repair, list[RepairStep], str]:
-        async with transaction(runtime.session_factory) as session:
-            repair = await repository.get(session, repair_id)
-            if repair is None:
-                raise NotFoundError(f"no repair {repair_id}")
-            incident = await incidents.get_by_id(session, repair.incident_id)
-            steps = await repository.steps_of(session, repair_id)
-            return repair, steps, incident.human_id if incident else str(repair.incident_id)
+    async def action(
+        _runtime: Runtime, session: AsyncSession
+    ) -> tuple[Repair, list[RepairStep], str]:
+        repair = await repository.get(session, repair_id)
+        if repair is None:
+            raise NotFoundError(f"no repair {repair_id}")
+        incident = await incidents.get_by_id(session, repair.incident_id)
+        steps = await repository.steps_of(session, repair_id)
+        return repair, steps, incident.human_id if incident else str(repair.incident_id)
 
-    repair, steps, human_id = with_runtime(settings, action)
+    repair, steps, human_id = in_transaction(settings_from(ctx), action)
     out_console.print(Text.assemble((f"repair #{repair.id} ", "bold"), repair.status))
     for label, value in (
         ("incident", human_id),
@@ -108,16 +108,6 @@ def show(ctx: typer.Context, repair_id: RepairId) -> None:
     out_console.print(table)
 
 
-async def _audit(session: Any, action: str, repair: Repair) -> None:
-    await record_audit(
-        session,
-        actor=cli_actor(),
-        action=f"repair.{action}",
-        target=f"repair:{repair.id}",
-        detail={"playbook": repair.playbook_id, "target": repair.target, "status": repair.status},
-    )
-
-
 @app.command()
 def approve(
     ctx: typer.Context,
@@ -125,17 +115,11 @@ def approve(
     note: Annotated[str | None, typer.Option(help="Why (kept with the decision).")] = None,
 ) -> None:
     """Approve a waiting repair; a worker runs it after checking its gates again."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> Repair:
-        async with transaction(runtime.session_factory) as session:
-            repair = await runtime.repairs.approve(
-                session, repair_id, actor=cli_actor(), note=note
-            )
-            await _audit(session, "approve", repair)
-            return repair
+    async def action(runtime: Runtime, session: AsyncSession) -> Repair:
+        return await runtime.repairs.approve(session, repair_id, caller=cli_caller(), note=note)
 
-    repair = with_runtime(settings, action)
+    repair = in_transaction(settings_from(ctx), action)
     out_console.print(f"repair {repair.id} approved: {repair.status}", highlight=False)
 
 
@@ -146,15 +130,9 @@ def reject(
     reason: Annotated[str, typer.Option(help="Why it must not run (required).")],
 ) -> None:
     """Reject a waiting repair; nothing runs."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> Repair:
-        async with transaction(runtime.session_factory) as session:
-            repair = await runtime.repairs.reject(
-                session, repair_id, actor=cli_actor(), reason=reason
-            )
-            await _audit(session, "reject", repair)
-            return repair
+    async def action(runtime: Runtime, session: AsyncSession) -> Repair:
+        return await runtime.repairs.reject(session, repair_id, caller=cli_caller(), reason=reason)
 
-    repair = with_runtime(settings, action)
+    repair = in_transaction(settings_from(ctx), action)
     out_console.print(f"repair {repair.id} rejected", highlight=False)

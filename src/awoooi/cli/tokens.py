@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from awoooi.cli.context import cli_actor, err_console, out_console, settings_from, with_runtime
+from awoooi.cli.context import cli_caller, err_console, in_transaction, out_console, settings_from
 from awoooi.core import auth
-from awoooi.core.audit import record_audit
-from awoooi.core.db import transaction
 from awoooi.core.models import ApiToken, Role
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from awoooi.runtime import Runtime
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -26,21 +26,12 @@ def create(
     role: Annotated[Role, typer.Option(help="viewer < ingest < operator < admin.")],
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> str:
-        async with transaction(runtime.session_factory) as session:
-            issued = await auth.create_token(session, name=name, role=role, created_by=cli_actor())
-            await record_audit(
-                session,
-                actor=cli_actor(),
-                action="token.create",
-                target=f"token:{name}",
-                detail={"role": role.value},
-            )
-            return issued.secret
+    async def action(_runtime: Runtime, session: AsyncSession) -> str:
+        issued = await auth.issue_token(session, name=name, role=role, caller=cli_caller())
+        return issued.secret
 
-    secret = with_runtime(settings, action)
+    secret = in_transaction(settings_from(ctx), action)
     err_console.print(f"created {role.value} token {name!r}; it is shown only this once:")
     out_console.print(secret, highlight=False, soft_wrap=True)
 
@@ -48,14 +39,12 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context) -> None:
     """List tokens (names, roles, use); secrets are never shown."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> list[ApiToken]:
-        async with transaction(runtime.session_factory) as session:
-            return await auth.list_tokens(session)
+    async def action(_runtime: Runtime, session: AsyncSession) -> list[ApiToken]:
+        return await auth.list_tokens(session)
 
     table = Table("name", "role", "prefix", "created", "last used", "revoked")
-    for token in with_runtime(settings, action):
+    for token in in_transaction(settings_from(ctx), action):
         table.add_row(
             token.name,
             token.role,
@@ -70,14 +59,9 @@ def list_(ctx: typer.Context) -> None:
 @app.command()
 def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Token name.")]) -> None:
     """Revoke a token; requests using it get 401 from now on."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> None:
-        async with transaction(runtime.session_factory) as session:
-            await auth.revoke_token(session, name=name)
-            await record_audit(
-                session, actor=cli_actor(), action="token.revoke", target=f"token:{name}"
-            )
+    async def action(_runtime: Runtime, session: AsyncSession) -> None:
+        await auth.revoke_token(session, name=name, caller=cli_caller())
 
-    with_runtime(settings, action)
+    in_transaction(settings_from(ctx), action)
     err_console.print(f"revoked token {name!r}")

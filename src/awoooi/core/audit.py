@@ -1,40 +1,102 @@
-"""The audit log: every mutation, who made it and how it ended."""
+"""The audit log: every decision, who made it, through which door, and how it ended.
+
+Services write the audit record in the same transaction as the decision, so its shape is the
+same whichever door (API, CLI, a Telegram button, the console) the request came through; the
+door is a field of the record, not a reason for another shape.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from awoooi.core.db import utcnow
+from awoooi.core import repository
+from awoooi.core.db import transaction, utcnow
+from awoooi.core.errors import AwoooiError
 from awoooi.core.models import AuditEntry
+
+
+class Door(StrEnum):
+    """Where a request entered awoooi."""
+
+    API = "api"
+    CLI = "cli"
+    TELEGRAM = "telegram"
+    CONSOLE = "console"
+    SYSTEM = "system"
+
+
+class Outcome(StrEnum):
+    """How an audited decision ended."""
+
+    OK = "ok"
+    PARTIAL = "partial"
+    REFUSED = "refused"
+    NO_OP = "no-op"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for a decision, through which door (and the request that carried it)."""
+
+    actor: str
+    door: Door
+    request_id: str | None = None
+
+
+SYSTEM_CALLER = Caller("awoooi", Door.SYSTEM)
 
 
 async def record_audit(
     session: AsyncSession,
+    caller: Caller,
     *,
-    actor: str,
     action: str,
     target: str,
-    outcome: str = "ok",
+    outcome: Outcome = Outcome.OK,
     detail: dict[str, Any] | None = None,
-    request_id: str | None = None,
 ) -> AuditEntry:
     """Add an audit entry to the caller's transaction."""
     entry = AuditEntry(
         at=utcnow(),
-        actor=actor[:128],
+        actor=caller.actor[:128],
+        door=caller.door.value,
         action=action[:64],
         target=target[:256],
-        outcome=outcome[:32],
+        outcome=outcome.value,
         detail=detail or {},
-        request_id=request_id,
+        request_id=caller.request_id,
     )
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def record_refusal(
+    session: AsyncSession,
+    factory: async_sessionmaker[AsyncSession],
+    caller: Caller,
+    *,
+    action: str,
+    target: str,
+    error: AwoooiError,
+) -> None:
+    """Audit a refused decision in a transaction of its own: the caller's one rolls back."""
+    # First: on SQLite the caller's transaction holds the write lock the audit needs.
+    await session.rollback()
+    async with transaction(factory) as audit:
+        await record_audit(
+            audit,
+            caller,
+            action=action,
+            target=target,
+            outcome=Outcome.REFUSED,
+            detail={"error": error.code, "detail": error.detail[:500]},
+        )
 
 
 async def list_audit(
@@ -47,13 +109,6 @@ async def list_audit(
     since: datetime | None = None,
 ) -> list[AuditEntry]:
     """Audit entries, newest first, filtered and paged by id."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(AuditEntry.id < before_id)
-    if actor is not None:
-        query = query.where(AuditEntry.actor == actor)
-    if action is not None:
-        query = query.where(AuditEntry.action == action)
-    if since is not None:
-        query = query.where(AuditEntry.at >= since)
-    return list(await session.scalars(query))
+    return await repository.audit_entries(
+        session, limit=limit, before_id=before_id, actor=actor, action=action, since=since
+    )

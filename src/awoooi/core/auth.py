@@ -8,10 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.core import repository
+from awoooi.core.audit import Caller, record_audit
 from awoooi.core.db import utcnow
 from awoooi.core.errors import (
     AuthError,
@@ -72,8 +73,7 @@ async def create_token(
 ) -> IssuedToken:
     """Create a token with this unique name and role; the secret is returned only here."""
     validate_token_name(name)
-    existing = await session.scalar(select(ApiToken.id).where(ApiToken.name == name))
-    if existing is not None:
+    if await repository.token_by_name(session, name) is not None:
         raise ConflictError(f"a token named {name!r} already exists")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(
@@ -93,25 +93,37 @@ async def create_token(
     return IssuedToken(record=record, secret=secret)
 
 
+async def issue_token(
+    session: AsyncSession, *, name: str, role: Role, caller: Caller
+) -> IssuedToken:
+    """Create a token for a caller and audit it (never the secret)."""
+    issued = await create_token(session, name=name, role=role, created_by=caller.actor)
+    await record_audit(
+        session, caller, action="token.create", target=f"token:{name}", detail={"role": role.value}
+    )
+    return issued
+
+
 async def list_tokens(session: AsyncSession) -> list[ApiToken]:
     """Every token, revoked ones included, oldest first."""
-    return list(await session.scalars(select(ApiToken).order_by(ApiToken.id)))
+    return await repository.all_tokens(session)
 
 
 async def count_tokens(session: AsyncSession) -> int:
     """How many tokens were ever created (revoked ones count)."""
-    return int(await session.scalar(select(func.count(ApiToken.id))) or 0)
+    return await repository.token_count(session)
 
 
-async def revoke_token(session: AsyncSession, *, name: str) -> ApiToken:
-    """Revoke the named token; revoking twice is a conflict."""
-    record = await session.scalar(select(ApiToken).where(ApiToken.name == name))
+async def revoke_token(session: AsyncSession, *, name: str, caller: Caller) -> ApiToken:
+    """Revoke the named token and audit it; revoking twice is a conflict."""
+    record = await repository.token_by_name(session, name)
     if record is None:
         raise NotFoundError(f"no token named {name!r}")
     if record.revoked_at is not None:
         raise ConflictError(f"token {name!r} is already revoked")
     record.revoked_at = utcnow()
     await session.flush()
+    await record_audit(session, caller, action="token.revoke", target=f"token:{name}")
     return record
 
 
@@ -119,7 +131,7 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
     """The principal behind a presented token; raises AuthError for unknown or revoked tokens."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 256:
         raise AuthError("invalid token")
-    record = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    record = await repository.token_by_hash(session, hash_token(secret))
     # The lookup is by hash, so no secret is compared byte by byte; a second constant-time compare
     # keeps it that way should the lookup ever change.
     if record is None or not secrets.compare_digest(record.token_hash, hash_token(secret)):

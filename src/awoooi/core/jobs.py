@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from awoooi.core import repository
+from awoooi.core.audit import Caller, record_audit
 from awoooi.core.config import JobsSettings
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
@@ -93,7 +93,7 @@ class JobRegistry:
 
 async def job_for_key(session: AsyncSession, dedupe_key: str) -> int | None:
     """The id of the job queued under a dedupe key, if any."""
-    return await session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
+    return await repository.job_id_for_key(session, dedupe_key)
 
 
 async def enqueue(
@@ -106,6 +106,7 @@ async def enqueue(
     max_attempts: int | None = None,
 ) -> int:
     """Queue a job in the caller's transaction; a dedupe_key already used returns that job's id."""
+    now = utcnow()
     values: dict[str, Any] = {
         "kind": kind,
         "payload": payload,
@@ -113,25 +114,11 @@ async def enqueue(
         "dedupe_key": dedupe_key,
         "attempts": 0,
         "max_attempts": max_attempts,
-        "run_at": run_at or utcnow(),
-        "created_at": utcnow(),
-        "updated_at": utcnow(),
+        "run_at": run_at or now,
+        "created_at": now,
+        "updated_at": now,
     }
-    if dedupe_key is None:
-        job_id = await session.scalar(insert(Job).values(values).returning(Job.id))
-        return int(job_id)  # type: ignore[arg-type]
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        upsert(Job)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
-        .returning(Job.id)
-    )
-    job_id = await session.scalar(statement)
-    if job_id is None:
-        job_id = await session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
-    return int(job_id)  # type: ignore[arg-type]
+    return await repository.insert_job(session, values)
 
 
 def backoff_delay(attempt: int, settings: JobsSettings) -> float:
@@ -235,28 +222,13 @@ class Worker:
     async def sweep_expired(self) -> int:
         """Mark dead the jobs whose lease expired on their last allowed attempt."""
         now = self._clock()
-        limit = func.coalesce(Job.max_attempts, self._settings.max_attempts)
         async with self._factory() as session, session.begin():
-            rows = (
-                await session.execute(
-                    update(Job)
-                    .where(
-                        Job.status == JobStatus.RUNNING.value,
-                        Job.lease_expires_at < now,
-                        Job.attempts >= limit,
-                    )
-                    .values(
-                        status=JobStatus.DEAD.value,
-                        last_error="worker lost: lease expired on the last allowed attempt",
-                        locked_by=None,
-                        lease_expires_at=None,
-                        finished_at=now,
-                        updated_at=now,
-                    )
-                    .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.last_error)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
+            rows = await repository.kill_expired_jobs(
+                session,
+                now=now,
+                default_max_attempts=self._settings.max_attempts,
+                error="worker lost: lease expired on the last allowed attempt",
+            )
             for row in rows:
                 await self._call_failure_hook(
                     session,
@@ -269,44 +241,18 @@ class Worker:
     async def _claim(self, job_id: int | None = None) -> _Claim | None:
         now = self._clock()
         token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
-        limit = func.coalesce(Job.max_attempts, self._settings.max_attempts)
-        ready = or_(
-            and_(Job.status == JobStatus.QUEUED.value, Job.run_at <= now),
-            and_(
-                Job.status == JobStatus.RUNNING.value,
-                Job.lease_expires_at < now,
-                Job.attempts < limit,
-            ),
-        )
-        # One UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED): on PostgreSQL concurrent
-        # workers skip each other's rows; on SQLite the statement takes the write lock at once.
-        candidate = (
-            select(Job.id)
-            .where(ready, *([Job.id == job_id] if job_id is not None else []))
-            .order_by(Job.run_at, Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
         async with self._factory() as session, session.begin():
-            row = (
-                await session.execute(
-                    update(Job)
-                    .where(Job.id == candidate, ready)
-                    .values(
-                        status=JobStatus.RUNNING.value,
-                        attempts=Job.attempts + 1,
-                        locked_by=token,
-                        lease_expires_at=now + timedelta(seconds=self._settings.lease_seconds),
-                        updated_at=now,
-                    )
-                    .returning(Job.id, Job.kind, Job.payload, Job.attempts, limit)
-                    .execution_options(synchronize_session=False)
-                )
-            ).first()
+            row = await repository.claim_job(
+                session,
+                now=now,
+                lock_token=token,
+                lease_until=now + timedelta(seconds=self._settings.lease_seconds),
+                default_max_attempts=self._settings.max_attempts,
+                job_id=job_id,
+            )
         if row is None:
             return None
-        return _Claim(row[0], row[1], row[2], row[3], int(row[4]), token)
+        return _Claim(*row, token)
 
     async def _execute(self, claim: _Claim) -> None:
         bound = log.bind(job_id=claim.job_id, kind=claim.kind, attempt=claim.attempts)
@@ -344,20 +290,15 @@ class Worker:
 
     async def _mark_done(self, session: AsyncSession, claim: _Claim) -> bool:
         now = self._clock()
-        result = await session.execute(
-            update(Job)
-            .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
-            .values(
-                status=JobStatus.DONE.value,
-                locked_by=None,
-                lease_expires_at=None,
-                last_error=None,
-                finished_at=now,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        values = {
+            "status": JobStatus.DONE.value,
+            "locked_by": None,
+            "lease_expires_at": None,
+            "last_error": None,
+            "finished_at": now,
+            "updated_at": now,
+        }
+        return await repository.update_claimed_job(session, claim.job_id, claim.lock_token, values)
 
     async def _fail(self, claim: _Claim, exc: Exception) -> None:
         error = _error_text(exc)
@@ -375,13 +316,9 @@ class Worker:
             delay = backoff_delay(claim.attempts, self._settings)
             values |= {"status": JobStatus.QUEUED.value, "run_at": now + timedelta(seconds=delay)}
         async with self._factory() as session, session.begin():
-            result = await session.execute(
-                update(Job)
-                .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
-                .values(values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if not await repository.update_claimed_job(
+                session, claim.job_id, claim.lock_token, values
+            ):
                 return
             failure = JobFailure(
                 claim.job_id, claim.kind, claim.payload, claim.attempts, error, dead
@@ -401,19 +338,7 @@ class Worker:
         """Give a job back unfinished (worker shutting down); the attempt does not count."""
         now = self._clock()
         async with self._factory() as session, session.begin():
-            await session.execute(
-                update(Job)
-                .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
-                .values(
-                    status=JobStatus.QUEUED.value,
-                    attempts=Job.attempts - 1,
-                    locked_by=None,
-                    lease_expires_at=None,
-                    run_at=now,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
+            await repository.release_claimed_job(session, claim.job_id, claim.lock_token, now=now)
         JOBS_FINISHED.labels(kind=claim.kind, outcome="released").inc()
 
     async def _heartbeat(self, claim: _Claim) -> None:
@@ -423,14 +348,9 @@ class Worker:
             await asyncio.sleep(interval)
             try:
                 async with self._factory() as session, session.begin():
-                    await session.execute(
-                        update(Job)
-                        .where(Job.id == claim.job_id, Job.locked_by == claim.lock_token)
-                        .values(
-                            lease_expires_at=self._clock()
-                            + timedelta(seconds=self._settings.lease_seconds)
-                        )
-                        .execution_options(synchronize_session=False)
+                    until = self._clock() + timedelta(seconds=self._settings.lease_seconds)
+                    await repository.update_claimed_job(
+                        session, claim.job_id, claim.lock_token, {"lease_expires_at": until}
                     )
             except Exception:  # a missed heartbeat only risks a duplicate run, which is allowed
                 log.warning("job heartbeat failed", job_id=claim.job_id, exc_info=True)
@@ -459,16 +379,11 @@ async def list_jobs(
     limit: int = 100,
 ) -> list[Job]:
     """Jobs, newest first, optionally of one status or kind."""
-    query = select(Job).order_by(Job.id.desc()).limit(limit)
-    if status is not None:
-        query = query.where(Job.status == status.value)
-    if kind is not None:
-        query = query.where(Job.kind == kind)
-    return list(await session.scalars(query))
+    return await repository.list_jobs(session, status=status, kind=kind, limit=limit)
 
 
-async def requeue_dead_job(session: AsyncSession, job_id: int) -> Job:
-    """Give a dead job a fresh set of attempts, to run as soon as a worker is free."""
+async def requeue_dead_job(session: AsyncSession, job_id: int, *, caller: Caller) -> Job:
+    """Give a dead job a fresh set of attempts, to run as soon as a worker is free (audited)."""
     job = await session.get(Job, job_id)
     if job is None:
         raise NotFoundError(f"no job {job_id}")
@@ -481,4 +396,7 @@ async def requeue_dead_job(session: AsyncSession, job_id: int) -> Job:
     job.finished_at = None
     job.updated_at = now
     await session.flush()
+    await record_audit(
+        session, caller, action="job.retry", target=f"job:{job_id}", detail={"kind": job.kind}
+    )
     return job

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from awoooi.api.deps import Operator, RequestId, RuntimeDep, SessionDep, Viewer
-from awoooi.core.audit import record_audit
+from awoooi.core.audit import Caller, Door, Outcome, record_audit
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError, NotFoundError
 from awoooi.drift import repository
@@ -40,10 +40,10 @@ async def _audit(
 ) -> None:
     await record_audit(
         session,
-        actor=actor,
+        Caller(actor, Door.API, request_id),
         action=f"drift.{result.action}",
         target=f"drift-report:{result.report_id}",
-        outcome="ok" if result.ok else "partial",
+        outcome=Outcome.OK if result.ok else Outcome.PARTIAL,
         detail={
             "dry_run": result.dry_run,
             "items": {str(item.item_id): item.outcome for item in result.items},
@@ -51,7 +51,6 @@ async def _audit(
             "branch": result.branch,
             **extra,
         },
-        request_id=request_id,
     )
 
 
@@ -69,12 +68,11 @@ async def _audit_refusal(
     async with transaction(runtime.session_factory) as audit:
         await record_audit(
             audit,
-            actor=actor,
+            Caller(actor, Door.API, request_id),
             action=f"drift.{action}",
             target=f"drift-report:{report_id}",
-            outcome="refused",
+            outcome=Outcome.REFUSED,
             detail={"error": exc.code, "detail": exc.detail[:500]},
-            request_id=request_id,
         )
 
 
@@ -96,11 +94,10 @@ async def queue_drift_scan(
     record = await queue_scan(session, sources, actor=principal.name)
     await record_audit(
         session,
-        actor=principal.name,
+        Caller(principal.name, Door.API, request_id),
         action="drift.scan",
         target=f"drift-report:{record.id}",
         detail={"ref": sources.ref, "path": sources.path},
-        request_id=request_id,
     )
     return ScanQueued(report_id=record.id, status=record.status)
 

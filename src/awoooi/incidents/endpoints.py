@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime
 
-from awoooi.api.deps import Ingest, Operator, RequestId, RuntimeDep, SessionDep, Viewer
-from awoooi.core.audit import record_audit
+from awoooi.api.deps import Ingest, OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError, NotFoundError
 from awoooi.incidents import repository, service
 from awoooi.incidents.alerts import Alert, from_alertmanager, from_generic
@@ -145,19 +145,10 @@ async def _change(
     to: IncidentStatus,
     body: StatusChange | None,
     session: SessionDep,
-    actor: str,
-    request_id: str | None,
+    caller: Caller,
 ) -> IncidentOut:
     reason = body.reason if body else None
-    await service.set_status(session, incident_id, to, actor=actor, reason=reason)
-    await record_audit(
-        session,
-        actor=actor,
-        action=f"incident.{to.value}",
-        target=f"incident:{incident_id}",
-        detail={"reason": reason} if reason else {},
-        request_id=request_id,
-    )
+    await service.set_status(session, incident_id, to, caller=caller, reason=reason)
     refreshed = await repository.get_by_human_id(session, incident_id)
     assert refreshed is not None
     return incident_out(refreshed)
@@ -167,25 +158,19 @@ async def _change(
 async def resolve_incident(
     incident_id: str,
     session: SessionDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
     body: StatusChange | None = None,
 ) -> IncidentOut:
     """Mark an incident resolved by hand."""
-    return await _change(
-        incident_id, IncidentStatus.RESOLVED, body, session, principal.name, request_id
-    )
+    return await _change(incident_id, IncidentStatus.RESOLVED, body, session, caller)
 
 
 @router.post("/incidents/{incident_id}/escalate", response_model=IncidentOut, tags=["incidents"])
 async def escalate_incident(
     incident_id: str,
     session: SessionDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
     body: StatusChange | None = None,
 ) -> IncidentOut:
     """Hand an incident to humans: no automatic repair will touch it."""
-    return await _change(
-        incident_id, IncidentStatus.ESCALATED, body, session, principal.name, request_id
-    )
+    return await _change(incident_id, IncidentStatus.ESCALATED, body, session, caller)

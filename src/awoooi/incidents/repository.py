@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from awoooi.incidents.models import (
     ACTIVE_STATUSES,
+    AlertStatus,
     Incident,
     IncidentAlert,
     IncidentDayCounter,
@@ -122,3 +123,12 @@ async def search(
     page = query.options(selectinload(Incident.alerts))
     page = page.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
     return list(await session.scalars(page)), total
+
+
+async def firing_count(session: AsyncSession, incident_id: int) -> int:
+    """How many of the incident's alerts are still firing."""
+    query = select(func.count()).where(
+        IncidentAlert.incident_id == incident_id,
+        IncidentAlert.status == AlertStatus.FIRING.value,
+    )
+    return int(await session.scalar(query) or 0)

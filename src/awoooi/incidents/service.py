@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.core.audit import Caller, record_audit
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
 from awoooi.core.locks import lock_names
@@ -366,15 +367,22 @@ async def set_status(
     human_id: str,
     to: IncidentStatus,
     *,
-    actor: str,
+    caller: Caller,
     reason: str | None = None,
 ) -> Incident:
-    """Change an incident's status by its human id (resolve, escalate ...)."""
+    """Change an incident's status by its human id (resolve, escalate ...), audited."""
     incident = await repository.get_by_human_id(session, human_id)
     if incident is None:
         raise NotFoundError(f"no incident {human_id}")
     await lock_names(session, [f"incident:{incident.id}"])
     await session.refresh(incident)
-    change_status(session, incident, to, actor=actor, reason=reason)
+    change_status(session, incident, to, actor=caller.actor, reason=reason)
     await session.flush()
+    await record_audit(
+        session,
+        caller,
+        action=f"incident.{to.value}",
+        target=f"incident:{human_id}",
+        detail={"reason": reason} if reason else {},
+    )
     return incident

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from awoooi.api.deps import Operator, RequestId, RuntimeDep, SessionDep, Viewer
-from awoooi.core.audit import record_audit
+from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
 from awoooi.core.errors import NotFoundError
 from awoooi.incidents import repository as incidents
 from awoooi.knowledge import search as kb_search
@@ -45,23 +44,8 @@ def hit_from_entry(entry: KnowledgeEntry, snippet: str = "", rank: float = 0.0) 
     )
 
 
-async def _audit(
-    session: SessionDep, actor: str, action: str, entry: KnowledgeEntry, request_id: str | None
-) -> None:
-    await record_audit(
-        session,
-        actor=actor,
-        action=f"knowledge.{action}",
-        target=f"knowledge:{entry.id}",
-        detail={"title": entry.title[:120], "status": entry.status, "version": entry.version},
-        request_id=request_id,
-    )
-
-
 @router.post("", response_model=EntryOut, status_code=status.HTTP_201_CREATED)
-async def create(
-    body: EntryCreate, session: SessionDep, principal: Operator, request_id: RequestId
-) -> EntryOut:
+async def create(body: EntryCreate, session: SessionDep, caller: OperatorCaller) -> EntryOut:
     """Write an entry by hand (DRAFT by default)."""
     entry = await service.create_entry(
         session,
@@ -71,7 +55,7 @@ async def create(
             entry_type=body.entry_type,
             source=EntrySource.MANUAL,
             status=body.status,
-            created_by=principal.name,
+            created_by=caller.actor,
             category=body.category,
             tags=tuple(body.tags),
             services=tuple(body.services),
@@ -79,8 +63,8 @@ async def create(
             related_playbook_id=body.related_playbook_id,
             symptoms_hash=body.symptoms_hash,
         ),
+        caller=caller,
     )
-    await _audit(session, principal.name, "create", entry, request_id)
     return EntryOut.model_validate(entry)
 
 
@@ -176,21 +160,19 @@ async def update(
     entry_id: int,
     body: EntryUpdate,
     session: SessionDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
 ) -> EntryOut:
     """Edit an entry; the previous text is kept as a version."""
     entry = await service.update_entry(
         session,
         entry_id,
-        edited_by=principal.name,
+        caller=caller,
         title=body.title,
         content=body.content,
         category=body.category,
         tags=body.tags,
         services=body.services,
     )
-    await _audit(session, principal.name, "update", entry, request_id)
     return EntryOut.model_validate(entry)
 
 
@@ -198,15 +180,13 @@ async def update(
 async def approve(
     entry_id: int,
     session: SessionDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
     body: ReviewDecision | None = None,
 ) -> EntryOut:
     """Publish a DRAFT (a human reviewed it)."""
     entry = await service.approve_entry(
-        session, entry_id, reviewer=principal.name, note=body.note if body else None
+        session, entry_id, caller=caller, note=body.note if body else None
     )
-    await _audit(session, principal.name, "approve", entry, request_id)
     return EntryOut.model_validate(entry)
 
 
@@ -215,22 +195,15 @@ async def reject(
     entry_id: int,
     body: RejectDecision,
     session: SessionDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
 ) -> EntryOut:
     """Reject a DRAFT, with a reason."""
-    entry = await service.reject_entry(
-        session, entry_id, reviewer=principal.name, reason=body.reason
-    )
-    await _audit(session, principal.name, "reject", entry, request_id)
+    entry = await service.reject_entry(session, entry_id, caller=caller, reason=body.reason)
     return EntryOut.model_validate(entry)
 
 
 @router.post("/{entry_id}/archive", response_model=EntryOut)
-async def archive(
-    entry_id: int, session: SessionDep, principal: Operator, request_id: RequestId
-) -> EntryOut:
+async def archive(entry_id: int, session: SessionDep, caller: OperatorCaller) -> EntryOut:
     """Retire an entry (an archived anti-pattern stops blocking repairs)."""
-    entry = await service.archive_entry(session, entry_id, actor=principal.name)
-    await _audit(session, principal.name, "archive", entry, request_id)
+    entry = await service.archive_entry(session, entry_id, caller=caller)
     return EntryOut.model_validate(entry)

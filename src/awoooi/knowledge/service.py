@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.core.audit import Caller, record_audit
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, InvalidInputError, NotFoundError
 from awoooi.core.locks import lock_names
@@ -51,8 +53,36 @@ def _clean_list(values: tuple[str, ...] | list[str]) -> list[str]:
     return sorted({value.strip() for value in values if value.strip()})
 
 
-async def create_entry(session: AsyncSession, entry: NewEntry) -> KnowledgeEntry:
-    """Create an entry; secrets are redacted from its text before it is stored."""
+async def _audit(
+    session: AsyncSession,
+    caller: Caller,
+    action: str,
+    record: KnowledgeEntry,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await record_audit(
+        session,
+        caller,
+        action=f"knowledge.{action}",
+        target=f"knowledge:{record.id}",
+        detail={
+            "title": record.title[:120],
+            "status": record.status,
+            "version": record.version,
+            **(detail or {}),
+        },
+    )
+
+
+async def create_entry(
+    session: AsyncSession,
+    entry: NewEntry,
+    *,
+    caller: Caller | None = None,
+    audit_detail: dict[str, Any] | None = None,
+) -> KnowledgeEntry:
+    """Create an entry; secrets are redacted from its text before it is stored. Entries made
+    for a caller (a person, an import) are audited; the harvester's are recorded as its own."""
     if (
         entry.source is EntrySource.AI_EXTRACTED
         and entry.status is EntryStatus.PUBLISHED
@@ -90,6 +120,8 @@ async def create_entry(session: AsyncSession, entry: NewEntry) -> KnowledgeEntry
     except IntegrityError as exc:
         # The transaction is spoiled; the request or job boundary rolls it back.
         raise ConflictError("an entry with this uid or harvest key already exists") from exc
+    if caller is not None:
+        await _audit(session, caller, "create", record, audit_detail)
     return record
 
 
@@ -123,14 +155,15 @@ async def update_entry(
     session: AsyncSession,
     entry_id: int,
     *,
-    edited_by: str,
+    caller: Caller,
     title: str | None = None,
     content: str | None = None,
     category: str | None = None,
     tags: list[str] | None = None,
     services: list[str] | None = None,
+    audit_detail: dict[str, Any] | None = None,
 ) -> KnowledgeEntry:
-    """Edit an entry: the current text becomes a kept version and `version` goes up."""
+    """Edit an entry, audited: the current text becomes a kept version and `version` goes up."""
     record = await _locked(session, entry_id)
     if record.status == EntryStatus.ARCHIVED.value:
         raise ConflictError(f"entry {entry_id} is ARCHIVED; archived entries are not edited")
@@ -143,7 +176,7 @@ async def update_entry(
             category=record.category,
             tags=list(record.tags),
             services=list(record.services),
-            edited_by=edited_by[:128],
+            edited_by=caller.actor[:128],
             edited_at=utcnow(),
         )
     )
@@ -160,6 +193,7 @@ async def update_entry(
     record.version += 1
     record.updated_at = utcnow()
     await session.flush()
+    await _audit(session, caller, "update", record, audit_detail)
     return record
 
 
@@ -175,27 +209,28 @@ async def list_versions(session: AsyncSession, entry_id: int) -> list[KnowledgeV
 
 
 async def approve_entry(
-    session: AsyncSession, entry_id: int, *, reviewer: str, note: str | None = None
+    session: AsyncSession, entry_id: int, *, caller: Caller, note: str | None = None
 ) -> KnowledgeEntry:
-    """DRAFT -> PUBLISHED, recording the reviewer."""
+    """DRAFT -> PUBLISHED, recording the reviewer; audited."""
     record = await _locked(session, entry_id)
     if EntryStatus(record.status) not in _REVIEWABLE:
         raise ConflictError(f"entry {entry_id} is {record.status}; only a DRAFT can be approved")
     now = utcnow()
     record.status = EntryStatus.PUBLISHED.value
-    record.reviewed_by = reviewer[:128]
+    record.reviewed_by = caller.actor[:128]
     record.reviewed_at = now
     record.review_note = note
     record.published_at = now
     record.updated_at = now
     await session.flush()
+    await _audit(session, caller, "approve", record)
     return record
 
 
 async def reject_entry(
-    session: AsyncSession, entry_id: int, *, reviewer: str, reason: str
+    session: AsyncSession, entry_id: int, *, caller: Caller, reason: str
 ) -> KnowledgeEntry:
-    """DRAFT -> REJECTED; the reason is required and kept."""
+    """DRAFT -> REJECTED; the reason is required and kept; audited."""
     if not reason.strip():
         raise InvalidInputError("a rejection needs a reason")
     record = await _locked(session, entry_id)
@@ -203,22 +238,24 @@ async def reject_entry(
         raise ConflictError(f"entry {entry_id} is {record.status}; only a DRAFT can be rejected")
     now = utcnow()
     record.status = EntryStatus.REJECTED.value
-    record.reviewed_by = reviewer[:128]
+    record.reviewed_by = caller.actor[:128]
     record.reviewed_at = now
     record.review_note = reason.strip()
     record.updated_at = now
     await session.flush()
+    await _audit(session, caller, "reject", record)
     return record
 
 
-async def archive_entry(session: AsyncSession, entry_id: int, *, actor: str) -> KnowledgeEntry:
-    """Any live entry -> ARCHIVED (an archived anti-pattern no longer blocks repairs)."""
+async def archive_entry(session: AsyncSession, entry_id: int, *, caller: Caller) -> KnowledgeEntry:
+    """Any live entry -> ARCHIVED (an archived anti-pattern no longer blocks repairs); audited."""
     record = await _locked(session, entry_id)
     if EntryStatus(record.status) not in _ARCHIVABLE:
         raise ConflictError(f"entry {entry_id} is already ARCHIVED")
     record.status = EntryStatus.ARCHIVED.value
     record.updated_at = utcnow()
     await session.flush()
+    await _audit(session, caller, "archive", record)
     return record
 
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from awoooi.core.audit import record_audit
+from awoooi.core.audit import Caller, Door, Outcome, record_audit
 from awoooi.core.logging import get_logger
 from awoooi.core.redact import redact
 from awoooi.notify.actions import ActionRegistry, PressResult, press
@@ -69,12 +69,15 @@ async def handle_update(
         session, data, user_id=user_id, actor=actor, registry=registry, approvers=approvers
     )
     record = result.record
+    outcome = Outcome.OK if result.performed else (
+        Outcome.REFUSED if not result.allowed else Outcome.NO_OP
+    )
     await record_audit(
         session,
-        actor=actor,
+        Caller(actor, Door.TELEGRAM),
         action=f"notify.{record.action}" if record else "notify.unknown_action",
         target=f"{record.action.split('.')[0]}:{record.target}" if record else f"action:{data}",
-        outcome="ok" if result.performed else ("refused" if not result.allowed else "no-op"),
+        outcome=outcome,
         detail={"channel": "telegram", "message": result.message},
     )
     return result, callback

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from awoooi.api.deps import Operator, RequestId, RuntimeDep, SessionDep, Viewer
-from awoooi.core.audit import record_audit
+from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
 from awoooi.core.errors import NotFoundError
 from awoooi.core.jobs import job_for_key
 from awoooi.incidents import repository as incidents
@@ -30,19 +29,6 @@ async def _out(session: SessionDep, repair: Repair, *, with_steps: bool = True) 
     human_id = incident.human_id if incident else str(repair.incident_id)
     steps = await repository.steps_of(session, repair.id) if with_steps else None
     return RepairOut.of(repair, human_id, steps)
-
-
-async def _audit(
-    session: SessionDep, actor: str, action: str, repair: Repair, request_id: str | None
-) -> None:
-    await record_audit(
-        session,
-        actor=actor,
-        action=f"repair.{action}",
-        target=f"repair:{repair.id}",
-        detail={"playbook": repair.playbook_id, "target": repair.target, "status": repair.status},
-        request_id=request_id,
-    )
 
 
 @router.get("/playbooks", response_model=list[PlaybookOut])
@@ -88,15 +74,13 @@ async def approve_repair(
     repair_id: int,
     session: SessionDep,
     runtime: RuntimeDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
     body: ApproveRepair | None = None,
 ) -> RepairOut:
     """Approve a waiting repair: it is queued, and its gates are checked again before it runs."""
     repair = await runtime.repairs.approve(
-        session, repair_id, actor=principal.name, note=body.note if body else None
+        session, repair_id, caller=caller, note=body.note if body else None
     )
-    await _audit(session, principal.name, "approve", repair, request_id)
     return await _out(session, repair)
 
 
@@ -106,14 +90,10 @@ async def reject_repair(
     body: RejectRepair,
     session: SessionDep,
     runtime: RuntimeDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
 ) -> RepairOut:
     """Reject a waiting repair, with a reason; nothing runs."""
-    repair = await runtime.repairs.reject(
-        session, repair_id, actor=principal.name, reason=body.reason
-    )
-    await _audit(session, principal.name, "reject", repair, request_id)
+    repair = await runtime.repairs.reject(session, repair_id, caller=caller, reason=body.reason)
     return await _out(session, repair)
 
 
@@ -122,8 +102,7 @@ async def repair_incident(
     incident_id: str,
     session: SessionDep,
     runtime: RuntimeDep,
-    principal: Operator,
-    request_id: RequestId,
+    caller: OperatorCaller,
     body: RunRepair | None = None,
 ) -> RepairOut:
     """Decide a repair for the incident now and, when the gates allow it, run it (`wait`,
@@ -131,10 +110,7 @@ async def repair_incident(
     incident = await incidents.get_by_human_id(session, incident_id)
     if incident is None:
         raise NotFoundError(f"no incident {incident_id}")
-    repair = await runtime.repairs.decide_and_record(
-        session, incident, actor=f"user:{principal.name}"
-    )
-    await _audit(session, principal.name, "request", repair, request_id)
+    repair = await runtime.repairs.decide_and_record(session, incident, caller=caller)
     job_id = await job_for_key(session, f"repair:{repair.id}")
     # Committed before running: the steps record themselves in their own transactions.
     await session.commit()

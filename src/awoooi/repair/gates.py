@@ -1,31 +1,262 @@
-"""The safety gates a repair passes before it runs; each answers with a reason or None."""
+"""The safety gates a repair passes, as data: one ordered list, used when a repair is decided and
+again when it starts (an approval may come hours after the decision).
+
+Each gate is one class with a `name`, the `phases` it runs in and `check(ctx) -> GateVerdict`;
+adding a gate is one class and one entry in `GATES`. The first gate that blocks decides.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.incidents.models import Incident, IncidentStatus
 from awoooi.knowledge.models import KnowledgeEntry
 from awoooi.knowledge.service import check_anti_pattern
 from awoooi.repair import repository
+from awoooi.repair.models import GateName
 from awoooi.repair.playbooks import RISK_ORDER, Playbook
 from awoooi.repair.settings import FreezeWindow, RepairSettings
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-@dataclass(frozen=True)
-class Blocked:
-    """A gate said no: which gate, and why."""
+class Phase(StrEnum):
+    """When the gates run: at the decision, or when a queued repair is about to start."""
 
-    gate: str
-    reason: str
+    DECIDE = "decide"
+    START = "start"
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """Everything a gate may look at for one repair of one incident."""
+
+    session: AsyncSession
+    phase: Phase
+    now: datetime
+    incident: Incident
+    symptoms_hash: str
+    playbook: Playbook
+    target: str
+    namespace: str | None
+    settings: RepairSettings
+    anti_pattern_days: float
+    # The repair being started (START); its own row never blocks it.
+    repair_id: int = 0
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """One gate's answer: passed, or blocked with a reason (and the anti-pattern that did it)."""
+
+    gate: GateName
+    passed: bool
+    reason: str = ""
     anti_pattern: KnowledgeEntry | None = None
+
+    @classmethod
+    def passes(cls, gate: GateName) -> GateVerdict:
+        """The gate lets the repair through."""
+        return cls(gate, True)
+
+    @classmethod
+    def blocks(
+        cls, gate: GateName, reason: str, anti_pattern: KnowledgeEntry | None = None
+    ) -> GateVerdict:
+        """The gate stops the repair, saying why."""
+        return cls(gate, False, reason, anti_pattern)
+
+
+class Gate(Protocol):
+    """One safety check."""
+
+    @property
+    def name(self) -> GateName:
+        """The gate's name, as recorded on a blocked repair."""
+        ...
+
+    @property
+    def phases(self) -> frozenset[Phase]:
+        """When the gate runs."""
+        ...
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Pass or block this repair."""
+        ...
+
+
+_BOTH = frozenset({Phase.DECIDE, Phase.START})
+
+
+class ResolvedGate:
+    """A repair never starts for an incident resolved since the decision."""
+
+    name = GateName.RESOLVED
+    phases = frozenset({Phase.START})
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Blocked when the incident is resolved."""
+        if ctx.incident.status == IncidentStatus.RESOLVED.value:
+            return GateVerdict.blocks(self.name, "the incident was resolved before the repair ran")
+        return GateVerdict.passes(self.name)
+
+
+class AntiPatternGate:
+    """A published anti-pattern for these symptoms blocks the same fix for its window."""
+
+    name = GateName.ANTI_PATTERN
+    phases = _BOTH
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Blocked when a published anti-pattern for the symptoms is younger than its window."""
+        days = ctx.anti_pattern_days
+        entry = await check_anti_pattern(ctx.session, ctx.symptoms_hash, days, now=ctx.now)
+        if entry is None:
+            return GateVerdict.passes(self.name)
+        return GateVerdict.blocks(
+            self.name,
+            f"anti-pattern #{entry.id} {entry.title!r} (published "
+            f"{entry.published_at:%Y-%m-%d %H:%M} UTC) says this fix failed for the same "
+            f"symptoms ({ctx.symptoms_hash}) within {days:g} days",
+            entry,
+        )
+
+
+class FreezeGate:
+    """No repair runs inside a freeze window covering the target's namespace."""
+
+    name = GateName.FREEZE
+    phases = _BOTH
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Blocked while a freeze window is on."""
+        window = active_window(ctx.settings.freeze_windows, ctx.now, ctx.namespace)
+        if window is None:
+            return GateVerdict.passes(self.name)
+        return GateVerdict.blocks(self.name, f"freeze window {window.name!r} is in effect")
+
+
+class CooldownGate:
+    """A target rests for the playbook's cooldown after a repair that ran on it."""
+
+    name = GateName.COOLDOWN
+    phases = _BOTH
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Blocked while the last repair on the target finished less than `cooldown` ago."""
+        cooldown = ctx.playbook.cooldown
+        if cooldown <= 0:
+            return GateVerdict.passes(self.name)
+        finished = await repository.last_finished_on(ctx.session, ctx.target)
+        if finished is None or ctx.now - finished >= timedelta(seconds=cooldown):
+            return GateVerdict.passes(self.name)
+        ready = finished + timedelta(seconds=cooldown)
+        return GateVerdict.blocks(
+            self.name,
+            f"{ctx.target} was repaired at {finished:%H:%M:%S} UTC; "
+            f"cooldown until {ready:%H:%M:%S} UTC",
+        )
+
+
+class RateLimitGate:
+    """At most `repair.max_repairs_per_target_per_hour` repairs start on a target per hour."""
+
+    name = GateName.RATE_LIMIT
+    phases = _BOTH
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Blocked when the target already had that many repairs in the last hour."""
+        per_hour = ctx.settings.max_repairs_per_target_per_hour
+        since = ctx.now - timedelta(hours=1)
+        count = await repository.started_since(ctx.session, ctx.target, since)
+        if count < per_hour:
+            return GateVerdict.passes(self.name)
+        return GateVerdict.blocks(
+            self.name, f"{ctx.target} had {count} repairs in the last hour (max {per_hour})"
+        )
+
+
+class AttemptsGate:
+    """A playbook runs at most `max_attempts` times for one incident."""
+
+    name = GateName.MAX_ATTEMPTS
+    phases = _BOTH
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Blocked when the playbook already ran `max_attempts` times for this incident."""
+        playbook = ctx.playbook
+        count = await repository.attempts(ctx.session, ctx.incident.id, playbook.id)
+        if count < playbook.max_attempts:
+            return GateVerdict.passes(self.name)
+        return GateVerdict.blocks(
+            self.name,
+            f"{playbook.id} already ran {count} time(s) for this incident "
+            f"(max_attempts {playbook.max_attempts})",
+        )
+
+
+class BusyGate:
+    """One repair at a time per target."""
+
+    name = GateName.BUSY
+    phases = _BOTH
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Blocked while another repair holds the target: queued or running when deciding;
+        running when starting, so queued repairs go first come, first served."""
+        if ctx.phase is Phase.DECIDE:
+            other = await repository.busy_with(ctx.session, ctx.target, exclude_id=ctx.repair_id)
+        else:
+            other = await repository.running_on(ctx.session, ctx.target, exclude_id=ctx.repair_id)
+        if other is None:
+            return GateVerdict.passes(self.name)
+        return GateVerdict.blocks(
+            self.name, f"repair #{other.id} is already {other.status} on {ctx.target}"
+        )
+
+
+# The order is the order of the README: the first gate that says no decides.
+GATES: tuple[Gate, ...] = (
+    ResolvedGate(),
+    AntiPatternGate(),
+    FreezeGate(),
+    CooldownGate(),
+    RateLimitGate(),
+    AttemptsGate(),
+    BusyGate(),
+)
+
+
+async def first_block(ctx: GateContext, gates: Sequence[Gate] = GATES) -> GateVerdict | None:
+    """The verdict of the first gate of this phase that blocks, or None when all pass."""
+    for gate in gates:
+        if ctx.phase not in gate.phases:
+            continue
+        verdict = await gate.check(ctx)
+        if not verdict.passed:
+            return verdict
+    return None
+
+
+def approval_reason(playbook: Playbook, settings: RepairSettings) -> str | None:
+    """Why a human must approve this playbook, or None when it may run on its own."""
+    if playbook.requires_approval:
+        return f"{playbook.id} requires approval"
+    ceiling = settings.auto_approve_max_risk
+    if ceiling == "none" or RISK_ORDER[playbook.risk] > RISK_ORDER[ceiling]:
+        return f"risk {playbook.risk} is above repair.auto_approve_max_risk ({ceiling})"
+    return None
+
+
+# ---------------------------------------------------------------- freeze windows
 
 
 def _clock(value: str) -> time:
@@ -57,84 +288,11 @@ def in_window(window: FreezeWindow, now: datetime, namespace: str | None) -> boo
     )
 
 
-def freeze_gate(
+def active_window(
     windows: Sequence[FreezeWindow], now: datetime, namespace: str | None
-) -> Blocked | None:
-    """Blocked while a freeze window is on."""
+) -> FreezeWindow | None:
+    """The first freeze window in effect for this namespace now, if any."""
     for window in windows:
         if in_window(window, now, namespace):
-            return Blocked("freeze", f"freeze window {window.name!r} is in effect")
-    return None
-
-
-async def anti_pattern_gate(
-    session: AsyncSession, symptoms_hash: str, days: float, now: datetime
-) -> Blocked | None:
-    """Blocked when a published anti-pattern for these symptoms is younger than `days`."""
-    entry = await check_anti_pattern(session, symptoms_hash, days, now=now)
-    if entry is None:
-        return None
-    return Blocked(
-        "anti_pattern",
-        f"anti-pattern #{entry.id} {entry.title!r} (published {entry.published_at:%Y-%m-%d %H:%M} "
-        f"UTC) says this fix failed for the same symptoms ({symptoms_hash}) within {days:g} days",
-        anti_pattern=entry,
-    )
-
-
-async def cooldown_gate(
-    session: AsyncSession, target: str, cooldown_seconds: float, now: datetime
-) -> Blocked | None:
-    """Blocked while the last repair on the target finished less than `cooldown` ago."""
-    if cooldown_seconds <= 0:
-        return None
-    finished = await repository.last_finished_on(session, target)
-    if finished is None or now - finished >= timedelta(seconds=cooldown_seconds):
-        return None
-    ready = finished + timedelta(seconds=cooldown_seconds)
-    return Blocked(
-        "cooldown",
-        f"{target} was repaired at {finished:%H:%M:%S} UTC; cooldown until {ready:%H:%M:%S} UTC",
-    )
-
-
-async def rate_limit_gate(
-    session: AsyncSession, target: str, per_hour: int, now: datetime
-) -> Blocked | None:
-    """Blocked when the target already had `per_hour` repairs in the last hour."""
-    count = await repository.started_since(session, target, now - timedelta(hours=1))
-    if count < per_hour:
-        return None
-    return Blocked("rate_limit", f"{target} had {count} repairs in the last hour (max {per_hour})")
-
-
-async def attempts_gate(
-    session: AsyncSession, incident_id: int, playbook: Playbook
-) -> Blocked | None:
-    """Blocked when the playbook already ran `max_attempts` times for this incident."""
-    count = await repository.attempts(session, incident_id, playbook.id)
-    if count < playbook.max_attempts:
-        return None
-    return Blocked(
-        "max_attempts",
-        f"{playbook.id} already ran {count} time(s) for this incident "
-        f"(max_attempts {playbook.max_attempts})",
-    )
-
-
-async def busy_gate(session: AsyncSession, target: str, exclude_id: int = 0) -> Blocked | None:
-    """Blocked while another repair is queued or running on the target."""
-    other = await repository.busy_with(session, target, exclude_id=exclude_id)
-    if other is None:
-        return None
-    return Blocked("busy", f"repair #{other.id} is already {other.status} on {target}")
-
-
-def approval_reason(playbook: Playbook, settings: RepairSettings) -> str | None:
-    """Why a human must approve this playbook, or None when it may run on its own."""
-    if playbook.requires_approval:
-        return f"{playbook.id} requires approval"
-    ceiling = settings.auto_approve_max_risk
-    if ceiling == "none" or RISK_ORDER[playbook.risk] > RISK_ORDER[ceiling]:
-        return f"risk {playbook.risk} is above repair.auto_approve_max_risk ({ceiling})"
+            return window
     return None

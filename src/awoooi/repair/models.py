@@ -61,6 +61,21 @@ FINISHED_STATUSES = frozenset(
 BUSY_STATUSES = (RepairStatus.QUEUED.value, RepairStatus.RUNNING.value)
 
 
+class GateName(StrEnum):
+    """The gate (or the reason) that stopped a repair, or made it wait for a human."""
+
+    RESOLVED = "resolved"
+    ANTI_PATTERN = "anti_pattern"
+    FREEZE = "freeze"
+    COOLDOWN = "cooldown"
+    RATE_LIMIT = "rate_limit"
+    MAX_ATTEMPTS = "max_attempts"
+    BUSY = "busy"
+    APPROVAL = "approval"
+    # At start: the playbook changed or cannot be planned any more since the decision.
+    PLAYBOOK = "playbook"
+
+
 class StepStatus(StrEnum):
     """One step's state."""
 

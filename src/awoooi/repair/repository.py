@@ -48,6 +48,20 @@ async def steps_of(session: AsyncSession, repair_id: int) -> list[RepairStep]:
     return list(await session.scalars(query.order_by(RepairStep.position)))
 
 
+async def step_at(session: AsyncSession, repair_id: int, position: int) -> RepairStep | None:
+    """One step of a repair by its position."""
+    query = select(RepairStep).where(
+        RepairStep.repair_id == repair_id, RepairStep.position == position
+    )
+    return await session.scalar(query)
+
+
+async def count_for_incident(session: AsyncSession, incident_id: int) -> int:
+    """How many repairs were decided for an incident."""
+    query = select(func.count()).where(Repair.incident_id == incident_id)
+    return int(await session.scalar(query) or 0)
+
+
 async def last_finished_on(session: AsyncSession, target: str) -> datetime | None:
     """When the last repair that ran on this target finished."""
     return await session.scalar(_LAST_FINISHED, {"target": target})
