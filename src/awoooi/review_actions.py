@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.core.errors import InvalidInputError
 from awoooi.knowledge import service as knowledge
-from awoooi.notify.actions import ActionRegistry
+from awoooi.notify.press import ActionRegistry
 from awoooi.repair.service import RepairService
 
 

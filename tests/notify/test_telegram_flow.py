@@ -21,9 +21,8 @@ from awoooi.core.config import JobsSettings, Settings
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.models import Job
 from awoooi.knowledge.harvest import RUNBOOK_JOB
-from awoooi.notify.actions import NotifyAction
 from awoooi.notify.endpoints import SECRET_HEADER
-from awoooi.notify.models import Notification
+from awoooi.notify.models import Notification, NotifyAction
 from awoooi.notify.service import SEND_JOB
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings

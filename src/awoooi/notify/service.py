@@ -12,9 +12,10 @@ from awoooi.core.db import utcnow
 from awoooi.core.jobs import JobContext, JobFailure, JobRegistry, enqueue
 from awoooi.core.logging import redact_text
 from awoooi.core.metrics import NOTIFICATIONS
-from awoooi.notify.actions import ChannelChoice, NotifyPolicy, create_action, parse_action
 from awoooi.notify.base import Button, Notifier, OutgoingMessage, Severity
 from awoooi.notify.models import Notification, NotificationStatus
+from awoooi.notify.press import create_action, parse_action
+from awoooi.notify.routing import ChannelChoice, NotifyPolicy
 
 SEND_JOB = "notify.send"
 MAX_TITLE_CHARS = 256

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from awoooi.core.audit import record_audit
 from awoooi.core.logging import get_logger
 from awoooi.core.redact import redact
-from awoooi.notify.actions import ActionRegistry, PressResult, press
 from awoooi.notify.base import ChannelError
 from awoooi.notify.channels.telegram_html import escape, fit
+from awoooi.notify.press import ActionRegistry, PressResult, press
 
 log = get_logger(__name__)
 

@@ -31,8 +31,8 @@ from awoooi.incidents import repository as incidents
 from awoooi.incidents.models import AlertStatus, Incident, IncidentAlert, IncidentStatus
 from awoooi.incidents.service import TRANSITIONS, add_event, change_status
 from awoooi.knowledge.harvest import RepairReport, StepResult, queue_harvest
-from awoooi.notify.actions import ChannelChoice
 from awoooi.notify.base import Button, Severity
+from awoooi.notify.routing import ChannelChoice
 from awoooi.notify.service import notify
 from awoooi.repair import gates, repository
 from awoooi.repair.actions import ActionContext, ActionFailed, Params, run_action

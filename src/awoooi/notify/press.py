@@ -1,47 +1,27 @@
-"""Server-side action records behind card buttons: what a button does, who may press it, until
-when; a button carries only the record's opaque id (Telegram allows 64 bytes of callback data)."""
+"""Card buttons that run server-side actions: the action records behind them and `press`.
+
+A button carries only its record's opaque id (Telegram allows 64 bytes of callback data); what it
+does, who may press it and until when stay on the server.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from fnmatch import fnmatchcase
+from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, utcnow
+from awoooi.core.db import utcnow
 from awoooi.core.errors import AwoooiError
 from awoooi.core.locks import lock_names
-from awoooi.notify.base import Severity
-from awoooi.notify.settings import NotifySettings
+from awoooi.notify.models import NotifyAction
+from awoooi.notify.routing import NotifyPolicy
 
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
 # What a button may do: "<action>:<target id>" as the caller wrote it in Button.action_id.
 KNOWN_ACTIONS = ("knowledge.approve", "knowledge.reject", "repair.approve", "repair.reject")
-
-
-class NotifyAction(Base):
-    """One pressable button of one notification."""
-
-    __tablename__ = "notify_actions"
-    __table_args__ = (Index("ix_notify_actions_notification", "notification_id"),)
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(64))
-    notification_id: Mapped[int] = mapped_column(
-        ForeignKey("notifications.id", ondelete="CASCADE")
-    )
-    allowed_users: Mapped[list[int]] = mapped_column(JSONType, default=list)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    used_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 def new_action_id() -> str:
@@ -55,44 +35,6 @@ def parse_action(action_id: str) -> tuple[str, str]:
     if action not in KNOWN_ACTIONS or not target or len(target) > 64:
         raise ValueError(f"unknown button action {action_id!r}")
     return action, target
-
-
-@dataclass
-class NotifyPolicy:
-    """Which channels a notification goes to, and how its buttons are made."""
-
-    settings: NotifySettings = field(default_factory=NotifySettings)
-    public_url: str = "http://127.0.0.1:8080"
-
-    def select(self, kind: str, severity: Severity) -> list[str]:
-        """The channels for a notification: every matching route's, else the defaults."""
-        rank = SEVERITY_RANK[severity.value]
-        chosen: list[str] = []
-        for route in self.settings.routes:
-            if rank < SEVERITY_RANK[route.min_severity]:
-                continue
-            if any(fnmatchcase(kind, pattern) for pattern in route.kinds):
-                chosen.extend(route.channels)
-        return list(dict.fromkeys(chosen or self.settings.channels))
-
-    @property
-    def action_ttl(self) -> timedelta:
-        """How long a button works."""
-        return timedelta(hours=self.settings.action_ttl_hours)
-
-    @property
-    def approvers(self) -> list[int]:
-        """Telegram user ids allowed to press action buttons."""
-        return list(self.settings.telegram.approvers)
-
-    def link_for(self, action: str, target: str) -> str:
-        """Where a channel that cannot press buttons links instead."""
-        base = self.public_url.rstrip("/")
-        resource = "knowledge" if action.startswith("knowledge.") else "repairs"
-        return f"{base}/api/v1/{resource}/{target}"
-
-
-ChannelChoice = Sequence[str] | NotifyPolicy
 
 
 async def create_action(
