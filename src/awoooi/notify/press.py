@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.core.db import utcnow
 from awoooi.core.errors import AwoooiError
 from awoooi.core.locks import lock_names
+from awoooi.notify import repository
 from awoooi.notify.models import NotifyAction
 from awoooi.notify.routing import NotifyPolicy
 
@@ -96,7 +96,7 @@ async def press(
     """Run a button's action once, for a user who was an approver when the card was sent and
     still is, before it expires. A second press (or the card's other button) does nothing."""
     await lock_names(session, [f"notify-action:{action_id}"])
-    record = await session.get(NotifyAction, action_id)
+    record = await repository.get_action(session, action_id)
     if record is None:
         return PressResult(False, False, "This button is not known.")
     await session.refresh(record)
@@ -118,14 +118,7 @@ async def press(
     record.used_by = actor[:128]
     record.outcome = outcome
     # The card's other button (Reject after Approve) is spent too: one decision per card.
-    siblings = await session.scalars(
-        select(NotifyAction).where(
-            NotifyAction.notification_id == record.notification_id,
-            NotifyAction.id != record.id,
-            NotifyAction.used_at.is_(None),
-        )
-    )
-    for sibling in siblings:
+    for sibling in await repository.unused_sibling_actions(session, record):
         sibling.used_at = moment
         sibling.used_by = actor[:128]
         sibling.outcome = f"superseded: {outcome}"
