@@ -6,7 +6,6 @@ from awoooi.core.db import Base
 from awoooi.drift import models as drift_models
 from awoooi.incidents import models as incident_models
 from awoooi.knowledge import models as knowledge_models
-from awoooi.notify import actions as notify_actions
 from awoooi.notify import models as notify_models
 from awoooi.repair import models as repair_models
 
@@ -19,7 +18,6 @@ __all__ = [
     "incident_models",
     "knowledge_models",
     "metadata",
-    "notify_actions",
     "notify_models",
     "repair_models",
 ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from awoooi.core.audit import Caller, Door
+from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError
 from awoooi.knowledge import service as knowledge
-from awoooi.notify.actions import ActionRegistry
+from awoooi.notify.press import ActionRegistry
 from awoooi.repair.service import RepairService
 
 
@@ -20,31 +20,29 @@ def _id(target: str) -> int:
 def register_review_actions(registry: ActionRegistry, repairs: RepairService) -> None:
     """Bind the four review actions to the knowledge and repair services."""
 
-    async def approve_entry(session: AsyncSession, target: str, actor: str) -> str:
-        entry = await knowledge.approve_entry(
-            session, _id(target), caller=Caller(actor, Door.TELEGRAM)
-        )
+    async def approve_entry(session: AsyncSession, target: str, caller: Caller) -> str:
+        entry = await knowledge.approve_entry(session, _id(target), caller=caller)
         return f"Approved: runbook #{entry.id} is published"
 
-    async def reject_entry(session: AsyncSession, target: str, actor: str) -> str:
+    async def reject_entry(session: AsyncSession, target: str, caller: Caller) -> str:
         entry = await knowledge.reject_entry(
             session,
             _id(target),
-            caller=Caller(actor, Door.TELEGRAM),
-            reason=f"rejected from a card by {actor}",
+            caller=caller,
+            reason=f"rejected from a card by {caller.actor}",
         )
         return f"Rejected: runbook #{entry.id}"
 
-    async def approve_repair(session: AsyncSession, target: str, actor: str) -> str:
-        repair = await repairs.approve(session, _id(target), caller=Caller(actor, Door.TELEGRAM))
+    async def approve_repair(session: AsyncSession, target: str, caller: Caller) -> str:
+        repair = await repairs.approve(session, _id(target), caller=caller)
         return f"Approved: repair #{repair.id} is queued"
 
-    async def reject_repair(session: AsyncSession, target: str, actor: str) -> str:
+    async def reject_repair(session: AsyncSession, target: str, caller: Caller) -> str:
         repair = await repairs.reject(
             session,
             _id(target),
-            caller=Caller(actor, Door.TELEGRAM),
-            reason=f"rejected from a card by {actor}",
+            caller=caller,
+            reason=f"rejected from a card by {caller.actor}",
         )
         return f"Rejected: repair #{repair.id} will not run"
 

@@ -32,12 +32,13 @@ from awoooi.drift.scanning import DriftScanner
 from awoooi.incidents.models import Incident
 from awoooi.incidents.service import IncidentIngestor
 from awoooi.knowledge.harvest import KnowledgeHarvester
-from awoooi.notify.actions import ActionRegistry, NotifyPolicy
 from awoooi.notify.base import Notifier
 from awoooi.notify.channels.log import LogNotifier
 from awoooi.notify.channels.slack import SlackNotifier
 from awoooi.notify.channels.telegram import TelegramBot, TelegramNotifier
 from awoooi.notify.channels.webhook import WebhookNotifier
+from awoooi.notify.press import ActionRegistry
+from awoooi.notify.routing import NotifyPolicy
 from awoooi.notify.service import NotificationSender
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.service import RepairPolicy, RepairService, queue_decision

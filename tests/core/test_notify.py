@@ -24,7 +24,8 @@ from awoooi.notify.base import (
 )
 from awoooi.notify.channels.log import LogNotifier
 from awoooi.notify.models import Notification, NotificationStatus
-from awoooi.notify.service import SEND_JOB, NotificationSender, list_notifications, notify
+from awoooi.notify.repository import list_notifications
+from awoooi.notify.service import SEND_JOB, NotificationSender, notify
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings
 

@@ -28,8 +28,7 @@ from awoooi.knowledge.harvest import (
 from awoooi.knowledge.models import KnowledgeEntry
 from awoooi.knowledge.settings import KnowledgeSettings
 from awoooi.knowledge.templates import ANTI_PATTERN_SECTIONS, RUNBOOK_SECTIONS
-from awoooi.notify.actions import NotifyAction
-from awoooi.notify.models import Notification
+from awoooi.notify.models import Notification, NotifyAction
 from awoooi.runtime import Runtime
 from tests.ai.support import nemotron, ollama
 from tests.conftest import make_settings

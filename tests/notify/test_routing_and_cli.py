@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from awoooi.notify.actions import NotifyPolicy
 from awoooi.notify.base import ChannelError, OutgoingMessage, Severity
 from awoooi.notify.channels.webhook import (
     SIGNATURE_HEADER,
@@ -26,6 +25,7 @@ from awoooi.notify.channels.webhook import (
     WebhookNotifier,
     verify,
 )
+from awoooi.notify.routing import NotifyPolicy
 from awoooi.notify.settings import NotifySettings, WebhookSettings
 from tests.helpers.telegram_api import FakeTelegramAPI
 from tests.notify.conftest import BOT_TOKEN, CHAT_ID, WEBHOOK_SECRET

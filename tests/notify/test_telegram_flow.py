@@ -7,6 +7,7 @@ Real pieces only: the API app in-process, the fake Bot API over HTTP, real local
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,13 +22,13 @@ from awoooi.core.config import JobsSettings, Settings
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.models import Job
 from awoooi.knowledge.harvest import RUNBOOK_JOB
-from awoooi.notify.actions import NotifyAction
 from awoooi.notify.endpoints import SECRET_HEADER
-from awoooi.notify.models import Notification
+from awoooi.notify.models import Notification, NotifyAction
 from awoooi.notify.service import SEND_JOB
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings
 from tests.helpers.fake_kube import InMemoryKube
+from tests.helpers.serve import cli_env, run_awoooi
 from tests.helpers.telegram_api import FakeTelegramAPI, RecordedCall, SentMessage
 from tests.incidents.conftest import am_alert, am_payload
 from tests.notify.conftest import (
@@ -256,9 +257,9 @@ async def entry(client: httpx.AsyncClient, headers: dict[str, str], entry_id: in
 
 
 async def notify_audit(client: httpx.AsyncClient, headers: dict[str, str]) -> list[Any]:
-    """Audit entries of card presses, oldest first."""
+    """Audit entries of card presses (through the Telegram door), oldest first."""
     rows = await get_json(client, "/api/v1/audit?limit=1000", headers)
-    return [row for row in reversed(rows) if row["action"].startswith("notify.")]
+    return [row for row in reversed(rows) if row["door"] == "telegram"]
 
 
 async def actions_of(runtime: Runtime, notification_id: int) -> list[NotifyAction]:
@@ -425,14 +426,16 @@ async def test_an_approver_publishes_the_runbook_from_the_card_once(
         in card.visible_text
     )
 
+    # The decision is audited by the knowledge service, as from any door; the door says where.
     [audited] = await notify_audit(client, admin_headers)
     assert (audited["actor"], audited["action"], audited["target"], audited["outcome"]) == (
         "telegram:111 (@ann)",
-        "notify.knowledge.approve",
+        "knowledge.approve",
         f"knowledge:{drafted.entry_id}",
         "ok",
     )
-    assert audited["detail"]["channel"] == "telegram"
+    assert audited["detail"]["status"] == "PUBLISHED"
+    assert audited["request_id"]
     async with runtime.session_factory() as session:
         record = await session.get(NotifyAction, drafted.approve)
         sibling = await session.get(NotifyAction, drafted.reject)
@@ -459,7 +462,7 @@ async def test_an_approver_publishes_the_runbook_from_the_card_once(
     assert len(bot_api.message(CHAT_ID, drafted.card.message_id).edits) == 1
     audited = await notify_audit(client, admin_headers)
     assert [(a["action"], a["outcome"]) for a in audited] == [
-        ("notify.knowledge.approve", "ok"),
+        ("knowledge.approve", "ok"),
         ("notify.knowledge.approve", "no-op"),
         ("notify.knowledge.reject", "no-op"),
     ]
@@ -695,7 +698,7 @@ async def test_a_risky_repair_is_approved_from_its_card_and_runs(
     assert [(r.method, r.path) for r in heal_server.requests] == [("POST", "/risky/web")]
     audited = await notify_audit(client, admin_headers)
     assert [(a["action"], a["target"], a["outcome"]) for a in audited] == [
-        ("notify.repair.approve", f"repair:{repair_id}", "ok")
+        ("repair.approve", f"repair:{repair_id}", "ok")
     ]
 
     # Reject on the same card, later: the repair has run, nothing changes.
@@ -829,3 +832,63 @@ async def test_no_secret_from_a_failed_step_reaches_telegram(
         for note in copies.values():
             assert LEAKED_PASSWORD not in note.title + note.text
             assert LEAKED_TOKEN not in note.title + note.text
+
+
+# ---------------------------------------------------------------- one decision, one audit shape
+
+
+async def test_approving_a_repair_is_audited_alike_from_every_door(
+    runtime: Runtime,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    bot_api: FakeTelegramAPI,
+) -> None:
+    """The API, the CLI and a Telegram button approve three waiting repairs: the repair service
+    writes each audit row, so the rows differ only in who decided and through which door."""
+    for namespace in ("north", "south", "east"):
+        payload = am_payload([am_alert(alertname="HealRisky", namespace=namespace)])
+        alerts = "/api/v1/alerts/alertmanager"
+        posted = await client.post(alerts, json=payload, headers=admin_headers)
+        assert posted.status_code == 202, posted.text
+    await runtime.worker().run_until_idle()
+    page = await get_json(client, "/api/v1/repairs?status=pending_approval", admin_headers)
+    by_api, by_cli, by_button = sorted(item["id"] for item in page["items"])
+
+    approved = await client.post(f"/api/v1/repairs/{by_api}/approve", headers=admin_headers)
+    assert approved.status_code == 200, approved.text
+
+    assert settings.database_url is not None
+    env = cli_env(settings.home, settings.database_url.get_secret_value())
+    printed = await asyncio.to_thread(
+        run_awoooi, "repairs", "approve", str(by_cli), env=env, directory=settings.home
+    )
+    assert f"repair {by_cli} approved: queued" in printed
+
+    [card_call] = sent_cards(bot_api, f"approve repair #{by_button}")
+    card = card_message(bot_api, card_call)
+    pressed = press_update(card, buttons_of(card_call)["Approve"]["callback_data"])
+    assert (await post_update(client, pressed)).status_code == 200
+
+    rows = await get_json(client, "/api/v1/audit?action=repair.approve", admin_headers)
+    by_door = {row["door"]: row for row in rows}
+    assert set(by_door) == {"api", "cli", "telegram"}
+    assert by_door["api"]["actor"] == "admin"
+    assert by_door["cli"]["actor"].startswith("cli:")
+    assert by_door["telegram"]["actor"] == "telegram:111 (@ann)"
+    repair_of = {"api": by_api, "cli": by_cli, "telegram": by_button}
+
+    def decision(door: str) -> dict[str, Any]:
+        """The row without its identity (id, time, request) and who/where: the decision."""
+        row = by_door[door]
+        assert row["target"] == f"repair:{repair_of[door]}"
+        ignored = {"id", "at", "request_id", "actor", "door"}
+        return {**{k: v for k, v in row.items() if k not in ignored}, "target": "repair:N"}
+
+    assert decision("api") == decision("cli") == decision("telegram")
+    assert decision("api") == {
+        "action": "repair.approve",
+        "target": "repair:N",
+        "outcome": "ok",
+        "detail": {"playbook": "risky-heal", "target": "playbook/risky-heal", "status": "queued"},
+    }

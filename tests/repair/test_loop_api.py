@@ -19,7 +19,7 @@ import pytest
 from awoooi.core.config import Settings
 from awoooi.core.models import Role
 from awoooi.knowledge.harvest import ANTI_PATTERN_JOB, RUNBOOK_JOB
-from awoooi.notify.actions import NotifyAction
+from awoooi.notify.models import NotifyAction
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings
 from tests.helpers.fake_kube import InMemoryKube

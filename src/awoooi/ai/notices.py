@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from awoooi.ai.intents import Intent
 from awoooi.ai.router import Attempt, RejectionHook, rejection_text
 from awoooi.core.db import transaction
-from awoooi.notify.actions import ChannelChoice
 from awoooi.notify.base import Severity
+from awoooi.notify.routing import ChannelChoice
 from awoooi.notify.service import notify
 
 REJECTION_KIND = "ai.rejected"

@@ -19,7 +19,7 @@ from awoooi.api.schemas import (
 from awoooi.core import auth, jobs
 from awoooi.core.audit import list_audit
 from awoooi.core.models import JobStatus
-from awoooi.notify.service import list_notifications
+from awoooi.notify.repository import list_notifications
 
 router = APIRouter(prefix="/api/v1")
 

@@ -34,8 +34,8 @@ from awoooi.drift.service import (
     scan,
 )
 from awoooi.drift.settings import DriftSettings, IgnoreRule
-from awoooi.notify.actions import NotifyPolicy
 from awoooi.notify.base import Button, Severity
+from awoooi.notify.routing import NotifyPolicy
 from awoooi.notify.service import notify
 
 log = get_logger(__name__)

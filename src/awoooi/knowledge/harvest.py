@@ -27,8 +27,8 @@ from awoooi.knowledge.templates import (
     runbook_template,
     system_prompt,
 )
-from awoooi.notify.actions import ChannelChoice
 from awoooi.notify.base import Button, Severity
+from awoooi.notify.routing import ChannelChoice
 from awoooi.notify.service import notify
 
 log = get_logger(__name__)

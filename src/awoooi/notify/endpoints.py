@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 
-from awoooi.api.deps import RuntimeDep, SessionDep
+from awoooi.api.deps import RequestId, RuntimeDep, SessionDep
 from awoooi.core.errors import AuthError, InvalidInputError, NotFoundError
 from awoooi.notify.telegram_updates import answer, handle_update
 
@@ -21,6 +21,7 @@ async def telegram_webhook(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
+    request_id: RequestId,
     secret: Annotated[str | None, Header(alias=SECRET_HEADER)] = None,
 ) -> dict[str, Any]:
     """Accept an update only with the configured secret; a press runs its action once."""
@@ -38,7 +39,11 @@ async def telegram_webhook(
     if not isinstance(update, dict):
         raise InvalidInputError("a Telegram update is a JSON object")
     result, callback = await handle_update(
-        session, update, approvers=list(telegram.approvers), registry=runtime.actions
+        session,
+        update,
+        approvers=list(telegram.approvers),
+        registry=runtime.actions,
+        request_id=request_id,
     )
     # The decision is committed before Telegram hears about it: a failed answer loses nothing.
     await session.commit()

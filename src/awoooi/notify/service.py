@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.core.db import utcnow
 from awoooi.core.jobs import JobContext, JobFailure, JobRegistry, enqueue
 from awoooi.core.logging import redact_text
 from awoooi.core.metrics import NOTIFICATIONS
-from awoooi.notify.actions import ChannelChoice, NotifyPolicy, create_action, parse_action
+from awoooi.notify import repository
 from awoooi.notify.base import Button, Notifier, OutgoingMessage, Severity
 from awoooi.notify.models import Notification, NotificationStatus
+from awoooi.notify.press import create_action, parse_action
+from awoooi.notify.routing import ChannelChoice, NotifyPolicy
 
 SEND_JOB = "notify.send"
 MAX_TITLE_CHARS = 256
@@ -81,12 +82,6 @@ async def _stored_button(
     }
 
 
-async def list_notifications(session: AsyncSession, *, limit: int = 100) -> list[Notification]:
-    """Recent notifications, newest first."""
-    query = select(Notification).order_by(Notification.id.desc()).limit(limit)
-    return list(await session.scalars(query))
-
-
 def _message(record: Notification) -> OutgoingMessage:
     return OutgoingMessage(
         notification_id=record.id,
@@ -110,7 +105,7 @@ class NotificationSender:
 
     async def send(self, ctx: JobContext) -> None:
         """Send the notification unless it was already sent (retries are harmless)."""
-        record = await ctx.session.get(Notification, int(ctx.payload["notification_id"]))
+        record = await repository.get_notification(ctx.session, int(ctx.payload["notification_id"]))
         if record is None or record.status == NotificationStatus.SENT.value:
             return
         notifier = self._notifiers.get(record.channel)
@@ -126,7 +121,7 @@ class NotificationSender:
 
     async def record_failure(self, session: AsyncSession, failure: JobFailure) -> None:
         """Keep the channel's error on the notification; it stays failed once the job is dead."""
-        record = await session.get(Notification, int(failure.payload["notification_id"]))
+        record = await repository.get_notification(session, int(failure.payload["notification_id"]))
         if record is None or record.status == NotificationStatus.SENT.value:
             return
         record.status = NotificationStatus.FAILED.value

@@ -7,12 +7,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from awoooi.core.audit import Caller, Door, Outcome, record_audit
+from awoooi.core.audit import Caller, Door
 from awoooi.core.logging import get_logger
 from awoooi.core.redact import redact
-from awoooi.notify.actions import ActionRegistry, PressResult, press
 from awoooi.notify.base import ChannelError
 from awoooi.notify.channels.telegram_html import escape, fit
+from awoooi.notify.press import ActionRegistry, PressResult, press
 
 log = get_logger(__name__)
 
@@ -48,6 +48,7 @@ async def handle_update(
     *,
     approvers: list[int],
     registry: ActionRegistry,
+    request_id: str | None = None,
 ) -> tuple[PressResult | None, dict[str, Any] | None]:
     """Decide a `callback_query` (in the caller's transaction); other updates are ignored.
     Returns the result and the callback, so the caller can answer Telegram after committing."""
@@ -64,21 +65,9 @@ async def handle_update(
         or not _CALLBACK_DATA.fullmatch(data)
     ):
         return None, None
-    actor = _actor(user)
+    caller = Caller(_actor(user), Door.TELEGRAM, request_id)
     result = await press(
-        session, data, user_id=user_id, actor=actor, registry=registry, approvers=approvers
-    )
-    record = result.record
-    outcome = Outcome.OK if result.performed else (
-        Outcome.REFUSED if not result.allowed else Outcome.NO_OP
-    )
-    await record_audit(
-        session,
-        Caller(actor, Door.TELEGRAM),
-        action=f"notify.{record.action}" if record else "notify.unknown_action",
-        target=f"{record.action.split('.')[0]}:{record.target}" if record else f"action:{data}",
-        outcome=outcome,
-        detail={"channel": "telegram", "message": result.message},
+        session, data, user_id=user_id, caller=caller, registry=registry, approvers=approvers
     )
     return result, callback
 

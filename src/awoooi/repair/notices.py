@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.incidents.models import Incident
-from awoooi.notify.actions import ChannelChoice
 from awoooi.notify.base import Button, Severity
+from awoooi.notify.routing import ChannelChoice
 from awoooi.notify.service import notify
 from awoooi.repair.models import GateName, Repair
 

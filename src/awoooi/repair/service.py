@@ -27,7 +27,7 @@ from awoooi.incidents import repository as incidents
 from awoooi.incidents.models import Incident, IncidentStatus
 from awoooi.incidents.service import TRANSITIONS, add_event, change_status
 from awoooi.knowledge.harvest import RepairReport, queue_harvest
-from awoooi.notify.actions import ChannelChoice
+from awoooi.notify.routing import ChannelChoice
 from awoooi.repair import repository
 from awoooi.repair.actions import Params
 from awoooi.repair.decide import RepairDecider, RepairDecision

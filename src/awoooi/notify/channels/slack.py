@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from awoooi.core.errors import ConfigError
 from awoooi.core.redact import placeholder, redact
-from awoooi.notify.base import ChannelError, DeliveryReceipt, OutgoingMessage
+from awoooi.notify.base import DeliveryReceipt, OutgoingMessage
+from awoooi.notify.channels.http import ChannelHTTP
 from awoooi.notify.settings import SlackSettings
 
 __all__ = ["SlackNotifier", "escape", "slack_payload", "split_text"]
@@ -19,7 +18,6 @@ MAX_SECTIONS = 10
 BUTTON_LABEL_MAX_CHARS = 75
 MAX_BUTTONS = 25
 CUT_MARKER = "\n… (cut; the full text is in awoooi)"
-_ERROR_BODY_CHARS = 200
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
@@ -122,8 +120,11 @@ class SlackNotifier:
         if settings.webhook_url is None or not settings.webhook_url.get_secret_value():
             raise ConfigError("notify.slack.webhook_url is not set")
         self._url = settings.webhook_url.get_secret_value()
-        self._timeout = settings.timeout_seconds
-        self._client: httpx.AsyncClient | None = None
+        self._http = ChannelHTTP(
+            timeout=settings.timeout_seconds,
+            secret=self._url,
+            secret_shown_as=placeholder("slack_webhook"),
+        )
 
     def __repr__(self) -> str:
         return "SlackNotifier()"  # the webhook URL is the credential
@@ -131,29 +132,13 @@ class SlackNotifier:
     async def send(self, message: OutgoingMessage) -> DeliveryReceipt:
         """POST the Block Kit payload; any answer but 2xx raises ChannelError (the job retries)."""
         payload = slack_payload(message)
-        try:
-            response = await self._http().post(self._url, json=payload)
-        except httpx.HTTPError as exc:
-            # `from None`: the cause carries the request, whose URL is the credential.
-            detail = self._redact(str(exc)) or type(exc).__name__
-            raise ChannelError(f"Slack webhook request failed: {detail}") from None
-        if not response.is_success:
-            body = self._redact(response.text[:_ERROR_BODY_CHARS].strip())
-            raise ChannelError(f"Slack webhook answered HTTP {response.status_code}: {body}")
+        response = await self._http.post(
+            self._url, json=payload, failure="Slack webhook request failed"
+        )
+        self._http.require_success(response, name="Slack webhook")
         # An incoming webhook answers a bare "ok": there is no message id to keep.
         return DeliveryReceipt(external_id=None)
 
     async def aclose(self) -> None:
         """Close the connection pool (a later send opens a new one)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # trust_env=False: no proxy from the environment gets to see the webhook URL.
-            self._client = httpx.AsyncClient(timeout=self._timeout, trust_env=False)
-        return self._client
-
-    def _redact(self, text: str) -> str:
-        return redact(text.replace(self._url, placeholder("slack_webhook")))
+        await self._http.aclose()

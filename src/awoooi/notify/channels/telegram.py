@@ -14,6 +14,7 @@ from awoooi.core.errors import ConfigError
 from awoooi.core.logging import get_logger
 from awoooi.core.redact import placeholder, redact
 from awoooi.notify.base import Button, ChannelError, DeliveryReceipt, OutgoingMessage
+from awoooi.notify.channels.http import ChannelHTTP
 from awoooi.notify.channels.telegram_html import render_card
 from awoooi.notify.settings import TelegramSettings
 
@@ -63,12 +64,16 @@ class TelegramBot:
             raise ConfigError("notify.telegram.bot_token is not set")
         self._token = settings.bot_token.get_secret_value()
         self._api_url = settings.api_url.rstrip("/")
-        self._timeout = settings.timeout_seconds
+        # The token is in every URL; the literal is hidden even when it has no token's shape.
+        self._http = ChannelHTTP(
+            timeout=settings.timeout_seconds,
+            secret=self._token,
+            secret_shown_as=placeholder("telegram_bot_token"),
+        )
         self._pace = settings.pace_seconds
         # Injectable so tests can check pacing and back-off without waiting for them.
         self._clock = clock
         self._sleep = sleep
-        self._client: httpx.AsyncClient | None = None
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._last_send: dict[str, float] = {}
 
@@ -155,21 +160,9 @@ class TelegramBot:
 
     async def aclose(self) -> None:
         """Close the connection pool (a later call opens a new one)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._http.aclose()
 
     # -- machinery --------------------------------------------------------------------------
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # trust_env=False: a proxy from the environment must not see the token in the URL.
-            self._client = httpx.AsyncClient(timeout=self._timeout, trust_env=False)
-        return self._client
-
-    def _redact(self, text: str) -> str:
-        # The token is in every URL; the literal is hidden even when it has no token's shape.
-        return redact(text.replace(self._token, placeholder("telegram_bot_token")))
 
     @asynccontextmanager
     async def _paced(self, chat_id: str) -> AsyncIterator[None]:
@@ -199,12 +192,9 @@ class TelegramBot:
         """POST one Bot API method; the `result`, after up to RATE_LIMIT_RETRIES 429 waits."""
         url = f"{self._api_url}/bot{self._token}/{method}"
         for attempt in range(RATE_LIMIT_RETRIES + 1):
-            try:
-                response = await self._http().post(url, json=json, data=data, files=files)
-            except httpx.HTTPError as exc:
-                # `from None`: the cause carries the request, whose URL holds the token.
-                detail = self._redact(str(exc)) or type(exc).__name__
-                raise ChannelError(f"Telegram {method}: request failed: {detail}") from None
+            response = await self._http.post(
+                url, json=json, data=data, files=files, failure=f"Telegram {method}: request failed"
+            )
             body = _json_body(response)
             if body is None:
                 raise ChannelError(
@@ -214,7 +204,7 @@ class TelegramBot:
             if body.get("ok") is True:
                 return body.get("result")
             code = body.get("error_code", response.status_code)
-            description = self._redact(str(body.get("description") or f"HTTP {code}"))
+            description = self._http.redact(str(body.get("description") or f"HTTP {code}"))
             if code == 429 or response.status_code == 429:
                 retry_after = _retry_after(body)
                 if attempt < RATE_LIMIT_RETRIES:

@@ -45,11 +45,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from awoooi.core.errors import ConfigError
 from awoooi.core.redact import redact
-from awoooi.notify.base import ChannelError, DeliveryReceipt, OutgoingMessage
+from awoooi.notify.base import DeliveryReceipt, OutgoingMessage
+from awoooi.notify.channels.http import ChannelHTTP
 from awoooi.notify.settings import WebhookSettings
 
 __all__ = [
@@ -64,7 +63,6 @@ __all__ = [
 SIGNATURE_HEADER = "X-Awoooi-Signature"
 TIMESTAMP_HEADER = "X-Awoooi-Timestamp"
 DEFAULT_TOLERANCE_SECONDS = 300
-_ERROR_BODY_CHARS = 200
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -123,9 +121,11 @@ class WebhookNotifier:
             raise ConfigError("notify.webhook.url and notify.webhook.secret must be set")
         self._url = settings.url
         self._secret = settings.secret.get_secret_value()
-        self._timeout = settings.timeout_seconds
         self._clock = clock
-        self._client: httpx.AsyncClient | None = None
+        # The URL may carry credentials (basic auth, a token in the query).
+        self._http = ChannelHTTP(
+            timeout=settings.timeout_seconds, secret=self._url, secret_shown_as="<webhook url>"
+        )
 
     def __repr__(self) -> str:
         return "WebhookNotifier()"  # the URL may carry credentials
@@ -141,31 +141,13 @@ class WebhookNotifier:
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: signature(self._secret, timestamp, body),
         }
-        try:
-            # `content=`, not `json=`: the bytes sent must be the bytes signed.
-            response = await self._http().post(self._url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            # `from None`: the cause carries the request, whose URL may hold credentials.
-            detail = self._redact(str(exc)) or type(exc).__name__
-            raise ChannelError(f"webhook request failed: {detail}") from None
-        if not response.is_success:
-            text = self._redact(response.text[:_ERROR_BODY_CHARS].strip())
-            raise ChannelError(f"webhook answered HTTP {response.status_code}: {text}")
+        # `content=`, not `json=`: the bytes sent must be the bytes signed.
+        response = await self._http.post(
+            self._url, content=body, headers=headers, failure="webhook request failed"
+        )
+        self._http.require_success(response, name="webhook")
         return DeliveryReceipt(external_id=None)
 
     async def aclose(self) -> None:
         """Close the connection pool (a later send opens a new one)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # A redirect would resend the signed body somewhere unconfigured: it is a failure.
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout, trust_env=False, follow_redirects=False
-            )
-        return self._client
-
-    def _redact(self, text: str) -> str:
-        return redact(text.replace(self._url, "<webhook url>"))
+        await self._http.aclose()
