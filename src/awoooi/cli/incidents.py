@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from awoooi.cli.context import fail, out_console, settings_from, with_runtime
-from awoooi.core.db import transaction
+from awoooi.cli.context import fail, in_transaction, out_console, settings_from
 from awoooi.incidents import repository
 from awoooi.incidents.models import Incident, IncidentStatus, Severity
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from awoooi.runtime import Runtime
 
 app = typer.Typer(help="Incidents.", no_args_is_help=True)
@@ -27,21 +28,19 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
 ) -> None:
     """List incidents, newest first."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> tuple[list[Incident], int]:
-        async with transaction(runtime.session_factory) as session:
-            return await repository.search(
-                session,
-                status=status.value if status else None,
-                severity=severity.value if severity else None,
-                service=service,
-                since=None,
-                limit=limit,
-                offset=0,
-            )
+    async def action(_runtime: Runtime, session: AsyncSession) -> tuple[list[Incident], int]:
+        return await repository.search(
+            session,
+            status=status.value if status else None,
+            severity=severity.value if severity else None,
+            service=service,
+            since=None,
+            limit=limit,
+            offset=0,
+        )
 
-    items, total = with_runtime(settings, action)
+    items, total = in_transaction(settings_from(ctx), action)
     table = Table("id", "severity", "status", "services", "seen", "last seen", "title")
     for incident in items:
         table.add_row(
@@ -62,16 +61,14 @@ def show(
     ctx: typer.Context, incident_id: Annotated[str, typer.Argument(help="INC-YYYYMMDD-NNNN")]
 ) -> None:
     """Show one incident with its symptoms and timeline."""
-    settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> Incident | None:
-        async with transaction(runtime.session_factory) as session:
-            return await repository.get_by_human_id(session, incident_id, with_timeline=True)
+    async def action(_runtime: Runtime, session: AsyncSession) -> Incident | None:
+        return await repository.get_by_human_id(session, incident_id, with_timeline=True)
 
     # The API view lives with the endpoints, whose FastAPI import only this command needs.
     from awoooi.incidents.endpoints import incident_out
 
-    incident = with_runtime(settings, action)
+    incident = in_transaction(settings_from(ctx), action)
     if incident is None:
         raise fail(f"no incident {incident_id}")
     view = incident_out(incident)
