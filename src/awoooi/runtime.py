@@ -14,7 +14,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient, LightkubeClient
+from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient
+from awoooi.adapters.lightkube_client import LightkubeClient
 from awoooi.ai.diagnosis import IncidentDiagnoser, queue_diagnosis
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier

@@ -72,7 +72,8 @@ async def _live_state(
 ) -> tuple[LiveState, Callable[[], Any] | None]:
     if live_dump is not None:
         return await DumpState.load(live_dump, settings.drift), None
-    from awoooi.adapters.kube import LightkubeClient  # only a cluster scan needs the client
+    # Only a cluster scan needs the client.
+    from awoooi.adapters.lightkube_client import LightkubeClient
 
     kube = settings.kube
     client = LightkubeClient.connect(
