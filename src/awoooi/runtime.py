@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient
 from awoooi.adapters.lightkube_client import LightkubeClient
+from awoooi.adapters.settings import KubeSettings
 from awoooi.ai.diagnosis import IncidentDiagnoser, queue_diagnosis
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier
@@ -42,7 +43,6 @@ from awoooi.notify.channels.webhook import WebhookNotifier
 from awoooi.notify.service import NotificationSender
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.service import RepairPolicy, RepairService, queue_decision
-from awoooi.repair.settings import KubeSettings
 from awoooi.review_actions import register_review_actions
 
 log = get_logger(__name__)
