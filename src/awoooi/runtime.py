@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +22,7 @@ from awoooi.core.auth import count_tokens, create_token
 from awoooi.core.config import Settings
 from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
 from awoooi.core.errors import ConfigError, ConflictError
+from awoooi.core.filelock import file_lock
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
@@ -246,7 +243,7 @@ class Runtime:
                 return
             # SQLite has no advisory locks; without this, processes starting together on a fresh
             # file race to CREATE TABLE and one fails ("already exists" / "database is locked").
-            async with _file_lock(Path(f"{database}.migrate-lock")):
+            async with file_lock(Path(f"{database}.migrate-lock")):
                 await migrate.upgrade(self.engine)
             return
         async with self.engine.connect() as conn:
@@ -297,23 +294,6 @@ def kube_configured(settings: KubeSettings) -> bool:
     if settings.server or settings.kubeconfig or settings.in_cluster:
         return True
     return bool(os.environ.get("KUBECONFIG")) or (Path.home() / ".kube" / "config").is_file()
-
-
-@contextlib.asynccontextmanager
-async def _file_lock(path: Path) -> AsyncIterator[None]:
-    """Hold an exclusive flock on `path`, polling so the event loop (and cancellation) go on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(0.05)
-        yield
-    finally:
-        os.close(descriptor)  # closing the descriptor releases the lock
 
 
 def write_secret_file(path: Path, secret: str) -> Path:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import shutil
 import signal
 import tempfile
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,12 +17,12 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from awoooi.core.errors import AwoooiError
+from awoooi.core.filelock import file_lock
 from awoooi.core.redact import redact
 
 # How much of git's stderr an error message keeps (the reason is in the last lines).
 _STDERR_TAIL_CHARS = 2000
 _STDERR_TAIL_LINES = 20
-_LOCK_POLL_SECONDS = 0.05
 
 # No part of the user@host:port authority may start with "-": ssh would read it as an option
 # (CVE-2017-1000117; git refuses it too, this refuses it before git runs).
@@ -266,52 +264,24 @@ def _check_ref(ref: str) -> None:
         raise GitError(f"refusing git ref {ref!r}: not a branch, tag or commit name")
 
 
-# One asyncio.Lock per (event loop, checkout path) while somebody uses it; the flock below
-# excludes other processes (API replicas, workers, the CLI) sharing the cache directory.
-_LOCKS: weakref.WeakValueDictionary[tuple[asyncio.AbstractEventLoop, Path], asyncio.Lock] = (
-    weakref.WeakValueDictionary()
-)
-
-
-async def _flock(descriptor: int) -> None:
-    """Take an exclusive flock, polling so the event loop (and cancellation) go on."""
-    while True:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            await asyncio.sleep(_LOCK_POLL_SECONDS)
-
-
 @contextlib.asynccontextmanager
 async def _exclusive(path: Path, deadline: _Deadline, shown: str) -> AsyncIterator[None]:
     """Be the only checkout of `path`, in this process and in any other sharing the cache."""
-    key = (asyncio.get_running_loop(), path)
-    lock = _LOCKS.get(key)
-    if lock is None:
-        lock = _LOCKS[key] = asyncio.Lock()
-    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    async with contextlib.AsyncExitStack() as held:
         try:
-            async with asyncio.timeout(deadline.left(f"checkout of {shown}")):
-                await lock.acquire()
-                try:
-                    await _flock(descriptor)
-                except BaseException:
-                    lock.release()
-                    raise
+            await held.enter_async_context(
+                file_lock(
+                    path.with_name(path.name + ".lock"),
+                    timeout=deadline.left(f"checkout of {shown}"),
+                )
+            )
         except TimeoutError:
             raise GitError(
                 f"checkout of {shown} timed out after {deadline.timeout:g}s "
                 "waiting for another checkout of the same repository",
                 timed_out=True,
             ) from None
-        try:
-            yield
-        finally:
-            lock.release()
-    finally:
-        os.close(descriptor)  # closing the descriptor releases the flock
+        yield
 
 
 class _Deadline:
