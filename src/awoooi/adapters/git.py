@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +15,9 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from awoooi.core.errors import AwoooiError
+from awoooi.adapters.process import ProcessError, run_process
 from awoooi.core.filelock import file_lock
 from awoooi.core.redact import redact
-
-# How much of git's stderr an error message keeps (the reason is in the last lines).
-_STDERR_TAIL_CHARS = 2000
-_STDERR_TAIL_LINES = 20
 
 # No part of the user@host:port authority may start with "-": ssh would read it as an option
 # (CVE-2017-1000117; git refuses it too, this refuses it before git runs).
@@ -56,24 +51,11 @@ _REPOSITORY_ENV = (
 )
 
 
-class GitError(AwoooiError):
+class GitError(ProcessError):
     """A git command failed, timed out, or was refused before it ran."""
 
     status_code = 502
     code = "git_error"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        returncode: int | None = None,
-        stderr: str = "",
-        timed_out: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.returncode = returncode  # None: git did not finish (refused, timed out)
-        self.stderr = stderr  # the redacted tail of git's stderr
-        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -107,23 +89,6 @@ def _git_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-def _stderr_tail(raw: bytes) -> str:
-    """The last lines of git's stderr, redacted (URLs in it may carry credentials)."""
-    text = raw.decode("utf-8", "replace").strip()
-    lines = text.splitlines()[-_STDERR_TAIL_LINES:]
-    return redact("\n".join(lines)[-_STDERR_TAIL_CHARS:])
-
-
-def _kill(process: asyncio.subprocess.Process) -> None:
-    """Kill git and whatever it started (remote helpers, ssh): they share its session."""
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-
-
 async def run_git(
     args: list[str],
     *,
@@ -134,43 +99,14 @@ async def run_git(
     """Run `git <args>` (no shell) and return its stdout; GitError on failure or timeout."""
     if not args:
         raise GitError("git: no command given")
-    command = f"git {args[0]}"
-    try:
-        process = await asyncio.create_subprocess_exec(
-            "git",
-            *args,
-            cwd=cwd,
-            env=_git_env(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            # A session of its own: no controlling terminal (ssh cannot prompt either), and
-            # one killpg stops git's helpers on timeout.
-            start_new_session=True,
-        )
-    except FileNotFoundError as exc:
-        raise GitError("git is not installed (no `git` on PATH)") from exc
-    except OSError as exc:
-        raise GitError(f"{command}: cannot start git: {exc}") from exc
-    try:
-        async with asyncio.timeout(timeout):
-            stdout, stderr = await process.communicate()
-    except TimeoutError:
-        _kill(process)
-        await process.wait()
-        raise GitError(f"{command} timed out after {timeout:g}s", timed_out=True) from None
-    except BaseException:  # cancelled: the process must not outlive its caller
-        _kill(process)
-        with contextlib.suppress(BaseException):
-            await asyncio.shield(process.wait())
-        raise
-    if process.returncode != 0:
-        tail = _stderr_tail(stderr)
-        raise GitError(
-            f"{command} failed (exit {process.returncode})" + (f": {tail}" if tail else ""),
-            returncode=process.returncode,
-            stderr=tail,
-        )
+    stdout = await run_process(
+        ["git", *args],
+        label=f"git {args[0]}",
+        timeout=timeout,
+        cwd=cwd,
+        env=_git_env(env),
+        error=GitError,
+    )
     return stdout.decode("utf-8", "replace")
 
 

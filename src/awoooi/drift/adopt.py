@@ -19,6 +19,7 @@ from awoooi.adapters.git import (
     worktree_file,
 )
 from awoooi.adapters.kube import ClusterReader
+from awoooi.adapters.kustomize import KustomizeError, render_kustomization
 from awoooi.drift.decisions import (
     ActionResult,
     ItemOutcome,
@@ -28,7 +29,7 @@ from awoooi.drift.decisions import (
 )
 from awoooi.drift.diff import LAST_APPLIED
 from awoooi.drift.kustomize_source import locate
-from awoooi.drift.manifests import KUSTOMIZATION_FILES, parse_documents, render_kustomization
+from awoooi.drift.manifests import KUSTOMIZATION_FILES, parse_documents
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
 from awoooi.drift.paths import ABSENT, value_at, values_match
 from awoooi.drift.report import Change, DriftStatus
@@ -224,10 +225,12 @@ class DriftAdopt:
         from a patch or transformer, and the edit went to the wrong file."""
         try:
             text = await render_kustomization(
-                kustomization.parent, self.settings.kustomize_timeout_seconds
+                kustomization.parent, timeout=self.settings.kustomize_timeout_seconds
             )
-        except RuntimeError as exc:
-            raise EditRefused(f"the kustomization does not render after the edit: {exc}") from exc
+        except KustomizeError as exc:
+            raise EditRefused(
+                f"the kustomization does not render after the edit: {exc.detail}"
+            ) from exc
         manifests, _ = parse_documents(text, kustomization.name)
         wanted = resource_of(item).key()
         for manifest in manifests:
