@@ -69,8 +69,9 @@ import yaml
 from awoooi.drift.analyze import ScanContext, analyze
 from awoooi.drift.diff import DiffOptions, diff_object, format_path
 from awoooi.drift.report import DriftReport, ResourceId
-from awoooi.drift.service import DumpState, load_desired, scan
+from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import DumpState, load_desired
 
 KINDS = ("Deployment", "Service", "ConfigMap", "StatefulSet")
 KIND_WEIGHTS = (50, 20, 20, 10)

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from awoooi.drift.report import Change, DriftItem, DriftLevel
-from awoooi.drift.service import DumpState, load_desired, scan
+from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings, IgnoreRule, LevelRule
+from awoooi.drift.sources import DumpState, load_desired
 from tests.drift.objects import (
     LAST_APPLIED,
     container_fields,

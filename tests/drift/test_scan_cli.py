@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from awoooi.drift.manifests import parse_documents
-from awoooi.drift.service import DriftSourceError, DumpState, load_desired, scan
+from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import DriftSourceError, DumpState, load_desired
 from tests.drift.objects import deployment, managed, show
 from tests.helpers.kube_api import refusing_port
 from tests.helpers.serve import AWOOOI, cli_env

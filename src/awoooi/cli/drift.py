@@ -27,9 +27,11 @@ from awoooi.drift import repository
 from awoooi.drift.decisions import ActionResult
 from awoooi.drift.interpret import interpret_report
 from awoooi.drift.report import DriftItem, DriftLevel, DriftReport, ReportStatus
-from awoooi.drift.scanning import announce, stored_rules, with_rules
+from awoooi.drift.scan import scan
+from awoooi.drift.scanning import announce, save_report, stored_rules, with_rules
 from awoooi.drift.schemas import DriftReportOut, DriftReportSummary
-from awoooi.drift.service import (
+from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import (
     ClusterState,
     DesiredState,
     DriftSourceError,
@@ -37,10 +39,7 @@ from awoooi.drift.service import (
     LiveState,
     ScanSources,
     load_desired,
-    save_report,
-    scan,
 )
-from awoooi.drift.settings import DriftSettings
 
 if TYPE_CHECKING:
     from awoooi.runtime import Runtime

@@ -31,11 +31,11 @@ from awoooi.drift.diff import LAST_APPLIED
 from awoooi.drift.kustomize_source import locate
 from awoooi.drift.manifests import KUSTOMIZATION_FILES, parse_documents
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
-from awoooi.drift.paths import ABSENT, value_at, values_match
+from awoooi.drift.paths import ABSENT, decode_segments, value_at, values_match
 from awoooi.drift.report import Change, DriftStatus
 from awoooi.drift.scanning import live_state, sources_of
-from awoooi.drift.service import DriftSourceError, decode_segments, is_git_url
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import DriftSourceError, is_git_url
 from awoooi.drift.yaml_edit import DELETE, EditRefused, FieldEdit, edit_document
 
 _FIELD_CHANGES = {Change.MODIFIED.value, Change.ADDED.value, Change.REMOVED.value}

@@ -1,4 +1,5 @@
-"""Reading and removing the value at a drift path (keys, list indexes, merge-key selectors)."""
+"""Drift paths (keys, list indexes, merge-key selectors): reading and removing the value at one,
+and their JSON form."""
 
 from __future__ import annotations
 
@@ -62,3 +63,15 @@ def values_match(value: Any, wanted: Any) -> bool:
     if isinstance(value, (int, float)) and isinstance(wanted, (int, float)):
         return bool(value == wanted)
     return bool(value == wanted or str(value) == str(wanted))
+
+
+def encode_segments(segments: Sequence[Any]) -> list[Any]:
+    """A path as JSON: keys and indexes as they are, a list-item selector as an object."""
+    return [dict(segment) if isinstance(segment, tuple) else segment for segment in segments]
+
+
+def decode_segments(encoded: Sequence[Any]) -> tuple[Any, ...]:
+    """The path back from `encode_segments`."""
+    return tuple(
+        tuple(segment.items()) if isinstance(segment, dict) else segment for segment in encoded
+    )

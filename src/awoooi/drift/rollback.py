@@ -19,10 +19,10 @@ from awoooi.drift.decisions import (
 from awoooi.drift.diff import scale_owners
 from awoooi.drift.manifests import Manifest
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
-from awoooi.drift.paths import ABSENT, remove_at, value_at, values_match
+from awoooi.drift.paths import ABSENT, decode_segments, remove_at, value_at, values_match
 from awoooi.drift.report import Change, DriftStatus, ResourceId
-from awoooi.drift.service import decode_segments, load_desired
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import load_desired
 
 # Fields an apply body must not carry: the server owns them.
 _SERVER_FIELDS = ("status",)

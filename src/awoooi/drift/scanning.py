@@ -21,19 +21,26 @@ from awoooi.core.locks import lock_names, try_lock_name
 from awoooi.core.logging import get_logger
 from awoooi.drift import repository
 from awoooi.drift.interpret import ChatRouter, interpret_report
-from awoooi.drift.models import DriftReportRecord
-from awoooi.drift.report import LEVEL_ORDER, DriftLevel, DriftReport, ReportStatus
-from awoooi.drift.service import (
+from awoooi.drift.models import DriftItemRecord, DriftReportRecord
+from awoooi.drift.paths import encode_segments
+from awoooi.drift.report import (
+    LEVEL_ORDER,
+    DriftLevel,
+    DriftReport,
+    DriftStatus,
+    ReportStatus,
+    report_status,
+)
+from awoooi.drift.scan import scan
+from awoooi.drift.settings import DriftSettings, IgnoreRule
+from awoooi.drift.sources import (
     ClusterState,
     DriftSourceError,
     DumpState,
     LiveState,
     ScanSources,
     load_desired,
-    save_report,
-    scan,
 )
-from awoooi.drift.settings import DriftSettings, IgnoreRule
 from awoooi.notify.actions import NotifyPolicy
 from awoooi.notify.base import Button, Severity
 from awoooi.notify.service import notify
@@ -361,3 +368,65 @@ async def run_schedule(
         left = interval - (utcnow().timestamp() % interval)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=max(left, 1.0))
+
+
+async def save_report(
+    session: Any,
+    report: DriftReport,
+    *,
+    actor: str,
+    sources: ScanSources | None = None,
+    record: DriftReportRecord | None = None,
+    interpretations: Sequence[dict[str, Any]] = (),
+) -> tuple[DriftReportRecord, list[DriftItemRecord]]:
+    """Persist a report (into `record` when the scan was queued) and its items, ignored ones
+    marked IGNORED; the item records come back in the order of `report.items`."""
+    if record is None:
+        record = DriftReportRecord(created_by=actor[:128])
+        session.add(record)
+    record.desired_source = report.desired_source[:2048]
+    record.live_source = report.live_source[:2048]
+    record.revision = report.revision
+    record.started_at = report.started_at
+    record.finished_at = report.finished_at
+    record.summary = report.summary()
+    record.problems = [str(problem) for problem in report.problems]
+    record.interpretations = list(interpretations)
+    if sources is not None:
+        record.desired_ref = sources.ref
+        record.desired_path = sources.path
+        record.live_dump = sources.live_dump
+        record.live_context = sources.live_context
+    await session.flush()
+    items = []
+    for item in report.items:
+        status = DriftStatus.IGNORED if item.ignored else DriftStatus.DETECTED
+        items.append(
+            DriftItemRecord(
+                report_id=record.id,
+                api_version=item.resource.api_version,
+                kind=item.resource.kind,
+                namespace=item.resource.namespace,
+                name=item.resource.name,
+                change=item.change.value,
+                path=item.path,
+                desired=item.desired,
+                live=item.live,
+                level=item.level.value,
+                ignored=item.ignored,
+                reason=item.reason,
+                source_file=item.source_file,
+                document_index=item.document_index,
+                item_index=item.item_index,
+                path_segments=encode_segments(item.segments),
+                status=status.value,
+                status_by=actor[:128] if item.ignored else None,
+                status_at=report.finished_at if item.ignored else None,
+                status_detail={},
+            )
+        )
+    session.add_all(items)
+    await session.flush()
+    record.status = report_status(item.status for item in items if not item.ignored).value
+    await session.flush()
+    return record, items
