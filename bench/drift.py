@@ -66,6 +66,7 @@ from typing import Any
 
 import yaml
 
+from awoooi.adapters.git import GitCli
 from awoooi.drift.analyze import ScanContext, analyze
 from awoooi.drift.diff import DiffOptions, diff_object, format_path
 from awoooi.drift.report import DriftReport, ResourceId
@@ -956,7 +957,7 @@ class ScanRun:
 
 async def _scan(git: Path, dump: Path, settings: DriftSettings, cache: Path) -> ScanRun:
     started = time.perf_counter()
-    desired = await load_desired(str(git), settings=settings, cache_dir=cache)
+    desired = await load_desired(str(git), git=GitCli(), settings=settings, cache_dir=cache)
     loaded = time.perf_counter()
     live = await DumpState.load(dump, settings)
     dumped = time.perf_counter()

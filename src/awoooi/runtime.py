@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from awoooi.adapters.git import GitCli, GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient
 from awoooi.adapters.lightkube_client import LightkubeClient
 from awoooi.adapters.settings import KubeSettings
@@ -82,6 +83,7 @@ class Runtime:
     telegram_bot: TelegramBot | None = None
     repair_service: RepairService | None = None
     kube_client: KubeClient | None = None
+    git: GitClient = field(default_factory=GitCli)
     drift_remediator: DriftRemediator | None = None
 
     @property
@@ -164,6 +166,7 @@ class Runtime:
         *,
         notifiers: dict[str, Notifier] | None = None,
         kube: KubeClient | None = None,
+        git: GitClient | None = None,
     ) -> Runtime:
         """Create the engine, load the playbooks and register every job handler."""
         try:
@@ -181,6 +184,7 @@ class Runtime:
             notifiers=notifiers if notifiers is not None else build_notifiers(settings, telegram),
             telegram_bot=telegram,
             kube_client=kube,
+            git=git if git is not None else GitCli(),
             notify_policy=NotifyPolicy(settings.notify, settings.knowledge.public_url),
         )
         NotificationSender(runtime.notifiers).register(runtime.registry)
@@ -209,6 +213,7 @@ class Runtime:
         register_review_actions(runtime.actions, runtime.repair_service)
         DriftScanner(
             settings.drift,
+            git=runtime.git,
             cache_dir=runtime.drift_cache_dir,
             reader=runtime.cluster_reader,
             router=runtime.router,
@@ -217,6 +222,7 @@ class Runtime:
         ).register(runtime.registry)
         runtime.drift_remediator = DriftRemediator(
             settings.drift,
+            git=runtime.git,
             cache_dir=runtime.drift_cache_dir,
             reader=runtime.cluster_reader,
             writer=runtime.cluster_writer,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from awoooi.adapters.git import GitCli
 from awoooi.drift.report import Change, DriftItem, DriftLevel
 from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings, IgnoreRule, LevelRule
@@ -657,7 +658,7 @@ def live_list(*objects: dict[str, Any]) -> dict[str, Any]:
 async def scan_dirs(tmp_path: Path, settings: DriftSettings | None = None) -> Any:
     settings = settings or DriftSettings()
     desired = await load_desired(
-        str(tmp_path / "git"), settings=settings, cache_dir=tmp_path / "cache"
+        str(tmp_path / "git"), git=GitCli(), settings=settings, cache_dir=tmp_path / "cache"
     )
     live = await DumpState.load(tmp_path / "live", settings)
     return await scan(desired, live, settings)

@@ -710,3 +710,129 @@ async def remote_branch_exists(
         f"cannot list the branches of {display_url(url)}",
     )
     return bool(found.strip())
+
+
+# -- the client drift is given ------------------------------------------------------------------
+
+
+class GitClient(Protocol):
+    """The git work drift does: check out desired state, and edit, commit and push for adopt."""
+
+    async def checkout(
+        self,
+        url: str,
+        ref: str | None,
+        cache_dir: Path,
+        *,
+        timeout: float = 120.0,  # noqa: ASYNC109 - a budget for several commands and the lock
+    ) -> GitCheckout:
+        """Check out `ref` (default the remote's HEAD) of `url` in a clone cached in cache_dir."""
+        ...
+
+    def edit_worktree(
+        self, url: str, branch: str | None, work_root: Path, *, timeout: float
+    ) -> contextlib.AbstractAsyncContextManager[Worktree]:
+        """A fresh clone of `branch` under work_root to edit, removed on exit."""
+        ...
+
+    def worktree_file(self, worktree: Worktree, relative: str) -> Path:
+        """The path of a file inside the worktree; GitInputRefused when it would leave it."""
+        ...
+
+    async def commit_files(
+        self,
+        worktree: Worktree,
+        paths: Sequence[str],
+        message: str,
+        *,
+        author_name: str,
+        author_email: str,
+        timeout: float,  # noqa: ASYNC109 - one budget for staging and committing
+    ) -> str | None:
+        """Commit exactly these paths; the new commit id, or None when nothing changed."""
+        ...
+
+    async def push(
+        self,
+        worktree: Worktree,
+        target_branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> None:
+        """Push HEAD to target_branch (never forced); GitPushRejected when the remote moved."""
+        ...
+
+    async def remote_branch_exists(
+        self,
+        url: str,
+        branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> bool:
+        """Whether the remote has this branch."""
+        ...
+
+
+class GitCli:
+    """GitClient over the git command line (the functions of this module)."""
+
+    async def checkout(
+        self,
+        url: str,
+        ref: str | None,
+        cache_dir: Path,
+        *,
+        timeout: float = 120.0,  # noqa: ASYNC109 - a budget for several commands and the lock
+    ) -> GitCheckout:
+        """Clone or fetch into the cache and check `ref` out detached (see `checkout`)."""
+        return await checkout(url, ref, cache_dir, timeout=timeout)
+
+    def edit_worktree(
+        self, url: str, branch: str | None, work_root: Path, *, timeout: float
+    ) -> contextlib.AbstractAsyncContextManager[Worktree]:
+        """A fresh clone of `branch` under work_root (see `edit_worktree`)."""
+        return edit_worktree(url, branch, work_root, timeout=timeout)
+
+    def worktree_file(self, worktree: Worktree, relative: str) -> Path:
+        """The file's path inside the worktree (see `worktree_file`)."""
+        return worktree_file(worktree, relative)
+
+    async def commit_files(
+        self,
+        worktree: Worktree,
+        paths: Sequence[str],
+        message: str,
+        *,
+        author_name: str,
+        author_email: str,
+        timeout: float,  # noqa: ASYNC109 - one budget for staging and committing
+    ) -> str | None:
+        """Stage exactly these paths and commit (see `commit_files`)."""
+        return await commit_files(
+            worktree,
+            paths,
+            message,
+            author_name=author_name,
+            author_email=author_email,
+            timeout=timeout,
+        )
+
+    async def push(
+        self,
+        worktree: Worktree,
+        target_branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> None:
+        """Push HEAD to target_branch, never forced (see `push`)."""
+        await push(worktree, target_branch, timeout=timeout)
+
+    async def remote_branch_exists(
+        self,
+        url: str,
+        branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> bool:
+        """`git ls-remote --heads` for the branch (see `remote_branch_exists`)."""
+        return await remote_branch_exists(url, branch, timeout=timeout)

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.adapters.git import GitCli
 from awoooi.cli.context import cli_actor, err_console, out_console, settings_from, with_runtime
 from awoooi.core.audit import record_audit
 from awoooi.core.config import Settings
@@ -116,8 +117,10 @@ async def _run(
             async with transaction(runtime.session_factory) as session:
                 # Fields whitelisted by `awoooi drift ignore --add-rule` count in a saved scan.
                 drift = with_rules(drift, await stored_rules(session))
+        # A scan that only prints has no runtime: it makes its own git client.
+        git = runtime.git if runtime is not None else GitCli()
         state: DesiredState = await load_desired(
-            desired, ref=ref, sub_path=sub_path, settings=drift, cache_dir=cache
+            desired, git=git, ref=ref, sub_path=sub_path, settings=drift, cache_dir=cache
         )
         report, live_objects = await _compare(
             settings, drift, state, live_dump, context, show_progress

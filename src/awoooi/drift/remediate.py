@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ForbiddenError, InvalidInputError
@@ -40,6 +41,7 @@ class DriftRemediator:
         self,
         settings: DriftSettings,
         *,
+        git: GitClient,
         cache_dir: Path,
         reader: ReaderProvider,
         writer: WriterProvider,
@@ -49,8 +51,8 @@ class DriftRemediator:
         self._reader = reader
         self._writer = writer
         self._context = cluster_context
-        self._rollback = DriftRollback(settings, cache_dir=cache_dir)
-        self._adopt = DriftAdopt(settings, cache_dir=cache_dir, reader=reader)
+        self._rollback = DriftRollback(settings, git=git, cache_dir=cache_dir)
+        self._adopt = DriftAdopt(settings, git=git, cache_dir=cache_dir, reader=reader)
 
     def _same_cluster(self, record: DriftReportRecord) -> None:
         """A report read from one kubeconfig context is never acted on in another cluster."""

@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeConflict, KubeError
 from awoooi.drift.decisions import (
     ActionResult,
@@ -32,8 +33,9 @@ _SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestam
 class DriftRollback:
     """Applies Git's state for chosen items of a report."""
 
-    def __init__(self, settings: DriftSettings, *, cache_dir: Path) -> None:
+    def __init__(self, settings: DriftSettings, *, git: GitClient, cache_dir: Path) -> None:
         self.settings = settings
+        self._git = git
         self._cache_dir = cache_dir
 
     async def run(
@@ -53,6 +55,7 @@ class DriftRollback:
             raise RemediationRefused("rollback needs a cluster: configure one in the kube settings")
         desired = await load_desired(
             record.desired_source,
+            git=self._git,
             ref=record.revision or record.desired_ref,
             sub_path=record.desired_path,
             settings=self.settings,

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import AwoooiError, ConflictError
@@ -184,12 +185,14 @@ async def run_scan(
     sources: ScanSources,
     settings: DriftSettings,
     *,
+    git: GitClient,
     cache_dir: Path,
     reader: ClusterReader | None,
 ) -> ScanRun:
     """Read both sides and compare them."""
     desired = await load_desired(
         sources.desired,
+        git=git,
         ref=sources.ref,
         sub_path=sources.path,
         settings=settings,
@@ -214,6 +217,7 @@ class DriftScanner:
         self,
         settings: DriftSettings,
         *,
+        git: GitClient,
         cache_dir: Path,
         reader: ReaderProvider,
         router: ChatRouter | None,
@@ -221,6 +225,7 @@ class DriftScanner:
         public_url: str,
     ) -> None:
         self.settings = settings
+        self._git = git
         self._cache_dir = cache_dir
         self._reader = reader
         self._router = router
@@ -243,7 +248,11 @@ class DriftScanner:
         settings = with_rules(self.settings, await stored_rules(ctx.session))
         try:
             done = await run_scan(
-                sources_of(record), settings, cache_dir=self._cache_dir, reader=self._reader()
+                sources_of(record),
+                settings,
+                git=self._git,
+                cache_dir=self._cache_dir,
+                reader=self._reader(),
             )
         except DriftSourceError as exc:
             # A source that cannot be read is a result, not a crash: the report says why.

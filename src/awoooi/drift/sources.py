@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from awoooi.adapters.git import GitError, checkout
+from awoooi.adapters.git import GitClient, GitError
 from awoooi.adapters.kube import ClusterReader, KubeError
 from awoooi.core.errors import AwoooiError
 from awoooi.drift.manifests import Manifest, load_directory
@@ -56,6 +56,7 @@ def _inside(root: Path, sub_path: str | None) -> Path:
 async def load_desired(
     desired: str,
     *,
+    git: GitClient,
     ref: str | None = None,
     sub_path: str | None = None,
     settings: DriftSettings,
@@ -69,7 +70,9 @@ async def load_desired(
         root = local
     elif is_dir or _REMOTE.match(desired):
         try:
-            checked = await checkout(desired, ref, cache_dir, timeout=settings.git_timeout_seconds)
+            checked = await git.checkout(
+                desired, ref, cache_dir, timeout=settings.git_timeout_seconds
+            )
         except GitError as exc:
             raise DriftSourceError(exc.detail) from exc
         root, revision = checked.path, checked.commit
