@@ -66,11 +66,13 @@ from typing import Any
 
 import yaml
 
+from awoooi.adapters.git import GitCli
 from awoooi.drift.analyze import ScanContext, analyze
 from awoooi.drift.diff import DiffOptions, diff_object, format_path
 from awoooi.drift.report import DriftReport, ResourceId
-from awoooi.drift.service import DumpState, load_desired, scan
+from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import DumpState, load_desired
 
 KINDS = ("Deployment", "Service", "ConfigMap", "StatefulSet")
 KIND_WEIGHTS = (50, 20, 20, 10)
@@ -955,7 +957,7 @@ class ScanRun:
 
 async def _scan(git: Path, dump: Path, settings: DriftSettings, cache: Path) -> ScanRun:
     started = time.perf_counter()
-    desired = await load_desired(str(git), settings=settings, cache_dir=cache)
+    desired = await load_desired(str(git), git=GitCli(), settings=settings, cache_dir=cache)
     loaded = time.perf_counter()
     live = await DumpState.load(dump, settings)
     dumped = time.perf_counter()

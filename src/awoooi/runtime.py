@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +10,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient, LightkubeClient
+from awoooi.adapters.git import GitCli, GitClient
+from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient
+from awoooi.adapters.lightkube_client import LightkubeClient
+from awoooi.adapters.settings import KubeSettings
 from awoooi.ai.diagnosis import IncidentDiagnoser, queue_diagnosis
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier
@@ -24,6 +23,7 @@ from awoooi.core.auth import count_tokens, create_token
 from awoooi.core.config import Settings
 from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
 from awoooi.core.errors import ConfigError, ConflictError
+from awoooi.core.filelock import file_lock
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
@@ -42,7 +42,6 @@ from awoooi.notify.routing import NotifyPolicy
 from awoooi.notify.service import NotificationSender
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.service import RepairPolicy, RepairService, queue_decision
-from awoooi.repair.settings import KubeSettings
 from awoooi.review_actions import register_review_actions
 
 log = get_logger(__name__)
@@ -85,6 +84,7 @@ class Runtime:
     telegram_bot: TelegramBot | None = None
     repair_service: RepairService | None = None
     kube_client: KubeClient | None = None
+    git: GitClient = field(default_factory=GitCli)
     drift_remediator: DriftRemediator | None = None
 
     @property
@@ -167,6 +167,7 @@ class Runtime:
         *,
         notifiers: dict[str, Notifier] | None = None,
         kube: KubeClient | None = None,
+        git: GitClient | None = None,
     ) -> Runtime:
         """Create the engine, load the playbooks and register every job handler."""
         try:
@@ -184,6 +185,7 @@ class Runtime:
             notifiers=notifiers if notifiers is not None else build_notifiers(settings, telegram),
             telegram_bot=telegram,
             kube_client=kube,
+            git=git if git is not None else GitCli(),
             notify_policy=NotifyPolicy(settings.notify, settings.knowledge.public_url),
         )
         NotificationSender(runtime.notifiers).register(runtime.registry)
@@ -212,6 +214,7 @@ class Runtime:
         register_review_actions(runtime.actions, runtime.repair_service)
         DriftScanner(
             settings.drift,
+            git=runtime.git,
             cache_dir=runtime.drift_cache_dir,
             reader=runtime.cluster_reader,
             router=runtime.router,
@@ -220,6 +223,7 @@ class Runtime:
         ).register(runtime.registry)
         runtime.drift_remediator = DriftRemediator(
             settings.drift,
+            git=runtime.git,
             cache_dir=runtime.drift_cache_dir,
             reader=runtime.cluster_reader,
             writer=runtime.cluster_writer,
@@ -246,7 +250,7 @@ class Runtime:
                 return
             # SQLite has no advisory locks; without this, processes starting together on a fresh
             # file race to CREATE TABLE and one fails ("already exists" / "database is locked").
-            async with _file_lock(Path(f"{database}.migrate-lock")):
+            async with file_lock(Path(f"{database}.migrate-lock")):
                 await migrate.upgrade(self.engine)
             return
         async with self.engine.connect() as conn:
@@ -297,23 +301,6 @@ def kube_configured(settings: KubeSettings) -> bool:
     if settings.server or settings.kubeconfig or settings.in_cluster:
         return True
     return bool(os.environ.get("KUBECONFIG")) or (Path.home() / ".kube" / "config").is_file()
-
-
-@contextlib.asynccontextmanager
-async def _file_lock(path: Path) -> AsyncIterator[None]:
-    """Hold an exclusive flock on `path`, polling so the event loop (and cancellation) go on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(0.05)
-        yield
-    finally:
-        os.close(descriptor)  # closing the descriptor releases the lock
 
 
 def write_secret_file(path: Path, secret: str) -> Path:

@@ -12,13 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from awoooi.adapters.kube import (
-    KubeClient,
-    KubeError,
-    KubeNotFound,
-    LightkubeClient,
-    ObjectRef,
-)
+from awoooi.adapters.kube import KubeClient, KubeError, KubeNotFound, ObjectRef
+from awoooi.adapters.lightkube_client import LightkubeClient
 from tests.helpers.kube_api import (
     APPLY,
     JSON_PATCH,

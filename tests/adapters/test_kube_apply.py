@@ -11,13 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from awoooi.adapters.kube import (
-    ClusterWriter,
-    KubeConflict,
-    KubeError,
-    KubeNotFound,
-    LightkubeClient,
-)
+from awoooi.adapters.kube import ClusterWriter, KubeConflict, KubeError, KubeNotFound
+from awoooi.adapters.lightkube_client import LightkubeClient
 from tests.helpers.fake_kube import InMemoryKube
 from tests.helpers.kube_api import APPLY, STRATEGIC, FakeKubeAPI, make_deployment
 

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from awoooi.adapters.kube import ClusterReader, KubeError, KubeNotFound, LightkubeClient
+from awoooi.adapters.kube import ClusterReader, KubeError, KubeNotFound
+from awoooi.adapters.lightkube_client import LightkubeClient
 from tests.helpers.fake_kube import InMemoryKube
 from tests.helpers.kube_api import FakeKubeAPI, make_deployment, refusing_port
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from awoooi.adapters.git import GitCheckout, GitCli, Worktree
 from awoooi.api.app import create_app
 from awoooi.core.auth import create_token
 from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.models import AuditEntry, Role
+from awoooi.drift.scanning import configured_sources, queue_scan
 from awoooi.runtime import Runtime
 from tests.conftest import make_settings
 from tests.drift.conftest import git, seed_remote
@@ -355,3 +358,72 @@ async def test_refusals_are_clear(
         "/api/v1/drift/ignore", json={"report_id": report["id"], "item_ids": []}, headers=operator
     )
     assert ignore_nothing.status_code == 422
+
+
+class RecordingGit(GitCli):
+    """The real git client, noting which of its methods drift called."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def checkout(self, *args: Any, **kwargs: Any) -> GitCheckout:
+        self.calls.append("checkout")
+        return await super().checkout(*args, **kwargs)
+
+    def edit_worktree(self, *args: Any, **kwargs: Any) -> AbstractAsyncContextManager[Worktree]:
+        self.calls.append("edit_worktree")
+        return super().edit_worktree(*args, **kwargs)
+
+    def worktree_file(self, worktree: Worktree, relative: str) -> Path:
+        self.calls.append("worktree_file")
+        return super().worktree_file(worktree, relative)
+
+    async def commit_files(self, *args: Any, **kwargs: Any) -> str | None:
+        self.calls.append("commit_files")
+        return await super().commit_files(*args, **kwargs)
+
+    async def push(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append("push")
+        await super().push(*args, **kwargs)
+
+    async def remote_branch_exists(self, *args: Any, **kwargs: Any) -> bool:
+        self.calls.append("remote_branch_exists")
+        return await super().remote_branch_exists(*args, **kwargs)
+
+
+async def test_drift_does_its_git_work_through_the_client_it_is_given(
+    tmp_path: Path, database_url: str, remote: Path, dump: Path
+) -> None:
+    settings = make_settings(
+        tmp_path / "home",
+        database_url,
+        drift={
+            "desired": f"file://{remote}",
+            "path": "manifests",
+            "live_dump": dump,
+            "interpret": False,
+            "scan_interval": 0,
+            "adopt_branch_mode": "branch",
+        },
+    )
+    recording = RecordingGit()
+    runtime = Runtime.from_settings(settings, git=recording)
+    await runtime.migrate()
+    try:
+        async with transaction(runtime.session_factory) as session:
+            sources = configured_sources(settings.drift, cluster_available=False)
+            report_id = (await queue_scan(session, sources, actor="test")).id
+        await runtime.worker().run_until_idle()
+        assert recording.calls == ["checkout"]
+
+        async with transaction(runtime.session_factory) as session:
+            result = await runtime.drift.adopt(session, report_id, [], actor="test")
+    finally:
+        await runtime.dispose()
+
+    assert result.ok, result.to_json()
+    assert result.branch == f"awoooi/adopt-{report_id}"
+    assert recording.calls[:3] == ["checkout", "remote_branch_exists", "edit_worktree"]
+    assert recording.calls[-2:] == ["commit_files", "push"]
+    assert "worktree_file" in recording.calls
+    assert git("--git-dir", str(remote), "rev-parse", result.branch) == result.commit

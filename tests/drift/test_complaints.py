@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from awoooi.adapters.git import GitCli
 from awoooi.drift.report import Change, DriftItem, DriftLevel
-from awoooi.drift.service import DumpState, load_desired, scan
+from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings, IgnoreRule, LevelRule
+from awoooi.drift.sources import DumpState, load_desired
 from tests.drift.objects import (
     LAST_APPLIED,
     container_fields,
@@ -656,7 +658,7 @@ def live_list(*objects: dict[str, Any]) -> dict[str, Any]:
 async def scan_dirs(tmp_path: Path, settings: DriftSettings | None = None) -> Any:
     settings = settings or DriftSettings()
     desired = await load_desired(
-        str(tmp_path / "git"), settings=settings, cache_dir=tmp_path / "cache"
+        str(tmp_path / "git"), git=GitCli(), settings=settings, cache_dir=tmp_path / "cache"
     )
     live = await DumpState.load(tmp_path / "live", settings)
     return await scan(desired, live, settings)

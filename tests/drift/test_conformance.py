@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 
 from awoooi.drift.manifests import Manifest
-from awoooi.drift.service import DesiredState, DumpState, scan
+from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings, IgnoreRule
+from awoooi.drift.sources import DesiredState, DumpState
 from tests.drift.objects import items_for, load_fixture, reported, rid, show
 
 IN_SYNC = False

@@ -20,19 +20,13 @@ from awoooi.ai.router import ChatResult, Router
 from awoooi.ai.settings import AISettings, ProviderConfig
 from awoooi.drift.analyze import resource_item
 from awoooi.drift.diff import LAST_APPLIED, format_path
-from awoooi.drift.interpret import (
-    SECRET_OMITTED,
-    SYSTEM_PROMPT,
-    DriftIntent,
-    Interpretation,
-    build_prompt,
-    field_managers,
-    heuristic,
-    interpret,
-    interpret_report,
-    parse_answer,
-    parse_path,
-)
+from awoooi.drift.field_managers import field_managers
+from awoooi.drift.intent import DriftIntent, Interpretation
+from awoooi.drift.intent_answer import parse_answer
+from awoooi.drift.intent_prompt import SECRET_OMITTED, SYSTEM_PROMPT, build_prompt
+from awoooi.drift.intent_rules import heuristic
+from awoooi.drift.interpret import interpret, interpret_report
+from awoooi.drift.paths import parse_path
 from awoooi.drift.report import Change, DriftItem, DriftLevel, ResourceId
 from awoooi.drift.settings import DriftSettings
 from tests.ai.support import nemotron, ollama

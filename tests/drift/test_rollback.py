@@ -14,7 +14,7 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
-from awoooi.adapters.kube import LightkubeClient
+from awoooi.adapters.lightkube_client import LightkubeClient
 from awoooi.api.app import create_app
 from awoooi.core.config import Settings
 from awoooi.core.models import Role

@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 import yaml
 
+from awoooi.adapters.git import GitCli
 from awoooi.drift.manifests import parse_documents
-from awoooi.drift.service import DriftSourceError, DumpState, load_desired, scan
+from awoooi.drift.scan import scan
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import DriftSourceError, DumpState, load_desired
 from tests.drift.objects import deployment, managed, show
 from tests.helpers.kube_api import refusing_port
 from tests.helpers.serve import AWOOOI, cli_env
 
 CLI_TIMEOUT = 60
+GIT = GitCli()
 TRACKING = {"app.kubernetes.io/managed-by": "awoooi"}
 IMAGE_PATH = "spec.template.spec.containers[name=web].image"
 ONE_LIVE_SOURCE = "give exactly one of --live-dump DIR, --context KUBECONTEXT or --cluster"
@@ -358,7 +361,9 @@ def test_drift_table_shows_ignored_items_and_hides_secret_values(
 async def test_ignored_items_are_in_the_json_only_when_asked_for(drifted: Path) -> None:
     """The same scan in-process: `--show-ignored` JSON adds the ignored item, same shape."""
     settings = DriftSettings()
-    desired = await load_desired(str(drifted / "git"), settings=settings, cache_dir=drifted)
+    desired = await load_desired(
+        str(drifted / "git"), git=GIT, settings=settings, cache_dir=drifted
+    )
     report = await scan(desired, await DumpState.load(drifted / "live", settings), settings)
     shown = report.to_json(show_ignored=True)
     assert shown["summary"] == report.to_json()["summary"] == DRIFT_SUMMARY
@@ -576,7 +581,9 @@ async def test_invalid_yaml_names_file_and_line_and_the_rest_is_still_read(
     )
     (tmp_path / "b.json").write_text('{"apiVersion": "v1",\n "kind": }')
     write_yaml(tmp_path / "sub" / "c.yaml", config_map("third"))
-    desired = await load_desired(str(tmp_path), settings=DriftSettings(), cache_dir=tmp_path)
+    desired = await load_desired(
+        str(tmp_path), git=GIT, settings=DriftSettings(), cache_dir=tmp_path
+    )
     assert sorted(m.resource.name for m in desired.manifests) == ["first", "third"]
     problems = {(p.source, p.line, p.message.split(":")[0]) for p in desired.problems}
     assert problems == {("a.yaml", 9, "invalid YAML"), ("b.json", 2, "invalid JSON")}
@@ -599,7 +606,9 @@ async def test_a_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
     ]
     (tmp_path / "bomb.yaml").write_text(bomb + "\n")
     write_yaml(tmp_path / "ok.yaml", config_map("ok"))
-    desired = await load_desired(str(tmp_path), settings=DriftSettings(), cache_dir=tmp_path)
+    desired = await load_desired(
+        str(tmp_path), git=GIT, settings=DriftSettings(), cache_dir=tmp_path
+    )
     assert [m.resource.name for m in desired.manifests] == ["ok"]
     assert [p.source for p in desired.problems] == ["bomb.yaml"]
 
@@ -615,7 +624,7 @@ async def test_objects_without_kind_or_name_are_reported_not_fatal(tmp_path: Pat
     )
     write_yaml(tmp_path / "live" / "dump.yaml", live_list(config_map("fine")))
     settings = DriftSettings()
-    desired = await load_desired(str(git_dir), settings=settings, cache_dir=tmp_path)
+    desired = await load_desired(str(git_dir), git=GIT, settings=settings, cache_dir=tmp_path)
     report = await scan(desired, await DumpState.load(tmp_path / "live", settings), settings)
     assert [str(p) for p in report.problems] == [
         "objects.yaml: document 0: object without kind, skipped",
@@ -631,13 +640,19 @@ async def test_bad_sources_raise_a_source_error(tmp_path: Path) -> None:
     (tmp_path / "git").mkdir()
     with pytest.raises(DriftSourceError, match="leaves the repository"):
         await load_desired(
-            str(tmp_path / "git"), sub_path="../..", settings=settings, cache_dir=tmp_path
+            str(tmp_path / "git"),
+            git=GIT,
+            sub_path="../..",
+            settings=settings,
+            cache_dir=tmp_path,
         )
     with pytest.raises(DriftSourceError, match="does not exist"):
         await load_desired(
-            str(tmp_path / "git"), sub_path="nope", settings=settings, cache_dir=tmp_path
+            str(tmp_path / "git"), git=GIT, sub_path="nope", settings=settings, cache_dir=tmp_path
         )
     with pytest.raises(DriftSourceError, match="neither a directory nor a Git URL"):
-        await load_desired(str(tmp_path / "absent"), settings=settings, cache_dir=tmp_path)
+        await load_desired(
+            str(tmp_path / "absent"), git=GIT, settings=settings, cache_dir=tmp_path
+        )
     with pytest.raises(DriftSourceError, match="does not exist"):
         await DumpState.load(tmp_path / "no-dump", settings)

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import shutil
-import signal
 import tempfile
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from awoooi.core.errors import AwoooiError
+from awoooi.adapters.process import ProcessError, run_process
+from awoooi.core.filelock import file_lock
 from awoooi.core.redact import redact
-
-# How much of git's stderr an error message keeps (the reason is in the last lines).
-_STDERR_TAIL_CHARS = 2000
-_STDERR_TAIL_LINES = 20
-_LOCK_POLL_SECONDS = 0.05
 
 # No part of the user@host:port authority may start with "-": ssh would read it as an option
 # (CVE-2017-1000117; git refuses it too, this refuses it before git runs).
@@ -58,24 +51,11 @@ _REPOSITORY_ENV = (
 )
 
 
-class GitError(AwoooiError):
+class GitError(ProcessError):
     """A git command failed, timed out, or was refused before it ran."""
 
     status_code = 502
     code = "git_error"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        returncode: int | None = None,
-        stderr: str = "",
-        timed_out: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.returncode = returncode  # None: git did not finish (refused, timed out)
-        self.stderr = stderr  # the redacted tail of git's stderr
-        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -109,23 +89,6 @@ def _git_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-def _stderr_tail(raw: bytes) -> str:
-    """The last lines of git's stderr, redacted (URLs in it may carry credentials)."""
-    text = raw.decode("utf-8", "replace").strip()
-    lines = text.splitlines()[-_STDERR_TAIL_LINES:]
-    return redact("\n".join(lines)[-_STDERR_TAIL_CHARS:])
-
-
-def _kill(process: asyncio.subprocess.Process) -> None:
-    """Kill git and whatever it started (remote helpers, ssh): they share its session."""
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-
-
 async def run_git(
     args: list[str],
     *,
@@ -136,43 +99,14 @@ async def run_git(
     """Run `git <args>` (no shell) and return its stdout; GitError on failure or timeout."""
     if not args:
         raise GitError("git: no command given")
-    command = f"git {args[0]}"
-    try:
-        process = await asyncio.create_subprocess_exec(
-            "git",
-            *args,
-            cwd=cwd,
-            env=_git_env(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            # A session of its own: no controlling terminal (ssh cannot prompt either), and
-            # one killpg stops git's helpers on timeout.
-            start_new_session=True,
-        )
-    except FileNotFoundError as exc:
-        raise GitError("git is not installed (no `git` on PATH)") from exc
-    except OSError as exc:
-        raise GitError(f"{command}: cannot start git: {exc}") from exc
-    try:
-        async with asyncio.timeout(timeout):
-            stdout, stderr = await process.communicate()
-    except TimeoutError:
-        _kill(process)
-        await process.wait()
-        raise GitError(f"{command} timed out after {timeout:g}s", timed_out=True) from None
-    except BaseException:  # cancelled: the process must not outlive its caller
-        _kill(process)
-        with contextlib.suppress(BaseException):
-            await asyncio.shield(process.wait())
-        raise
-    if process.returncode != 0:
-        tail = _stderr_tail(stderr)
-        raise GitError(
-            f"{command} failed (exit {process.returncode})" + (f": {tail}" if tail else ""),
-            returncode=process.returncode,
-            stderr=tail,
-        )
+    stdout = await run_process(
+        ["git", *args],
+        label=f"git {args[0]}",
+        timeout=timeout,
+        cwd=cwd,
+        env=_git_env(env),
+        error=GitError,
+    )
     return stdout.decode("utf-8", "replace")
 
 
@@ -266,52 +200,24 @@ def _check_ref(ref: str) -> None:
         raise GitError(f"refusing git ref {ref!r}: not a branch, tag or commit name")
 
 
-# One asyncio.Lock per (event loop, checkout path) while somebody uses it; the flock below
-# excludes other processes (API replicas, workers, the CLI) sharing the cache directory.
-_LOCKS: weakref.WeakValueDictionary[tuple[asyncio.AbstractEventLoop, Path], asyncio.Lock] = (
-    weakref.WeakValueDictionary()
-)
-
-
-async def _flock(descriptor: int) -> None:
-    """Take an exclusive flock, polling so the event loop (and cancellation) go on."""
-    while True:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            await asyncio.sleep(_LOCK_POLL_SECONDS)
-
-
 @contextlib.asynccontextmanager
 async def _exclusive(path: Path, deadline: _Deadline, shown: str) -> AsyncIterator[None]:
     """Be the only checkout of `path`, in this process and in any other sharing the cache."""
-    key = (asyncio.get_running_loop(), path)
-    lock = _LOCKS.get(key)
-    if lock is None:
-        lock = _LOCKS[key] = asyncio.Lock()
-    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    async with contextlib.AsyncExitStack() as held:
         try:
-            async with asyncio.timeout(deadline.left(f"checkout of {shown}")):
-                await lock.acquire()
-                try:
-                    await _flock(descriptor)
-                except BaseException:
-                    lock.release()
-                    raise
+            await held.enter_async_context(
+                file_lock(
+                    path.with_name(path.name + ".lock"),
+                    timeout=deadline.left(f"checkout of {shown}"),
+                )
+            )
         except TimeoutError:
             raise GitError(
                 f"checkout of {shown} timed out after {deadline.timeout:g}s "
                 "waiting for another checkout of the same repository",
                 timed_out=True,
             ) from None
-        try:
-            yield
-        finally:
-            lock.release()
-    finally:
-        os.close(descriptor)  # closing the descriptor releases the flock
+        yield
 
 
 class _Deadline:
@@ -804,3 +710,129 @@ async def remote_branch_exists(
         f"cannot list the branches of {display_url(url)}",
     )
     return bool(found.strip())
+
+
+# -- the client drift is given ------------------------------------------------------------------
+
+
+class GitClient(Protocol):
+    """The git work drift does: check out desired state, and edit, commit and push for adopt."""
+
+    async def checkout(
+        self,
+        url: str,
+        ref: str | None,
+        cache_dir: Path,
+        *,
+        timeout: float = 120.0,  # noqa: ASYNC109 - a budget for several commands and the lock
+    ) -> GitCheckout:
+        """Check out `ref` (default the remote's HEAD) of `url` in a clone cached in cache_dir."""
+        ...
+
+    def edit_worktree(
+        self, url: str, branch: str | None, work_root: Path, *, timeout: float
+    ) -> contextlib.AbstractAsyncContextManager[Worktree]:
+        """A fresh clone of `branch` under work_root to edit, removed on exit."""
+        ...
+
+    def worktree_file(self, worktree: Worktree, relative: str) -> Path:
+        """The path of a file inside the worktree; GitInputRefused when it would leave it."""
+        ...
+
+    async def commit_files(
+        self,
+        worktree: Worktree,
+        paths: Sequence[str],
+        message: str,
+        *,
+        author_name: str,
+        author_email: str,
+        timeout: float,  # noqa: ASYNC109 - one budget for staging and committing
+    ) -> str | None:
+        """Commit exactly these paths; the new commit id, or None when nothing changed."""
+        ...
+
+    async def push(
+        self,
+        worktree: Worktree,
+        target_branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> None:
+        """Push HEAD to target_branch (never forced); GitPushRejected when the remote moved."""
+        ...
+
+    async def remote_branch_exists(
+        self,
+        url: str,
+        branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> bool:
+        """Whether the remote has this branch."""
+        ...
+
+
+class GitCli:
+    """GitClient over the git command line (the functions of this module)."""
+
+    async def checkout(
+        self,
+        url: str,
+        ref: str | None,
+        cache_dir: Path,
+        *,
+        timeout: float = 120.0,  # noqa: ASYNC109 - a budget for several commands and the lock
+    ) -> GitCheckout:
+        """Clone or fetch into the cache and check `ref` out detached (see `checkout`)."""
+        return await checkout(url, ref, cache_dir, timeout=timeout)
+
+    def edit_worktree(
+        self, url: str, branch: str | None, work_root: Path, *, timeout: float
+    ) -> contextlib.AbstractAsyncContextManager[Worktree]:
+        """A fresh clone of `branch` under work_root (see `edit_worktree`)."""
+        return edit_worktree(url, branch, work_root, timeout=timeout)
+
+    def worktree_file(self, worktree: Worktree, relative: str) -> Path:
+        """The file's path inside the worktree (see `worktree_file`)."""
+        return worktree_file(worktree, relative)
+
+    async def commit_files(
+        self,
+        worktree: Worktree,
+        paths: Sequence[str],
+        message: str,
+        *,
+        author_name: str,
+        author_email: str,
+        timeout: float,  # noqa: ASYNC109 - one budget for staging and committing
+    ) -> str | None:
+        """Stage exactly these paths and commit (see `commit_files`)."""
+        return await commit_files(
+            worktree,
+            paths,
+            message,
+            author_name=author_name,
+            author_email=author_email,
+            timeout=timeout,
+        )
+
+    async def push(
+        self,
+        worktree: Worktree,
+        target_branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> None:
+        """Push HEAD to target_branch, never forced (see `push`)."""
+        await push(worktree, target_branch, timeout=timeout)
+
+    async def remote_branch_exists(
+        self,
+        url: str,
+        branch: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - it also kills git, which asyncio.timeout cannot
+    ) -> bool:
+        """`git ls-remote --heads` for the branch (see `remote_branch_exists`)."""
+        return await remote_branch_exists(url, branch, timeout=timeout)

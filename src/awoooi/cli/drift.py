@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.adapters.git import GitCli
 from awoooi.cli.context import (
     cli_actor,
     cli_caller,
@@ -34,9 +35,11 @@ from awoooi.drift import repository
 from awoooi.drift.decisions import ActionResult
 from awoooi.drift.interpret import interpret_report
 from awoooi.drift.report import DriftItem, DriftLevel, DriftReport, ReportStatus
-from awoooi.drift.scanning import announce, stored_rules, with_rules
+from awoooi.drift.scan import scan
+from awoooi.drift.scanning import announce, save_report, stored_rules, with_rules
 from awoooi.drift.schemas import DriftReportOut, DriftReportSummary
-from awoooi.drift.service import (
+from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import (
     ClusterState,
     DesiredState,
     DriftSourceError,
@@ -44,10 +47,7 @@ from awoooi.drift.service import (
     LiveState,
     ScanSources,
     load_desired,
-    save_report,
-    scan,
 )
-from awoooi.drift.settings import DriftSettings
 
 if TYPE_CHECKING:
     from awoooi.runtime import Runtime
@@ -79,7 +79,8 @@ async def _live_state(
 ) -> tuple[LiveState, Callable[[], Any] | None]:
     if live_dump is not None:
         return await DumpState.load(live_dump, settings.drift), None
-    from awoooi.adapters.kube import LightkubeClient  # only a cluster scan needs the client
+    # Only a cluster scan needs the client.
+    from awoooi.adapters.lightkube_client import LightkubeClient
 
     kube = settings.kube
     client = LightkubeClient.connect(
@@ -123,8 +124,10 @@ async def _run(
             async with transaction(runtime.session_factory) as session:
                 # Fields whitelisted by `awoooi drift ignore --add-rule` count in a saved scan.
                 drift = with_rules(drift, await stored_rules(session))
+        # A scan that only prints has no runtime: it makes its own git client.
+        git = runtime.git if runtime is not None else GitCli()
         state: DesiredState = await load_desired(
-            desired, ref=ref, sub_path=sub_path, settings=drift, cache_dir=cache
+            desired, git=git, ref=ref, sub_path=sub_path, settings=drift, cache_dir=cache
         )
         report, live_objects = await _compare(
             settings, drift, state, live_dump, context, show_progress

@@ -17,12 +17,13 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from awoooi.adapters.settings import KubeSettings
 from awoooi.ai.settings import AISettings
 from awoooi.core.errors import ConfigError
 from awoooi.drift.settings import DriftSettings
 from awoooi.knowledge.settings import KnowledgeSettings
 from awoooi.notify.settings import NotifySettings
-from awoooi.repair.settings import KubeSettings, RepairSettings
+from awoooi.repair.settings import RepairSettings
 from awoooi.symptoms.mapping import SymptomSettings
 
 ENV_PREFIX = "AWOOOI_"

@@ -10,15 +10,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from awoooi.adapters.git import (
-    Worktree,
-    commit_files,
-    edit_worktree,
-    push,
-    remote_branch_exists,
-    worktree_file,
-)
+from awoooi.adapters.git import GitClient, Worktree
 from awoooi.adapters.kube import ClusterReader
+from awoooi.adapters.kustomize import KustomizeError, render_kustomization
 from awoooi.drift.decisions import (
     ActionResult,
     ItemOutcome,
@@ -28,13 +22,13 @@ from awoooi.drift.decisions import (
 )
 from awoooi.drift.diff import LAST_APPLIED
 from awoooi.drift.kustomize_source import locate
-from awoooi.drift.manifests import KUSTOMIZATION_FILES, parse_documents, render_kustomization
+from awoooi.drift.manifests import KUSTOMIZATION_FILES, parse_documents
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
-from awoooi.drift.paths import ABSENT, value_at, values_match
+from awoooi.drift.paths import ABSENT, decode_segments, value_at, values_match
 from awoooi.drift.report import Change, DriftStatus
 from awoooi.drift.scanning import live_state, sources_of
-from awoooi.drift.service import DriftSourceError, decode_segments, is_git_url
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import DriftSourceError, is_git_url
 from awoooi.drift.yaml_edit import DELETE, EditRefused, FieldEdit, edit_document
 
 _FIELD_CHANGES = {Change.MODIFIED.value, Change.ADDED.value, Change.REMOVED.value}
@@ -47,10 +41,12 @@ class DriftAdopt:
         self,
         settings: DriftSettings,
         *,
+        git: GitClient,
         cache_dir: Path,
         reader: Callable[[], ClusterReader | None],
     ) -> None:
         self.settings = settings
+        self._git = git
         self._cache_dir = cache_dir
         self._reader = reader
 
@@ -75,11 +71,11 @@ class DriftAdopt:
         edits = await self._live_edits(record, items)
         target = self._push_branch(record)
         base = self.settings.adopt_branch or record.desired_ref
-        if target is not None and await remote_branch_exists(
+        if target is not None and await self._git.remote_branch_exists(
             record.desired_source, target, timeout=self.settings.git_timeout_seconds
         ):
             base = target  # a later adopt of the same report goes on top of the first
-        async with edit_worktree(
+        async with self._git.edit_worktree(
             record.desired_source,
             base,
             self._cache_dir / "adopt",
@@ -94,7 +90,7 @@ class DriftAdopt:
                         ItemOutcome(item.id, str(resource_of(item)), item.path, "would_change")
                     )
                 return
-            commit = await commit_files(
+            commit = await self._git.commit_files(
                 worktree,
                 changed,
                 _commit_message(record, items, actor),
@@ -103,7 +99,7 @@ class DriftAdopt:
                 timeout=self.settings.git_timeout_seconds,
             )
             if commit is not None:
-                await push(worktree, branch, timeout=self.settings.git_timeout_seconds)
+                await self._git.push(worktree, branch, timeout=self.settings.git_timeout_seconds)
         result.commit = commit
         for item in items:
             detail = {"commit": commit, "branch": branch, "file": item.source_file}
@@ -164,13 +160,11 @@ class DriftAdopt:
             relative = str(base / item.source_file)
             if PurePosixPath(item.source_file).name in KUSTOMIZATION_FILES:
                 # Rendered by kustomize: find the plain file that defines the object.
+                kustomization = self._git.worktree_file(worktree, relative)
                 location = await asyncio.to_thread(
-                    locate,
-                    worktree.path,
-                    worktree_file(worktree, relative),
-                    resource_of(item),
+                    locate, worktree.path, kustomization, resource_of(item)
                 )
-                kustomized.append((worktree_file(worktree, relative), item))
+                kustomized.append((kustomization, item))
                 key = (location.file, location.document_index, location.item_index)
             else:
                 key = (relative, item.document_index, item.item_index)
@@ -178,7 +172,7 @@ class DriftAdopt:
         originals: dict[str, str] = {}
         texts: dict[str, str] = {}
         for (relative, document_index, item_index), group in groups.items():
-            path = worktree_file(worktree, relative)
+            path = self._git.worktree_file(worktree, relative)
             if relative not in texts:
                 texts[relative] = await asyncio.to_thread(_read, path)
                 originals[relative] = texts[relative]
@@ -194,14 +188,16 @@ class DriftAdopt:
             )
         changed = [relative for relative in texts if texts[relative] != originals[relative]]
         for relative in changed:
-            await asyncio.to_thread(_write, worktree_file(worktree, relative), texts[relative])
+            await asyncio.to_thread(
+                _write, self._git.worktree_file(worktree, relative), texts[relative]
+            )
         try:
             for kustomization, item in kustomized:
                 await self._check_rendered(kustomization, item, edits[item.id])
         except EditRefused:
             for relative in changed:  # leave the worktree as it was (it is thrown away anyway)
                 await asyncio.to_thread(
-                    _write, worktree_file(worktree, relative), originals[relative]
+                    _write, self._git.worktree_file(worktree, relative), originals[relative]
                 )
             raise
         result.diff = "".join(
@@ -224,10 +220,12 @@ class DriftAdopt:
         from a patch or transformer, and the edit went to the wrong file."""
         try:
             text = await render_kustomization(
-                kustomization.parent, self.settings.kustomize_timeout_seconds
+                kustomization.parent, timeout=self.settings.kustomize_timeout_seconds
             )
-        except RuntimeError as exc:
-            raise EditRefused(f"the kustomization does not render after the edit: {exc}") from exc
+        except KustomizeError as exc:
+            raise EditRefused(
+                f"the kustomization does not render after the edit: {exc.detail}"
+            ) from exc
         manifests, _ = parse_documents(text, kustomization.name)
         wanted = resource_of(item).key()
         for manifest in manifests:

@@ -15,8 +15,7 @@ from awoooi.drift import repository
 from awoooi.drift.analyze import clean_value, masked_value
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
 from awoooi.drift.paths import ABSENT
-from awoooi.drift.report import DriftStatus, ReportStatus, ResourceId
-from awoooi.drift.service import report_status
+from awoooi.drift.report import DriftStatus, ReportStatus, ResourceId, report_status
 
 
 class RemediationRefused(AwoooiError):

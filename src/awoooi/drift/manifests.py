@@ -8,7 +8,6 @@ import contextlib
 import gc
 import json
 import os
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from awoooi.adapters.kustomize import KustomizeError, render_kustomization
 from awoooi.drift.report import ResourceId, ScanProblem
 
 try:  # the C parser is several times faster; fall back when libyaml is absent
@@ -230,30 +230,6 @@ def _walk(root: Path) -> Iterator[tuple[Path, bool]]:
             yield path, False
 
 
-async def render_kustomization(directory: Path, seconds: float) -> str:
-    """`kubectl kustomize DIR` (no shell): the rendered multi-document YAML."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise RuntimeError("kubectl is not installed (needed to render kustomizations)")
-    process = await asyncio.create_subprocess_exec(
-        kubectl,
-        "kustomize",
-        str(directory),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), seconds)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise RuntimeError(f"kubectl kustomize timed out after {seconds:g}s") from None
-    if process.returncode != 0:
-        message = stderr.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(f"kubectl kustomize failed: {message[-1] if message else 'no output'}")
-    return stdout.decode()
-
-
 def read_plain_files(
     root: Path, *, max_bytes: int, max_nodes: int
 ) -> tuple[list[Manifest], list[ScanProblem], list[Path]]:
@@ -300,9 +276,10 @@ async def load_directory(
     for directory in kustomizations:
         source = await asyncio.to_thread(_kustomization_file, directory, root)
         try:
-            text = await render_kustomization(directory, kustomize_seconds)
-        except RuntimeError as exc:
-            problems.append(ScanProblem(source, str(exc)))
+            text = await render_kustomization(directory, timeout=kustomize_seconds)
+        except KustomizeError as exc:
+            # One kustomization that does not render is a problem of the scan, not its end.
+            problems.append(ScanProblem(source, exc.detail))
             continue
         found, wrong = parse_documents(text, source, max_nodes=max_nodes)
         manifests.extend(found)

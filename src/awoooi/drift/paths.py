@@ -1,9 +1,14 @@
-"""Reading and removing the value at a drift path (keys, list indexes, merge-key selectors)."""
+"""Drift paths (keys, list indexes, merge-key selectors): reading and removing the value at one,
+and their JSON and text forms."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
+
+from awoooi.drift.diff import Path, Segment
+from awoooi.drift.report import DriftItem
 
 ABSENT: Final[Any] = object()
 
@@ -62,3 +67,54 @@ def values_match(value: Any, wanted: Any) -> bool:
     if isinstance(value, (int, float)) and isinstance(wanted, (int, float)):
         return bool(value == wanted)
     return bool(value == wanted or str(value) == str(wanted))
+
+
+def encode_segments(segments: Sequence[Any]) -> list[Any]:
+    """A path as JSON: keys and indexes as they are, a list-item selector as an object."""
+    return [dict(segment) if isinstance(segment, tuple) else segment for segment in segments]
+
+
+def decode_segments(encoded: Sequence[Any]) -> tuple[Any, ...]:
+    """The path back from `encode_segments`."""
+    return tuple(
+        tuple(segment.items()) if isinstance(segment, dict) else segment for segment in encoded
+    )
+
+
+def stored_segment(raw: Any) -> Segment:
+    """A segment as stored (JSON turns a key selector into lists) back in diff's shape."""
+    if isinstance(raw, list):
+        return tuple(tuple(pair) if isinstance(pair, list) else pair for pair in raw)
+    return cast(Segment, raw)
+
+
+_PATH_TOKEN = re.compile(r'\["(?P<quoted>[^"]*)"\]|\[(?P<sel>[^\]]*)\]|\.?(?P<key>[^.\[]+)')
+
+
+def _scalar(text: str) -> Any:
+    return int(text) if text.isdigit() else text
+
+
+def parse_path(text: str) -> Path:
+    """Segments back from `format_path` text (for items stored without their segments)."""
+    segments: list[Segment] = []
+    for match in _PATH_TOKEN.finditer(text):
+        if match["quoted"] is not None:
+            segments.append(match["quoted"])
+        elif match["sel"] is not None:
+            inner = match["sel"]
+            if inner.isdigit():
+                segments.append(int(inner))
+            else:
+                pairs = (part.partition("=") for part in inner.split(","))
+                segments.append(tuple(sorted((key, _scalar(value)) for key, _, value in pairs)))
+        else:
+            segments.append(match["key"])
+    return tuple(segments)
+
+
+def item_segments(item: DriftItem) -> Path:
+    """The item's path as segments: those the scan recorded, else parsed from its text."""
+    if item.segments:
+        return tuple(stored_segment(raw) for raw in item.segments)
+    return parse_path(item.path) if item.path else ()

@@ -3,12 +3,13 @@ it (write the live values into the Git file, commit, push) or ignore it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ForbiddenError, InvalidInputError
@@ -24,13 +25,15 @@ from awoooi.drift.decisions import (
     resource_of,
     undecided,
 )
-from awoooi.drift.models import DriftIgnoreRule, DriftReportRecord
+from awoooi.drift.models import DriftIgnoreRule, DriftItemRecord, DriftReportRecord
 from awoooi.drift.report import DriftStatus
 from awoooi.drift.rollback import DriftRollback
 from awoooi.drift.settings import DriftSettings
 
 ReaderProvider = Callable[[], ClusterReader | None]
 WriterProvider = Callable[[], ClusterWriter | None]
+# Does an action on the chosen items, filling in the result.
+_Run = Callable[[DriftReportRecord, list[DriftItemRecord], ActionResult], Awaitable[None]]
 
 
 class DriftRemediator:
@@ -40,6 +43,7 @@ class DriftRemediator:
         self,
         settings: DriftSettings,
         *,
+        git: GitClient,
         cache_dir: Path,
         reader: ReaderProvider,
         writer: WriterProvider,
@@ -49,8 +53,8 @@ class DriftRemediator:
         self._reader = reader
         self._writer = writer
         self._context = cluster_context
-        self._rollback = DriftRollback(settings, cache_dir=cache_dir)
-        self._adopt = DriftAdopt(settings, cache_dir=cache_dir, reader=reader)
+        self._rollback = DriftRollback(settings, git=git, cache_dir=cache_dir)
+        self._adopt = DriftAdopt(settings, git=git, cache_dir=cache_dir, reader=reader)
 
     def _same_cluster(self, record: DriftReportRecord) -> None:
         """A report read from one kubeconfig context is never acted on in another cluster."""
@@ -126,28 +130,22 @@ class DriftRemediator:
         """Apply the Git state of the chosen items' resources (a dry run first, always)."""
         if not self.settings.rollback_enabled:
             raise ForbiddenError("rollback is turned off (drift.rollback_enabled: false)")
-        record = await load_report(session, report_id)
-        self._same_cluster(record)
-        result = ActionResult(report_id, "rollback", dry_run=dry_run)
-        items = undecided(
-            chosen_items(record, item_ids, limit=self.settings.max_items_per_action), result
-        )
-        if not items:
-            result.report_status = record.status
-            return result
-        await self._rollback.run(
-            record,
-            items,
-            result,
-            reader=self._reader(),
-            writer=self._writer(),
-            actor=actor,
-            force=force,
-            delete_extra=delete_extra,
-        )
-        result.report_status = refresh_status(record)
-        await session.flush()
-        return result
+
+        async def run(
+            record: DriftReportRecord, items: list[DriftItemRecord], result: ActionResult
+        ) -> None:
+            await self._rollback.run(
+                record,
+                items,
+                result,
+                reader=self._reader(),
+                writer=self._writer(),
+                actor=actor,
+                force=force,
+                delete_extra=delete_extra,
+            )
+
+        return await self._act(session, report_id, item_ids, "rollback", dry_run=dry_run, run=run)
 
     async def adopt(
         self,
@@ -159,19 +157,39 @@ class DriftRemediator:
         dry_run: bool = False,
     ) -> ActionResult:
         """Write the live values of the items into their Git files, commit and push."""
+
+        async def run(
+            record: DriftReportRecord, items: list[DriftItemRecord], result: ActionResult
+        ) -> None:
+            await self._adopt.run(record, items, result, actor=actor, dry_run=dry_run)
+
+        return await self._act(session, report_id, item_ids, "adopt", dry_run=dry_run, run=run)
+
+    async def _act(
+        self,
+        session: AsyncSession,
+        report_id: int,
+        item_ids: Sequence[int],
+        action: str,
+        *,
+        dry_run: bool,
+        run: _Run,
+    ) -> ActionResult:
+        """What rollback and adopt share: the report (locked, scanned in this cluster), `run` on
+        the chosen items still undecided, and the report's status after it."""
         record = await load_report(session, report_id)
         self._same_cluster(record)
-        result = ActionResult(report_id, "adopt", dry_run=dry_run)
+        result = ActionResult(report_id, action, dry_run=dry_run)
         items = undecided(
             chosen_items(record, item_ids, limit=self.settings.max_items_per_action), result
         )
         if not items:
             result.report_status = record.status
             return result
-        await self._adopt.run(record, items, result, actor=actor, dry_run=dry_run)
-        if not dry_run:
-            result.report_status = refresh_status(record)
-            await session.flush()
-        else:
+        await run(record, items, result)
+        if dry_run:  # nothing was decided: the report stands as it was
             result.report_status = record.status
+            return result
+        result.report_status = refresh_status(record)
+        await session.flush()
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -169,3 +170,17 @@ class DriftReport:
         """`{"summary", "items"}` as `awoooi drift scan --format json` prints it."""
         items = self.items if show_ignored else self.reported
         return {"summary": self.summary(), "items": [item.to_json() for item in items]}
+
+
+def report_status(statuses: Iterable[str]) -> ReportStatus:
+    """A report's status from its items': DETECTED while any waits, else how they were decided."""
+    decided = set(statuses)
+    if not decided:
+        return ReportStatus.IN_SYNC
+    if DriftStatus.DETECTED.value in decided:
+        return ReportStatus.DETECTED
+    if len(decided) == 1:
+        return ReportStatus(decided.pop())
+    acted = decided - {DriftStatus.IGNORED.value}
+    # Ignored items do not change what was done to the others.
+    return ReportStatus(acted.pop()) if len(acted) == 1 else ReportStatus.RESOLVED

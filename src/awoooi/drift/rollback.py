@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeConflict, KubeError
 from awoooi.drift.decisions import (
     ActionResult,
@@ -19,10 +20,10 @@ from awoooi.drift.decisions import (
 from awoooi.drift.diff import scale_owners
 from awoooi.drift.manifests import Manifest
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
-from awoooi.drift.paths import ABSENT, remove_at, value_at, values_match
+from awoooi.drift.paths import ABSENT, decode_segments, remove_at, value_at, values_match
 from awoooi.drift.report import Change, DriftStatus, ResourceId
-from awoooi.drift.service import decode_segments, load_desired
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.sources import load_desired
 
 # Fields an apply body must not carry: the server owns them.
 _SERVER_FIELDS = ("status",)
@@ -32,8 +33,9 @@ _SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestam
 class DriftRollback:
     """Applies Git's state for chosen items of a report."""
 
-    def __init__(self, settings: DriftSettings, *, cache_dir: Path) -> None:
+    def __init__(self, settings: DriftSettings, *, git: GitClient, cache_dir: Path) -> None:
         self.settings = settings
+        self._git = git
         self._cache_dir = cache_dir
 
     async def run(
@@ -53,6 +55,7 @@ class DriftRollback:
             raise RemediationRefused("rollback needs a cluster: configure one in the kube settings")
         desired = await load_desired(
             record.desired_source,
+            git=self._git,
             ref=record.revision or record.desired_ref,
             sub_path=record.desired_path,
             settings=self.settings,

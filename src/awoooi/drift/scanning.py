@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import AwoooiError, ConflictError
@@ -21,19 +22,26 @@ from awoooi.core.locks import lock_names, try_lock_name
 from awoooi.core.logging import get_logger
 from awoooi.drift import repository
 from awoooi.drift.interpret import ChatRouter, interpret_report
-from awoooi.drift.models import DriftReportRecord
-from awoooi.drift.report import LEVEL_ORDER, DriftLevel, DriftReport, ReportStatus
-from awoooi.drift.service import (
+from awoooi.drift.models import DriftItemRecord, DriftReportRecord
+from awoooi.drift.paths import encode_segments
+from awoooi.drift.report import (
+    LEVEL_ORDER,
+    DriftLevel,
+    DriftReport,
+    DriftStatus,
+    ReportStatus,
+    report_status,
+)
+from awoooi.drift.scan import scan
+from awoooi.drift.settings import DriftSettings, IgnoreRule
+from awoooi.drift.sources import (
     ClusterState,
     DriftSourceError,
     DumpState,
     LiveState,
     ScanSources,
     load_desired,
-    save_report,
-    scan,
 )
-from awoooi.drift.settings import DriftSettings, IgnoreRule
 from awoooi.notify.base import Button, Severity
 from awoooi.notify.routing import NotifyPolicy
 from awoooi.notify.service import notify
@@ -177,12 +185,14 @@ async def run_scan(
     sources: ScanSources,
     settings: DriftSettings,
     *,
+    git: GitClient,
     cache_dir: Path,
     reader: ClusterReader | None,
 ) -> ScanRun:
     """Read both sides and compare them."""
     desired = await load_desired(
         sources.desired,
+        git=git,
         ref=sources.ref,
         sub_path=sources.path,
         settings=settings,
@@ -207,6 +217,7 @@ class DriftScanner:
         self,
         settings: DriftSettings,
         *,
+        git: GitClient,
         cache_dir: Path,
         reader: ReaderProvider,
         router: ChatRouter | None,
@@ -214,6 +225,7 @@ class DriftScanner:
         public_url: str,
     ) -> None:
         self.settings = settings
+        self._git = git
         self._cache_dir = cache_dir
         self._reader = reader
         self._router = router
@@ -236,7 +248,11 @@ class DriftScanner:
         settings = with_rules(self.settings, await stored_rules(ctx.session))
         try:
             done = await run_scan(
-                sources_of(record), settings, cache_dir=self._cache_dir, reader=self._reader()
+                sources_of(record),
+                settings,
+                git=self._git,
+                cache_dir=self._cache_dir,
+                reader=self._reader(),
             )
         except DriftSourceError as exc:
             # A source that cannot be read is a result, not a crash: the report says why.
@@ -361,3 +377,65 @@ async def run_schedule(
         left = interval - (utcnow().timestamp() % interval)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=max(left, 1.0))
+
+
+async def save_report(
+    session: Any,
+    report: DriftReport,
+    *,
+    actor: str,
+    sources: ScanSources | None = None,
+    record: DriftReportRecord | None = None,
+    interpretations: Sequence[dict[str, Any]] = (),
+) -> tuple[DriftReportRecord, list[DriftItemRecord]]:
+    """Persist a report (into `record` when the scan was queued) and its items, ignored ones
+    marked IGNORED; the item records come back in the order of `report.items`."""
+    if record is None:
+        record = DriftReportRecord(created_by=actor[:128])
+        session.add(record)
+    record.desired_source = report.desired_source[:2048]
+    record.live_source = report.live_source[:2048]
+    record.revision = report.revision
+    record.started_at = report.started_at
+    record.finished_at = report.finished_at
+    record.summary = report.summary()
+    record.problems = [str(problem) for problem in report.problems]
+    record.interpretations = list(interpretations)
+    if sources is not None:
+        record.desired_ref = sources.ref
+        record.desired_path = sources.path
+        record.live_dump = sources.live_dump
+        record.live_context = sources.live_context
+    await session.flush()
+    items = []
+    for item in report.items:
+        status = DriftStatus.IGNORED if item.ignored else DriftStatus.DETECTED
+        items.append(
+            DriftItemRecord(
+                report_id=record.id,
+                api_version=item.resource.api_version,
+                kind=item.resource.kind,
+                namespace=item.resource.namespace,
+                name=item.resource.name,
+                change=item.change.value,
+                path=item.path,
+                desired=item.desired,
+                live=item.live,
+                level=item.level.value,
+                ignored=item.ignored,
+                reason=item.reason,
+                source_file=item.source_file,
+                document_index=item.document_index,
+                item_index=item.item_index,
+                path_segments=encode_segments(item.segments),
+                status=status.value,
+                status_by=actor[:128] if item.ignored else None,
+                status_at=report.finished_at if item.ignored else None,
+                status_detail={},
+            )
+        )
+    session.add_all(items)
+    await session.flush()
+    record.status = report_status(item.status for item in items if not item.ignored).value
+    await session.flush()
+    return record, items

@@ -1,4 +1,4 @@
-"""The `repair:` and `kube:` config sections."""
+"""The `repair:` config section."""
 
 from __future__ import annotations
 
@@ -96,17 +96,3 @@ class RepairSettings(BaseModel):
     freeze_windows: list[FreezeWindow] = Field(
         default_factory=list, description="Times when no repair runs (absolute or weekly)."
     )
-
-
-class KubeSettings(BaseModel):
-    """How to reach the cluster (config section `kube`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    server: str | None = Field(
-        None, max_length=2048, description="API server URL (no auth; tests and proxies)."
-    )
-    kubeconfig: Path | None = Field(None, description="Kubeconfig file (default: $KUBECONFIG).")
-    context: str | None = Field(None, max_length=253, description="Kubeconfig context.")
-    in_cluster: bool = Field(False, description="Use the pod's service account.")
-    timeout_seconds: float = Field(30.0, gt=0, le=600, description="Per API call.")
