@@ -223,6 +223,7 @@ class Runtime:
         ).register(runtime.registry)
         runtime.drift_remediator = DriftRemediator(
             settings.drift,
+            session_factory=runtime.session_factory,
             git=runtime.git,
             cache_dir=runtime.drift_cache_dir,
             reader=runtime.cluster_reader,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from awoooi.adapters.git import GitCheckout, GitCli, Worktree
 from awoooi.api.app import create_app
+from awoooi.core.audit import SYSTEM_CALLER
 from awoooi.core.auth import create_token
 from awoooi.core.config import Settings
 from awoooi.core.db import transaction
@@ -417,7 +418,7 @@ async def test_drift_does_its_git_work_through_the_client_it_is_given(
         assert recording.calls == ["checkout"]
 
         async with transaction(runtime.session_factory) as session:
-            result = await runtime.drift.adopt(session, report_id, [], actor="test")
+            result = await runtime.drift.adopt(session, report_id, [], caller=SYSTEM_CALLER)
     finally:
         await runtime.dispose()
 

@@ -4,6 +4,7 @@ rest in-process through Typer's runner (each subprocess costs seconds of imports
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -11,9 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from awoooi.cli.main import app
+from awoooi.core.db import create_engine, create_session_factory, transaction
+from awoooi.core.models import AuditEntry
 from tests.drift.conftest import seed_remote
 from tests.drift.test_adopt_api import APP_YAML, IMAGE_PATH, live_objects, remote_file
 from tests.helpers.serve import AWOOOI, cli_env
@@ -177,6 +181,25 @@ def test_rollback_without_a_cluster_and_bad_ids_fail_cleanly(
     unknown = CliRunner().invoke(app, ["drift", "adopt", "1", "--item", "999"], env=env)
     assert unknown.exit_code == 1
     assert "no item 999" in unknown.stderr
+    # Refused decisions are audited from the CLI as from the API (the service does it).
+    refusals = [
+        (entry.door, entry.action, entry.target, entry.detail["error"])
+        for entry in asyncio.run(audit_rows(env["AWOOOI_DATABASE_URL"]))
+        if entry.outcome == "refused"
+    ]
+    assert refusals == [
+        ("cli", "drift.rollback", "drift-report:1", "drift_action_refused"),
+        ("cli", "drift.adopt", "drift-report:1", "not_found"),
+    ]
+
+
+async def audit_rows(database_url: str) -> list[AuditEntry]:
+    engine = create_engine(database_url)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            return list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    finally:
+        await engine.dispose()
 
 
 def test_scan_needs_one_live_source(env: dict[str, str]) -> None:

@@ -23,11 +23,11 @@ from awoooi.cli.context import (
     cli_actor,
     cli_caller,
     err_console,
+    in_transaction,
     out_console,
     settings_from,
     with_runtime,
 )
-from awoooi.core.audit import Outcome, record_audit
 from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError, ConfigError, NotFoundError
@@ -458,27 +458,7 @@ def _act(
     output: str,
     action: Callable[[Runtime, AsyncSession], Awaitable[ActionResult]],
 ) -> None:
-    settings = settings_from(ctx)
-
-    async def main(runtime: Runtime) -> ActionResult:
-        async with transaction(runtime.session_factory) as session:
-            result = await action(runtime, session)
-            await record_audit(
-                session,
-                cli_caller(),
-                action=f"drift.{result.action}",
-                target=f"drift-report:{result.report_id}",
-                outcome=Outcome.OK if result.ok else Outcome.PARTIAL,
-                detail={
-                    "dry_run": result.dry_run,
-                    "items": {str(item.item_id): item.outcome for item in result.items},
-                    "commit": result.commit,
-                    "branch": result.branch,
-                },
-            )
-            return result
-
-    result = with_runtime(settings, main)
+    result = in_transaction(settings_from(ctx), action)
     if output == "json":
         sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
     else:
@@ -531,7 +511,7 @@ def rollback_command(
             session,
             report_id,
             item or [],
-            actor=cli_actor(),
+            caller=cli_caller(),
             dry_run=dry_run,
             force=force,
             delete_extra=delete_extra,
@@ -554,7 +534,7 @@ def adopt_command(
         ctx,
         output,
         lambda runtime, session: runtime.drift.adopt(
-            session, report_id, item or [], actor=cli_actor(), dry_run=dry_run
+            session, report_id, item or [], caller=cli_caller(), dry_run=dry_run
         ),
     )
 
@@ -575,6 +555,6 @@ def ignore_command(
         ctx,
         output,
         lambda runtime, session: runtime.drift.ignore(
-            session, report_id, item, actor=cli_actor(), reason=reason, add_rule=add_rule
+            session, report_id, item, caller=cli_caller(), reason=reason, add_rule=add_rule
         ),
     )

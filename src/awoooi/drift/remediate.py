@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter
+from awoooi.core.audit import Caller, Outcome, record_audit, record_refusal
 from awoooi.core.db import utcnow
-from awoooi.core.errors import ForbiddenError, InvalidInputError
+from awoooi.core.errors import AwoooiError, ForbiddenError, InvalidInputError
 from awoooi.drift.adopt import DriftAdopt
 from awoooi.drift.decisions import (
     ActionResult,
@@ -37,12 +38,13 @@ _Run = Callable[[DriftReportRecord, list[DriftItemRecord], ActionResult], Awaita
 
 
 class DriftRemediator:
-    """Rollback, adopt and ignore on saved reports."""
+    """Rollback, adopt and ignore on saved reports; every decision audited, refused ones too."""
 
     def __init__(
         self,
         settings: DriftSettings,
         *,
+        session_factory: async_sessionmaker[AsyncSession],
         git: GitClient,
         cache_dir: Path,
         reader: ReaderProvider,
@@ -50,6 +52,7 @@ class DriftRemediator:
         cluster_context: str | None = None,
     ) -> None:
         self.settings = settings
+        self._factory = session_factory
         self._reader = reader
         self._writer = writer
         self._context = cluster_context
@@ -66,7 +69,63 @@ class DriftRemediator:
             f"talks to {self._context or 'its configured cluster'!r}: scan again here"
         )
 
+    async def _audited(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        action: str,
+        report_id: int,
+        decide_items: Callable[[], Awaitable[ActionResult]],
+        **extra: object,
+    ) -> ActionResult:
+        """Run one decision and audit it: done, partly done, or refused (in a transaction of
+        its own, since the caller's rolls back)."""
+        try:
+            result = await decide_items()
+        except AwoooiError as exc:
+            target = f"drift-report:{report_id}"
+            await record_refusal(
+                session, self._factory, caller, action=f"drift.{action}", target=target, error=exc
+            )
+            raise
+        await record_audit(
+            session,
+            caller,
+            action=f"drift.{result.action}",
+            target=f"drift-report:{result.report_id}",
+            outcome=Outcome.OK if result.ok else Outcome.PARTIAL,
+            detail={
+                "dry_run": result.dry_run,
+                "items": {str(item.item_id): item.outcome for item in result.items},
+                "commit": result.commit,
+                "branch": result.branch,
+                **extra,
+            },
+        )
+        return result
+
     async def ignore(
+        self,
+        session: AsyncSession,
+        report_id: int,
+        item_ids: Sequence[int],
+        *,
+        caller: Caller,
+        reason: str,
+        add_rule: bool = False,
+    ) -> ActionResult:
+        """Mark items IGNORED; `add_rule` also whitelists each field for later scans."""
+
+        async def ignore_items() -> ActionResult:
+            return await self._ignore(
+                session, report_id, item_ids, actor=caller.actor, reason=reason, add_rule=add_rule
+            )
+
+        return await self._audited(
+            session, caller, "ignore", report_id, ignore_items, add_rule=add_rule
+        )
+
+    async def _ignore(
         self,
         session: AsyncSession,
         report_id: int,
@@ -74,9 +133,8 @@ class DriftRemediator:
         *,
         actor: str,
         reason: str,
-        add_rule: bool = False,
+        add_rule: bool,
     ) -> ActionResult:
-        """Mark items IGNORED; `add_rule` also whitelists each field for later scans."""
         record = await load_report(session, report_id)
         if not item_ids:
             raise InvalidInputError("name the items to ignore")
@@ -122,14 +180,12 @@ class DriftRemediator:
         report_id: int,
         item_ids: Sequence[int],
         *,
-        actor: str,
+        caller: Caller,
         dry_run: bool = False,
         force: bool = False,
         delete_extra: bool = False,
     ) -> ActionResult:
         """Apply the Git state of the chosen items' resources (a dry run first, always)."""
-        if not self.settings.rollback_enabled:
-            raise ForbiddenError("rollback is turned off (drift.rollback_enabled: false)")
 
         async def run(
             record: DriftReportRecord, items: list[DriftItemRecord], result: ActionResult
@@ -140,12 +196,19 @@ class DriftRemediator:
                 result,
                 reader=self._reader(),
                 writer=self._writer(),
-                actor=actor,
+                actor=caller.actor,
                 force=force,
                 delete_extra=delete_extra,
             )
 
-        return await self._act(session, report_id, item_ids, "rollback", dry_run=dry_run, run=run)
+        async def roll_back() -> ActionResult:
+            if not self.settings.rollback_enabled:
+                raise ForbiddenError("rollback is turned off (drift.rollback_enabled: false)")
+            return await self._act(session, report_id, item_ids, "rollback", dry_run, run)
+
+        return await self._audited(
+            session, caller, "rollback", report_id, roll_back, force=force, delete=delete_extra
+        )
 
     async def adopt(
         self,
@@ -153,7 +216,7 @@ class DriftRemediator:
         report_id: int,
         item_ids: Sequence[int],
         *,
-        actor: str,
+        caller: Caller,
         dry_run: bool = False,
     ) -> ActionResult:
         """Write the live values of the items into their Git files, commit and push."""
@@ -161,9 +224,12 @@ class DriftRemediator:
         async def run(
             record: DriftReportRecord, items: list[DriftItemRecord], result: ActionResult
         ) -> None:
-            await self._adopt.run(record, items, result, actor=actor, dry_run=dry_run)
+            await self._adopt.run(record, items, result, actor=caller.actor, dry_run=dry_run)
 
-        return await self._act(session, report_id, item_ids, "adopt", dry_run=dry_run, run=run)
+        async def adopt_items() -> ActionResult:
+            return await self._act(session, report_id, item_ids, "adopt", dry_run, run)
+
+        return await self._audited(session, caller, "adopt", report_id, adopt_items)
 
     async def _act(
         self,
@@ -171,7 +237,6 @@ class DriftRemediator:
         report_id: int,
         item_ids: Sequence[int],
         action: str,
-        *,
         dry_run: bool,
         run: _Run,
     ) -> ActionResult:

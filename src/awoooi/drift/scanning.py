@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from awoooi.adapters.git import GitClient
 from awoooi.adapters.kube import ClusterReader
+from awoooi.core.audit import Caller, record_audit
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import AwoooiError, ConflictError
 from awoooi.core.jobs import JobContext, JobRegistry, enqueue, job_for_key
@@ -125,6 +126,21 @@ async def queue_scan(
         dedupe_key or f"drift-scan:{record.id}",
         # A scan waiting for another replica's scan retries with backoff; give it room.
         max_attempts=SCAN_MAX_ATTEMPTS,
+    )
+    return record
+
+
+async def request_scan(
+    session: AsyncSession, sources: ScanSources, *, caller: Caller
+) -> DriftReportRecord:
+    """Queue a scan someone asked for, and audit the request."""
+    record = await queue_scan(session, sources, actor=caller.actor)
+    await record_audit(
+        session,
+        caller,
+        action="drift.scan",
+        target=f"drift-report:{record.id}",
+        detail={"ref": sources.ref, "path": sources.path},
     )
     return record
 
