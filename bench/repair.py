@@ -67,7 +67,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import knowledge as kb
 from awoooi.adapters.kube import KubeClient
-from awoooi.core.config import Settings
 from awoooi.core.db import create_engine
 from awoooi.incidents.models import Incident
 from awoooi.knowledge.models import EntryStatus, EntryType
@@ -77,6 +76,7 @@ from awoooi.repair.playbooks import Playbook, PlaybookCatalog, load_catalog
 from awoooi.repair.service import SYSTEM_ACTOR, RepairService
 from awoooi.repair.settings import RepairSettings
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 
 TARGETS = 5000
 TARGET_EXPONENT = 0.7

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from alembic import context
 from sqlalchemy import Connection
 
-from awoooi.core.config import load_settings
 from awoooi.core.db import UTCDateTime, create_engine, is_sqlite
 from awoooi.core.migrate import include_name
 from awoooi.models import metadata
+from awoooi.settings import load_settings
 
 config = context.config
 

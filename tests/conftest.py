@@ -19,8 +19,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from awoooi.api.app import create_app
-from awoooi.core.config import JobsSettings, Settings
+from awoooi.core.config import JobsSettings
 from awoooi.runtime import ADMIN_TOKEN_FILE, Runtime
+from awoooi.settings import Settings
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 T = TypeVar("T")

@@ -20,7 +20,6 @@ from awoooi.ai.notices import rejection_notifier
 from awoooi.ai.router import Router
 from awoooi.core import migrate
 from awoooi.core.auth import count_tokens, create_token
-from awoooi.core.config import Settings
 from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
 from awoooi.core.errors import ConfigError, ConflictError
 from awoooi.core.filelock import file_lock
@@ -43,6 +42,7 @@ from awoooi.notify.service import NotificationSender
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.service import RepairPolicy, RepairService, queue_decision
 from awoooi.review_actions import register_review_actions
+from awoooi.settings import Settings
 
 log = get_logger(__name__)
 

@@ -17,7 +17,6 @@ from awoooi.ai.diagnosis import (
     parse_diagnosis,
     queue_diagnosis,
 )
-from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.jobs import enqueue
 from awoooi.core.models import Job, Role
@@ -25,6 +24,7 @@ from awoooi.incidents import repository
 from awoooi.incidents.models import Incident
 from awoooi.notify.models import Notification
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.ai.support import NEMOTRON_MODEL, seed
 from tests.conftest import make_settings
 from tests.helpers import llm_servers

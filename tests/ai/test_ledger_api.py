@@ -17,9 +17,9 @@ from awoooi.ai.intents import Intent
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.models import LlmCall
 from awoooi.ai.router import Router
-from awoooi.core.config import Settings
 from awoooi.notify.models import Notification
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.ai.support import NEMOTRON_MODEL, OLLAMA_MODEL, seed
 from tests.conftest import make_settings
 from tests.helpers import llm_servers

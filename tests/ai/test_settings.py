@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from awoooi.ai.intents import LOCAL_ONLY_INTENTS, Intent, is_local_only
 from awoooi.ai.locality import host_is_local, model_is_cloud, provider_is_local, url_host
 from awoooi.ai.settings import AISettings, ProviderConfig
-from awoooi.core.config import load_settings
 from awoooi.core.errors import ConfigError
+from awoooi.settings import load_settings
 
 LOCAL_HOSTS = [
     "127.0.0.1",

@@ -19,10 +19,10 @@ from awoooi.api.app import create_app
 from awoooi.core.audit import SYSTEM_CALLER
 from awoooi.core.auth import Principal, authenticate, create_token, revoke_token
 from awoooi.core.auth import list_tokens as auth_list
-from awoooi.core.config import Settings
 from awoooi.core.errors import AuthError
 from awoooi.core.models import ApiToken, AuditEntry, Role
 from awoooi.runtime import ADMIN_TOKEN_FILE, Runtime
+from awoooi.settings import Settings
 
 TOKEN_SHAPE = re.compile(r"^awi_[A-Za-z0-9_-]{43}$")
 

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from starlette.types import Message, Scope
 
 from awoooi.api.app import create_app
-from awoooi.core.config import Settings
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 
 MAX_BODY = 2048

@@ -15,7 +15,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from awoooi.api.app import create_app
-from awoooi.core.config import Settings
 from awoooi.core.logging import (
     REDACTED,
     configure_logging,
@@ -24,6 +23,7 @@ from awoooi.core.logging import (
     redact_value,
 )
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 
 URL_SAFE = string.ascii_letters + string.digits + "-_"
 

@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 from awoooi.cli.main import LAZY_COMMANDS, app
 
 # What `awoooi --help` and `awoooi version` used to import on every run, for nothing.
-HEAVY_MODULES = ("awoooi.runtime", "awoooi.core.config", "fastapi", "lightkube", "sqlalchemy")
+HEAVY_MODULES = (
+    "awoooi.runtime",
+    "awoooi.settings",
+    "awoooi.core.config",
+    "fastapi",
+    "lightkube",
+    "sqlalchemy",
+)
 
 
 @pytest.mark.parametrize("name", list(LAZY_COMMANDS))

@@ -10,15 +10,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from awoooi.core.config import (
-    MAX_CONFIG_BYTES,
-    JobsSettings,
-    NotifySettings,
-    RepairSettings,
-    Settings,
-    load_settings,
-)
+from awoooi.core.config import MAX_CONFIG_BYTES, JobsSettings
 from awoooi.core.errors import ConfigError
+from awoooi.notify.settings import NotifySettings
+from awoooi.repair.settings import RepairSettings
+from awoooi.settings import Settings, load_settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

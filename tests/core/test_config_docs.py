@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from awoooi.core.config_docs import iter_settings, markdown_table
+from awoooi.config_docs import iter_settings, markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

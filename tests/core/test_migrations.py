@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from awoooi import models
 from awoooi.core import migrate
-from awoooi.core.config import Settings
 from awoooi.core.db import create_engine
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 
 APP_TABLES = {
     "api_tokens",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from awoooi.core.config import JobsSettings, Settings
+from awoooi.core.config import JobsSettings
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.jobs import JobContext, JobRegistry, Worker, list_jobs
 from awoooi.core.models import Job, JobStatus
@@ -27,6 +27,7 @@ from awoooi.notify.models import Notification, NotificationStatus
 from awoooi.notify.repository import list_notifications
 from awoooi.notify.service import SEND_JOB, NotificationSender, notify
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 
 ALWAYS = -1

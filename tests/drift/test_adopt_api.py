@@ -16,11 +16,11 @@ from awoooi.adapters.git import GitCheckout, GitCli, Worktree
 from awoooi.api.app import create_app
 from awoooi.core.audit import SYSTEM_CALLER
 from awoooi.core.auth import create_token
-from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.models import AuditEntry, Role
 from awoooi.drift.scanning import configured_sources, queue_scan
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 from tests.drift.conftest import git, seed_remote
 

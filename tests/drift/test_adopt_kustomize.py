@@ -11,9 +11,9 @@ import httpx
 import pytest
 import yaml
 
-from awoooi.core.config import Settings
 from awoooi.core.models import Role
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 from tests.drift.conftest import git, seed_remote
 

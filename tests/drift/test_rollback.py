@@ -16,9 +16,9 @@ from fastapi import FastAPI
 
 from awoooi.adapters.lightkube_client import LightkubeClient
 from awoooi.api.app import create_app
-from awoooi.core.config import Settings
 from awoooi.core.models import Role
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers.kube_api import APPLY, FakeKubeAPI
 

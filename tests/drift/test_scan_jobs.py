@@ -13,7 +13,6 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.jobs import Job
 from awoooi.core.locks import try_lock_name
@@ -32,6 +31,7 @@ from awoooi.drift.scanning import (
 from awoooi.drift.settings import DriftSettings
 from awoooi.notify.models import Notification
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 
 DEPLOYMENT = {

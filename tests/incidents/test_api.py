@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from awoooi.core.config import Settings
 from awoooi.core.models import Role
+from awoooi.settings import Settings
 from tests.incidents.conftest import TokenFactory, am_alert, am_payload
 
 AM = "/api/v1/alerts/alertmanager"

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.models import AuditEntry
 from awoooi.knowledge import service
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import create_pg_database, drop_pg_database, make_settings
 
 AWOOOI = Path(sys.executable).parent / "awoooi"

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from awoooi.core.config import JobsSettings, Settings
+from awoooi.core.config import JobsSettings
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.models import Job
 from awoooi.knowledge.harvest import RUNBOOK_JOB
@@ -26,6 +26,7 @@ from awoooi.notify.endpoints import SECRET_HEADER
 from awoooi.notify.models import Notification, NotifyAction
 from awoooi.notify.service import SEND_JOB
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers.fake_kube import InMemoryKube
 from tests.helpers.serve import cli_env, run_awoooi

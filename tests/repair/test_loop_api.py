@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from awoooi.core.config import Settings
 from awoooi.core.models import Role
 from awoooi.knowledge.harvest import ANTI_PATTERN_JOB, RUNBOOK_JOB
 from awoooi.notify.models import NotifyAction
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers.fake_kube import InMemoryKube
 from tests.incidents.conftest import am_alert, am_payload, headers_for  # noqa: F401

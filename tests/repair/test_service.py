@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from awoooi.core.audit import Caller, Door
-from awoooi.core.config import Settings
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import ConflictError
 from awoooi.core.jobs import enqueue, job_for_key
@@ -33,6 +32,7 @@ from awoooi.repair.playbooks import PlaybookCatalog
 from awoooi.repair.service import DECIDE_JOB, EXECUTE_JOB, RepairService, queue_decision
 from awoooi.repair.settings import RepairSettings
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers.fake_kube import InMemoryKube
 from tests.helpers.serve import AWOOOI, background_process, cli_env

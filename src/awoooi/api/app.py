@@ -13,7 +13,6 @@ from awoooi.ai import endpoints as ai_endpoints
 from awoooi.api import admin, health
 from awoooi.api.errors import install_error_handlers
 from awoooi.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from awoooi.core.config import Settings
 from awoooi.core.db import redact_url
 from awoooi.core.logging import get_logger
 from awoooi.drift import endpoints as drift_endpoints
@@ -23,6 +22,7 @@ from awoooi.knowledge import endpoints as knowledge_endpoints
 from awoooi.notify import endpoints as notify_endpoints
 from awoooi.repair import endpoints as repair_endpoints
 from awoooi.runtime import Runtime
+from awoooi.settings import Settings
 
 log = get_logger(__name__)
 

@@ -7,7 +7,7 @@ import json
 import typer
 
 from awoooi.cli.context import out_console, settings_from
-from awoooi.core.config_docs import markdown_table
+from awoooi.config_docs import markdown_table
 from awoooi.core.db import redact_url
 
 app = typer.Typer(help="Configuration.", no_args_is_help=True)

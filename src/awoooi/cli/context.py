@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from awoooi.core.audit import Caller
-    from awoooi.core.config import Settings
     from awoooi.runtime import Runtime
+    from awoooi.settings import Settings
 
 T = TypeVar("T")
 
@@ -50,8 +50,8 @@ def settings_from(
     ctx: typer.Context, config_file: Path | None = None, **overrides: Any
 ) -> Settings:
     """Load settings (the command's --config wins over the root's), exiting 2 when invalid."""
-    from awoooi.core.config import load_settings
     from awoooi.core.logging import configure_logging
+    from awoooi.settings import load_settings
 
     state: CliState = ctx.find_root().obj or CliState()
     try:

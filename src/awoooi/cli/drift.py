@@ -28,7 +28,6 @@ from awoooi.cli.context import (
     settings_from,
     with_runtime,
 )
-from awoooi.core.config import Settings
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError, ConfigError, NotFoundError
 from awoooi.drift import repository
@@ -48,6 +47,7 @@ from awoooi.drift.sources import (
     ScanSources,
     load_desired,
 )
+from awoooi.settings import Settings
 
 if TYPE_CHECKING:
     from awoooi.runtime import Runtime

@@ -1,30 +1,26 @@
-"""Settings: one YAML file plus AWOOOI_* environment variables, validated by pydantic-settings."""
+"""Settings machinery: one YAML file plus AWOOOI_* environment variables, validated by
+pydantic-settings, with one line per invalid key; the sections core itself uses.
+
+The whole `Settings` model is composed in `awoooi.settings`, above the domains.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
-    SettingsConfigDict,
     SettingsError,
 )
 
-from awoooi.adapters.settings import KubeSettings
-from awoooi.ai.settings import AISettings
 from awoooi.core.errors import ConfigError
-from awoooi.drift.settings import DriftSettings
-from awoooi.knowledge.settings import KnowledgeSettings
-from awoooi.notify.settings import NotifySettings
-from awoooi.repair.settings import RepairSettings
-from awoooi.symptoms.mapping import SymptomSettings
 
 ENV_PREFIX = "AWOOOI_"
 ENV_NESTED_DELIMITER = "__"
@@ -52,89 +48,7 @@ class JobsSettings(Section):
     run_in_serve: bool = Field(True, description="`serve` also runs a worker loop.")
 
 
-class IncidentSettings(Section):
-    """Incident grouping."""
-
-    group_window_minutes: float = Field(
-        30.0,
-        ge=0,
-        le=7 * 24 * 60,
-        description="An alert joins an open incident with its symptoms seen this recently.",
-    )
-    max_alerts_per_request: int = Field(
-        5000, ge=1, le=100_000, description="Alerts one webhook call may carry."
-    )
-
-
-class Settings(BaseSettings):
-    """Every awoooi setting; see the README's configuration table."""
-
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_NESTED_DELIMITER,
-        extra="forbid",
-        case_sensitive=False,
-    )
-
-    home: Path = Field(Path(".awoooi"), description="State directory (SQLite file, admin token).")
-    database_url: SecretStr | None = Field(
-        None, description="SQLAlchemy async URL; default sqlite+aiosqlite under `home`."
-    )
-    host: str = Field("127.0.0.1", description="Address `serve` binds.")
-    port: int = Field(8080, ge=1, le=65535, description="Port `serve` binds.")
-    log_format: Literal["auto", "json", "console"] = Field(
-        "auto", description="`auto`: JSON unless stderr is a terminal."
-    )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Lowest level logged."
-    )
-    max_body_bytes: int = Field(
-        1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Larger request bodies get 413."
-    )
-    db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
-    jobs: JobsSettings = Field(default_factory=JobsSettings)
-    notify: NotifySettings = Field(default_factory=NotifySettings)
-    ai: AISettings = Field(default_factory=AISettings)
-    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
-    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
-    symptoms: SymptomSettings = Field(default_factory=SymptomSettings)
-    repair: RepairSettings = Field(default_factory=RepairSettings)
-    kube: KubeSettings = Field(default_factory=KubeSettings)
-    drift: DriftSettings = Field(default_factory=DriftSettings)
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_driver(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        url = value.get_secret_value()
-        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError(
-                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
-            )
-        return value
-
-    @property
-    def resolved_database_url(self) -> str:
-        """The database URL to connect to, defaulting to SQLite in `home`."""
-        if self.database_url is not None:
-            return self.database_url.get_secret_value()
-        return f"sqlite+aiosqlite:///{(self.home / 'awoooi.db').resolve()}"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Plain Settings() reads the environment only; load_settings() adds the YAML file below it.
-        return (init_settings, env_settings)
-
-
-class _YamlSource(PydanticBaseSettingsSource):
+class YamlSource(PydanticBaseSettingsSource):
     """Settings source over an already-parsed YAML mapping."""
 
     def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
@@ -220,12 +134,18 @@ def format_settings_error(exc: SettingsError) -> str:
     )
 
 
-def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
-    """Load settings from the YAML file (argument or AWOOOI_CONFIG) and the environment."""
+S = TypeVar("S", bound=BaseSettings)
+
+
+def settings_from_sources(
+    model: type[S], config_file: Path | str | None, overrides: dict[str, Any]
+) -> S:
+    """Build a settings model from overrides, the environment and the YAML file (argument or
+    AWOOOI_CONFIG), highest precedence first; invalid values raise ConfigError, one line each."""
     path_text = str(config_file) if config_file else os.environ.get(CONFIG_ENV_VAR)
     file_data = read_config_file(Path(path_text)) if path_text else {}
 
-    class _FileSettings(Settings):
+    class _FileSettings(model):  # type: ignore[valid-type,misc]
         @classmethod
         def settings_customise_sources(
             cls,
@@ -235,11 +155,12 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _YamlSource(settings_cls, file_data))
+            return (init_settings, env_settings, YamlSource(settings_cls, file_data))
 
     try:
-        return _FileSettings(**overrides)
+        built: S = _FileSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc
     except SettingsError as exc:
         raise ConfigError(format_settings_error(exc)) from exc
+    return built

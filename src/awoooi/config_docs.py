@@ -13,7 +13,8 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from awoooi.core.config import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
+from awoooi.core.config import ENV_NESTED_DELIMITER, ENV_PREFIX
+from awoooi.settings import Settings
 
 
 @dataclass(frozen=True)

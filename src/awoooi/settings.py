@@ -1,0 +1,93 @@
+"""Every awoooi setting in one model, composed from each domain's section (above the domains,
+so core imports none of them); `load_settings` reads the YAML file and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from awoooi.adapters.settings import KubeSettings
+from awoooi.ai.settings import AISettings
+from awoooi.core.config import ENV_NESTED_DELIMITER, ENV_PREFIX, JobsSettings, settings_from_sources
+from awoooi.drift.settings import DriftSettings
+from awoooi.incidents.settings import IncidentSettings
+from awoooi.knowledge.settings import KnowledgeSettings
+from awoooi.notify.settings import NotifySettings
+from awoooi.repair.settings import RepairSettings
+from awoooi.symptoms.mapping import SymptomSettings
+
+
+class Settings(BaseSettings):
+    """Every awoooi setting; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    home: Path = Field(Path(".awoooi"), description="State directory (SQLite file, admin token).")
+    database_url: SecretStr | None = Field(
+        None, description="SQLAlchemy async URL; default sqlite+aiosqlite under `home`."
+    )
+    host: str = Field("127.0.0.1", description="Address `serve` binds.")
+    port: int = Field(8080, ge=1, le=65535, description="Port `serve` binds.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`auto`: JSON unless stderr is a terminal."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level logged."
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Larger request bodies get 413."
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    ai: AISettings = Field(default_factory=AISettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    symptoms: SymptomSettings = Field(default_factory=SymptomSettings)
+    repair: RepairSettings = Field(default_factory=RepairSettings)
+    kube: KubeSettings = Field(default_factory=KubeSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL to connect to, defaulting to SQLite in `home`."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.home / 'awoooi.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Plain Settings() reads the environment only; load_settings() adds the YAML file below it.
+        return (init_settings, env_settings)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings from the YAML file (argument or AWOOOI_CONFIG) and the environment."""
+    return settings_from_sources(Settings, config_file, overrides)
