@@ -14,9 +14,8 @@ from awoooi.ai.intents import Intent
 from awoooi.ai.router import ChatResult, Router
 from awoooi.core.jobs import JobContext, JobRegistry, enqueue
 from awoooi.core.logging import redact_text as redact
-from awoooi.incidents import repository
 from awoooi.incidents.models import Incident
-from awoooi.incidents.service import add_event
+from awoooi.incidents.service import add_event, get_incident
 
 DIAGNOSE_JOB = "incident.diagnose"
 IncidentHook = Callable[[AsyncSession, Incident], Awaitable[None]]
@@ -155,8 +154,8 @@ class IncidentDiagnoser:
 
     async def run(self, ctx: JobContext) -> None:
         """Diagnose once: the model call happens before any write, so no lock waits on it."""
-        incident = await repository.get_by_id_with_timeline(
-            ctx.session, int(ctx.payload["incident_id"])
+        incident = await get_incident(
+            ctx.session, int(ctx.payload["incident_id"]), with_timeline=True
         )
         if incident is None:
             return

@@ -386,3 +386,25 @@ async def set_status(
         detail={"reason": reason} if reason else {},
     )
     return incident
+
+
+# ---------------------------------------------------------------- reads for other domains
+
+
+async def get_incident(
+    session: AsyncSession, incident_id: int, *, with_timeline: bool = False
+) -> Incident | None:
+    """An incident by its id (with its alerts and timeline when asked)."""
+    if with_timeline:
+        return await repository.get_by_id_with_timeline(session, incident_id)
+    return await repository.get_by_id(session, incident_id)
+
+
+async def find_incident(session: AsyncSession, human_id: str) -> Incident | None:
+    """An incident by its human id (INC-YYYYMMDD-NNNN)."""
+    return await repository.get_by_human_id(session, human_id)
+
+
+async def firing_alerts(session: AsyncSession, incident_id: int) -> int:
+    """How many of the incident's alerts still fire."""
+    return await repository.firing_count(session, incident_id)

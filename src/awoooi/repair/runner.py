@@ -24,7 +24,7 @@ from awoooi.core.db import utcnow
 from awoooi.core.jobs import JobContext
 from awoooi.core.locks import lock_names
 from awoooi.core.redact import redact
-from awoooi.incidents import repository as incidents
+from awoooi.incidents import service as incidents
 from awoooi.incidents.models import Incident
 from awoooi.knowledge.harvest import StepResult
 from awoooi.repair import gates, repository
@@ -146,7 +146,7 @@ class RepairRunner:
                 return None
             if repair.status == RepairStatus.PENDING_APPROVAL.value:
                 return None
-            incident = await incidents.get_by_id(session, repair.incident_id)
+            incident = await incidents.get_incident(session, repair.incident_id)
             if incident is None:
                 return None
             resuming = repair.status == RepairStatus.RUNNING.value
@@ -199,7 +199,7 @@ class RepairRunner:
         async with self._factory() as session, session.begin():
             await lock_names(session, locks)
             repair = await repository.get(session, repair_id)
-            incident = await incidents.get_by_id(session, repair.incident_id) if repair else None
+            incident = await incidents.get_incident(session, repair.incident_id) if repair else None
             if repair is not None and incident is not None:
                 reason = f"another repair is running on {repair.target}"
                 stopped = RepairDecision.blocked(gates.GateVerdict.blocks(GateName.BUSY, reason))
@@ -297,7 +297,7 @@ class RepairRunner:
     async def _check(self, check: str, execution: ExecutionPlan, context: ActionContext) -> bool:
         if check == "alert_resolved":
             async with self._factory() as session:
-                return not await incidents.firing_count(session, execution.incident_id)
+                return not await incidents.firing_alerts(session, execution.incident_id)
         target = context.workload()
         return await context.cluster().deployment_available(target.namespace, target.name)
 

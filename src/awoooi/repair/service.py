@@ -23,7 +23,7 @@ from awoooi.core.errors import ConflictError, InvalidInputError, NotFoundError
 from awoooi.core.jobs import JobContext, JobRegistry, enqueue
 from awoooi.core.locks import lock_names
 from awoooi.core.redact import redact
-from awoooi.incidents import repository as incidents
+from awoooi.incidents import service as incidents
 from awoooi.incidents.models import Incident, IncidentStatus
 from awoooi.incidents.service import TRANSITIONS, add_event, change_status
 from awoooi.knowledge.harvest import RepairReport, queue_harvest
@@ -339,7 +339,7 @@ class RepairService:
         )
         repair.error = redact(result.error) if result.error else None
         repair.updated_at = now
-        incident = await incidents.get_by_id(session, repair.incident_id)
+        incident = await incidents.get_incident(session, repair.incident_id)
         steps = await repository.steps_of(session, repair.id)
         report = RepairReport(
             attempt_id=str(repair.id),
@@ -373,7 +373,7 @@ class RepairService:
             },
         )
         if repair.success:
-            firing = await incidents.firing_count(session, incident.id)
+            firing = await incidents.firing_alerts(session, incident.id)
             to = IncidentStatus.OPEN if firing else IncidentStatus.RESOLVED
             move_incident(session, incident, to, f"repair #{repair.id} succeeded")
             return
@@ -419,7 +419,7 @@ class RepairService:
         repair.decided_at = now
         repair.decision_note = redact(note) if note else None
         repair.updated_at = now
-        incident = await incidents.get_by_id(session, repair.incident_id)
+        incident = await incidents.get_incident(session, repair.incident_id)
         if incident is not None:
             add_event(
                 session,
@@ -486,7 +486,7 @@ class RepairService:
     async def _decide_job(self, ctx: JobContext) -> None:
         incident_id = int(ctx.payload["incident_id"])
         await lock_names(ctx.session, [f"incident:{incident_id}"])
-        incident = await incidents.get_by_id(ctx.session, incident_id)
+        incident = await incidents.get_incident(ctx.session, incident_id)
         if incident is None or incident.status == IncidentStatus.RESOLVED.value:
             return
         if await repository.count_for_incident(ctx.session, incident.id):
@@ -506,7 +506,7 @@ class RepairService:
             raise NotYetExpiredError(f"repair {repair.id} expires at {repair.expires_at}")
         repair.status = RepairStatus.EXPIRED.value
         repair.updated_at = self._now()
-        incident = await incidents.get_by_id(ctx.session, repair.incident_id)
+        incident = await incidents.get_incident(ctx.session, repair.incident_id)
         if incident is not None:
             add_event(
                 ctx.session,
