@@ -34,10 +34,8 @@ async def list_calls(
 
 
 async def daily_sums(session: AsyncSession, *, since: datetime) -> Sequence[DailySums]:
-    """Per UTC day and provider, the sums of the calls made since `since` (skipped ones not).
-
-    Newest day first, then by provider.
-    """
+    """Per UTC day and provider, sums over the calls made since `since`, newest day first."""
+    # Skipped calls never reached a provider: they are not counted.
     # Both databases print a UTC timestamp as 'YYYY-MM-DD ...' (PostgreSQL sessions run in UTC).
     day = func.substr(cast(LlmCall.at, String), 1, 10)
     query = (

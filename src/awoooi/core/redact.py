@@ -709,11 +709,9 @@ def _hides_something(value: Any) -> bool:
 
 
 def redact_structure(value: Any, key: str = "", *, mask: str | None = None) -> Any:
-    """A JSON-like value made safe to show: values under secret keys hidden, strings redacted.
-
-    Mappings and lists (tuples become lists) are walked; `key` is the key `value` sits under.
-    A hidden value becomes ``[REDACTED:<kind>]`` of its key's kind, or `mask` when given.
-    """
+    """A JSON-like value made safe to show: values under secret keys hidden, strings redacted."""
+    # `key` is the key `value` sits under; mappings and lists are walked (tuples become lists).
+    # A hidden value becomes the placeholder of its key's kind, or `mask` when one is given.
     if key and is_secret_key(key) and _hides_something(value):
         return mask if mask is not None else placeholder(_key_kind(key))
     if isinstance(value, str):

@@ -161,10 +161,7 @@ async def _capped_count(session: AsyncSession, ids: Any, params: dict[str, Any])
 async def search_fts5(
     session: AsyncSession, match: str, filters: Filters, *, limit: int, offset: int
 ) -> tuple[list[SearchRow], int]:
-    """SQLite: a page of entries matching an FTS5 query, best bm25 first, and the capped total.
-
-    Each row's score is FTS5's bm25, where lower is better.
-    """
+    """SQLite: a page of entries matching an FTS5 query (score: bm25, lower is better), total."""
     # A table construct (not text()): select_from() and join() need a FROM element.
     fts = table("knowledge_fts", column("rowid"))
     # bm25 weights: title 10, content 1, tags 5.
@@ -201,10 +198,7 @@ async def search_fts5(
 async def search_tsvector(
     session: AsyncSession, tsquery: str, filters: Filters, *, limit: int, offset: int
 ) -> tuple[list[SearchRow], int]:
-    """PostgreSQL: a page of entries matching a tsquery, best ts_rank_cd first, and the total.
-
-    Each row's score is ts_rank_cd, where higher is better.
-    """
+    """PostgreSQL: a page of entries matching a tsquery (score: ts_rank_cd, higher is better)."""
     query = func.to_tsquery("simple", tsquery)
     # Vectors live in a narrow side table (migration 0005), so ranking every match reads few
     # pages; the wide entries rows are read only for the page.
