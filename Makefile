@@ -23,6 +23,7 @@ run: install
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: install-dev
 	$(BIN)/mypy --strict src
@@ -35,6 +36,7 @@ pytest: install-dev
 
 test: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy --strict src
 	$(BIN)/pytest $(PYTEST_ARGS)
 

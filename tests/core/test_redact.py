@@ -17,7 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from awoooi.core.redact import PLACEHOLDER, is_placeholder, placeholder, redact
+from awoooi.core.redact import (
+    PLACEHOLDER,
+    is_placeholder,
+    is_secret_key,
+    placeholder,
+    redact,
+    redact_structure,
+)
 
 URL_SAFE = string.ascii_letters + string.digits + "-_"
 ALNUM = string.ascii_letters + string.digits
@@ -1093,3 +1100,222 @@ def test_url_tokens_as_user_names_are_hidden_whole() -> None:
     # Ordinary user names stay: they are not credentials.
     for url in ("ssh://git@github.com/acme/deploy.git", "https://deploy@git.example/x.git"):
         assert redact(url) == url
+
+
+# --- Structures: secret keys and the walker ------------------------------------------------------
+
+SECRET_KEYS = (
+    # HTTP headers that carry a credential, as playbook steps and requests name them.
+    "Authorization",
+    "Proxy-Authorization",
+    "Cookie",
+    "Set-Cookie",
+    "X-Api-Key",
+    "X-Auth-Token",
+    "Private-Token",
+    "X-Vault-Token",
+    "X-Session-Id",
+    "session",
+    "sessionid",
+    "JSESSIONID",
+    "PHPSESSID",
+    # Log fields and settings.
+    "password",
+    "Password",
+    "passwd",
+    "db_pass",
+    "pwd",
+    "secret",
+    "client_secret",
+    "token",
+    "admin_token",
+    "tokens",
+    "api_key",
+    "api-key",
+    "apiKey",
+    "credential",
+    "credentials",
+    "private_key",
+    "privateKey",
+    "authorization",
+    "cookie",
+    "auth",
+    "aws_secret_access_key",
+    "webhook.secret",
+)
+NOT_SECRET_KEYS = (
+    # Names about a secret: where it is, what it is called, how it starts, how many there are.
+    "token_path",
+    "password_file",
+    "api_key_env",
+    "secretName",
+    "token_prefix",
+    "token_count",
+    "token_file",
+    "password_env",
+    "token_name",
+    "existingSecret",
+    "pageToken",
+    "nextPageToken",
+    "secretKeyRef",
+    "sessionAffinity",
+    # Look-alikes.
+    "monkey",
+    "turkey",
+    "keyboard",
+    "bypass",
+    "compass",
+    "passport",
+    "possession",
+    "oauth",
+    "author",
+    "key",
+    "keys",
+    "user",
+    "",
+)
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_secret_keys(key: str) -> None:
+    assert is_secret_key(key)
+    assert is_secret_key(key.upper())
+    assert is_secret_key(key.lower())
+
+
+@pytest.mark.parametrize("key", NOT_SECRET_KEYS)
+def test_keys_about_secrets_and_look_alikes_are_not_secret(key: str) -> None:
+    assert not is_secret_key(key)
+    assert not is_secret_key(key.upper())
+
+
+SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "credentials", "private_key")
+ABOUT_A_SECRET = ("path", "file", "env", "name", "prefix", "count", "ref", "id_hint")
+
+
+@given(
+    prefix=st.from_regex(r"[A-Za-z0-9]{0,12}", fullmatch=True),
+    separator=st.sampled_from(["_", "-", "."]),
+    word=st.sampled_from(SECRET_WORDS),
+    about=st.sampled_from(ABOUT_A_SECRET),
+    upper=st.booleans(),
+)
+def test_a_key_is_secret_by_what_it_ends_with(
+    prefix: str, separator: str, word: str, about: str, upper: bool
+) -> None:
+    # Whatever comes first, a key ending with a secret word names a secret; one ending with what
+    # is said about the secret does not. ("existing" and "page" name a secret's reference.)
+    if prefix.lower().endswith(("existing", "page")):
+        return
+    key = f"{prefix}{separator}{word}" if prefix else word
+    about_key = f"{key}{separator}{about}"
+    if upper:
+        key, about_key = key.upper(), about_key.upper()
+    assert is_secret_key(key)
+    assert not is_secret_key(about_key)
+
+
+def test_redact_structure_hides_secret_keys_and_redacts_strings() -> None:
+    value = {
+        "headers": {
+            "Authorization": f"Bearer {OPAQUE}",
+            "X-Api-Key": OPAQUE_3,
+            "Set-Cookie": f"sid={OPAQUE_2}; HttpOnly",
+            "Accept": "application/json",
+        },
+        "body": {
+            "users": [{"name": "bob", "password": PASSWORD}, {"note": f"rotated {AWOOOI_TOKEN}"}],
+            "count": 3,
+            "ratio": 0.5,
+            "dry_run": True,
+            "missing": None,
+        },
+        "tokens": [OPAQUE, OPAQUE_2],
+        "client_secret": {"value": SIGNING_SECRET},
+        "pin": {"password": 123456},
+        "token_path": "/var/run/secrets/token",
+        "password_file": "/etc/app/password",
+        "monkey": "banana",
+        "dsn": f"postgresql://app:{PASSWORD_2}@db/app",
+        "args": ("--flag", 7),
+        7: "a non-string key",
+    }
+    assert redact_structure(value) == {
+        "headers": {
+            "Authorization": "[REDACTED:authorization]",
+            "X-Api-Key": "[REDACTED:api_key]",
+            "Set-Cookie": "[REDACTED:cookie]",
+            "Accept": "application/json",
+        },
+        "body": {
+            "users": [
+                {"name": "bob", "password": "[REDACTED:password]"},
+                {"note": "rotated [REDACTED:awoooi_token]"},
+            ],
+            "count": 3,
+            "ratio": 0.5,
+            "dry_run": True,
+            "missing": None,
+        },
+        "tokens": "[REDACTED:token]",
+        "client_secret": "[REDACTED:secret]",
+        "pin": {"password": "[REDACTED:password]"},
+        "token_path": "/var/run/secrets/token",
+        "password_file": "/etc/app/password",
+        "monkey": "banana",
+        "dsn": "postgresql://app:[REDACTED:password]@db/app",
+        "args": ["--flag", 7],
+        7: "a non-string key",
+    }
+
+
+def test_redact_structure_keeps_what_hides_nothing() -> None:
+    for empty in (None, "", True, False, [], {}):
+        assert redact_structure({"token": empty}) == {"token": empty}
+    assert redact_structure({"token": 0}) == {"token": "[REDACTED:token]"}
+    assert redact_structure({"token": OPAQUE}, mask="[REDACTED]") == {"token": "[REDACTED]"}
+    # The key a value sits under may be given for the value itself.
+    assert redact_structure(OPAQUE, "Private-Token") == "[REDACTED:token]"
+    assert redact_structure(OPAQUE, "note") == OPAQUE
+    assert redact_structure([OPAQUE], "session") == "[REDACTED:session]"
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
+    | st.sampled_from([f"Bearer {OPAQUE}", f"password={PASSWORD}", AWOOOI_TOKEN, JWT]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(
+        st.sampled_from([*SECRET_KEYS[:8], *NOT_SECRET_KEYS[:8], "data", "items"]) | st.text(),
+        children,
+        max_size=4,
+    ),
+    max_leaves=20,
+)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+@given(json_values)
+def test_redact_structure_is_idempotent_and_leaks_no_known_secret(value: object) -> None:
+    once = redact_structure(value)
+    assert redact_structure(once) == once
+    for text in _strings(once):
+        for secret in (OPAQUE, PASSWORD, AWOOOI_TOKEN, JWT):
+            assert secret not in text
+
+
+def test_secret_key_check_is_linear_on_hostile_keys() -> None:
+    for key in (fill("passwordsecrettokenapikey_", MiB), fill("s", MiB), fill("-_.", MiB)):
+        assert isinstance(is_secret_key(key), bool)

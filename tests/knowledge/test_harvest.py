@@ -90,9 +90,15 @@ def report(attempt: str, *, success: bool, incident: str = INCIDENT) -> RepairRe
 
 @pytest.fixture
 async def make_runtime(
-    tmp_path: Path, database_url: str, openai_server: OpenAIServer, ollama_server: OllamaServer
+    tmp_path: Path,
+    database_url: str,
+    runtime: Runtime,
+    openai_server: OpenAIServer,
+    ollama_server: OllamaServer,
 ) -> AsyncIterator[MakeRuntime]:
     """Build a migrated runtime on the test model servers (tiny deadlines to write runbooks)."""
+    # `runtime` is not used itself: asking for it makes `database_url` a copy of the database
+    # migrated once per worker (tests/conftest.py), so the migrate() below finds nothing to do.
     made: list[Runtime] = []
 
     async def make(deadline: float = 2.0, **overrides: Any) -> Runtime:

@@ -255,6 +255,35 @@ async def test_listing_is_newest_first_and_pages(
         assert response.status_code == 422, params
 
 
+async def test_pages_by_id_walk_every_match_in_id_order(runtime: Runtime) -> None:
+    published = [
+        (await add_entry(runtime, title=f"export {n}", status=PUBLISHED)).id for n in range(4)
+    ]
+    draft = (await add_entry(runtime, title="a draft")).id
+    reference = (await add_entry(runtime, entry_type=EntryType.REFERENCE, status=PUBLISHED)).id
+    async with transaction(runtime.session_factory) as session:
+        # An edit reorders the listing (newest change first), never the id order of an export.
+        await service.update_entry(session, published[0], caller=person("t"), content="edited")
+
+    async def walk(filters: search.Filters, size: int) -> list[list[int]]:
+        async with runtime.session_factory() as session:
+            return [
+                [entry.id for entry in page]
+                async for page in search.pages_by_id(session, filters, page_size=size)
+            ]
+
+    everything = sorted([*published, draft, reference])
+    assert await walk(search.Filters(), 2) == [everything[:2], everything[2:4], everything[4:]]
+    # A last page exactly full is followed by one look that finds nothing, and no empty page.
+    assert await walk(search.Filters(), 3) == [everything[:3], everything[3:]]
+    assert await walk(search.Filters(), 50) == [everything]
+    only_published = search.Filters(status=PUBLISHED.value)
+    assert await walk(only_published, 3) == [published[:3], [published[3], reference]]
+    runbooks = search.Filters(status=PUBLISHED.value, entry_type=EntryType.RUNBOOK.value)
+    assert await walk(runbooks, 10) == [published]
+    assert await walk(search.Filters(entry_type=EntryType.POSTMORTEM.value), 10) == []
+
+
 async def test_search_follows_edits(
     runtime: Runtime, client: httpx.AsyncClient, viewer: dict[str, str], corpus: dict[str, int]
 ) -> None:

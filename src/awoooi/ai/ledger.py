@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Float, String, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from awoooi.ai import repository
 from awoooi.ai.models import LlmCall
 from awoooi.core.db import utcnow
 from awoooi.core.logging import get_logger
@@ -93,14 +93,9 @@ async def list_calls(
     before_id: int | None = None,
 ) -> list[LlmCall]:
     """Recorded calls, newest first."""
-    query = select(LlmCall).order_by(LlmCall.id.desc()).limit(limit)
-    if intent is not None:
-        query = query.where(LlmCall.intent == intent)
-    if provider is not None:
-        query = query.where(LlmCall.provider == provider)
-    if before_id is not None:
-        query = query.where(LlmCall.id < before_id)
-    return list(await session.scalars(query))
+    return await repository.list_calls(
+        session, intent=intent, provider=provider, limit=limit, before_id=before_id
+    )
 
 
 @dataclass(frozen=True)
@@ -121,23 +116,7 @@ async def daily_totals(
 ) -> list[DailyTotal]:
     """Per provider and UTC day: calls, failures, tokens and cost, newest day first."""
     since = (now or utcnow()) - timedelta(days=days)
-    # Both databases print a UTC timestamp as 'YYYY-MM-DD ...' (PostgreSQL sessions run in UTC).
-    day = func.substr(cast(LlmCall.at, String), 1, 10)
-    query = (
-        select(
-            day.label("day"),
-            LlmCall.provider,
-            func.count(LlmCall.id),
-            func.sum(case((LlmCall.outcome == "error", 1), else_=0)),
-            func.sum(LlmCall.tokens_in),
-            func.sum(LlmCall.tokens_out),
-            func.sum(cast(LlmCall.cost_usd, Float)),
-        )
-        .where(LlmCall.at >= since, LlmCall.outcome != "skipped")
-        .group_by(day, LlmCall.provider)
-        .order_by(day.desc(), LlmCall.provider)
-    )
-    rows = (await session.execute(query)).all()
+    rows = await repository.daily_sums(session, since=since)
     return [
         DailyTotal(
             day=str(row[0]),

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -252,24 +251,18 @@ def export(
     """Write one Markdown file with YAML front matter per entry."""
     settings = settings_from(ctx)
 
+    filters = kb_search.Filters(
+        entry_type=entry_type.value if entry_type else None,
+        status=status.value if status else None,
+    )
+
     async def action(runtime: Runtime) -> list[tuple[str, str, str]]:
         rendered: list[tuple[str, str, str]] = []
         async with transaction(runtime.session_factory) as session:
-            last_id = 0
-            while True:
-                query = select(KnowledgeEntry).where(KnowledgeEntry.id > last_id)
-                if status is not None:
-                    query = query.where(KnowledgeEntry.status == status.value)
-                if entry_type is not None:
-                    query = query.where(KnowledgeEntry.entry_type == entry_type.value)
-                page = list(
-                    await session.scalars(query.order_by(KnowledgeEntry.id).limit(EXPORT_PAGE))
-                )
+            async for page in kb_search.pages_by_id(session, filters, page_size=EXPORT_PAGE):
                 for entry in page:
                     rendered.append((entry.title, entry.uid, entry_to_markdown(entry)))
-                if len(page) < EXPORT_PAGE:
-                    return rendered
-                last_id = page[-1].id
+        return rendered
 
     try:
         directory.mkdir(parents=True, exist_ok=True)

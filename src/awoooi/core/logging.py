@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from structlog.typing import EventDict, Processor
 
-from awoooi.core.redact import redact
+from awoooi.core.redact import redact, redact_structure
 
 REDACTED = "[REDACTED]"  # a value hidden because of its key; text secrets get a typed placeholder
-
-# Keys whose values are secrets whatever they hold.
-_SECRET_KEY = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|credential|private[_-]?key|cookie)",
-    re.IGNORECASE,
-)
 
 
 def redact_text(text: str) -> str:
@@ -32,21 +24,10 @@ def redact_text(text: str) -> str:
 
 
 def redact_value(key: str, value: Any) -> Any:
-    """A log value made safe: secret keys hidden, strings scrubbed, containers walked."""
-    if _SECRET_KEY.search(key) and value not in (None, "", False) and not _is_secret_meta(key):
-        return REDACTED
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {k: redact_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_value(key, v) for v in value]
-    return value
-
-
-def _is_secret_meta(key: str) -> bool:
-    # Names *about* a secret (its env var name, its file path, its display prefix) are not secret.
-    return key.lower().endswith(("_env", "_path", "_file", "_prefix", "_name", "_count"))
+    """A log value made safe by `redact_structure`, hiding secret keys' values as ``[REDACTED]``."""
+    # The one walker and key rule live in `awoooi.core.redact`; logs keep the bare placeholder
+    # their readers were promised.
+    return redact_structure(value, key, mask=REDACTED)
 
 
 def _redact_processor(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:

@@ -23,16 +23,44 @@ Every pattern runs in linear time, whatever the input (see `tests/core/test_reda
 Certificates (``client-certificate-data``, ``certificate-authority-data``, ``BEGIN CERTIFICATE``)
 are public by design (every TLS handshake sends them) and useful when debugging (subject, expiry),
 so they are kept; the private keys that go with them are not.
+
+Structures (log fields, playbook steps, drift values) go through `redact_structure(value, key)`:
+every string in them is passed to `redact`, and a value under a key that `is_secret_key` names a
+secret is hidden whole. A key is secret when it *ends* with a secret word — password, passwd,
+pass, pwd, passphrase, secret, token, auth, credential(s), a ``*_key`` such as api_key,
+private_key or client_key (the words `redact` looks for before ``=`` or ``:``), or one of the
+credential headers authorization (and Proxy-Authorization), cookie (and Set-Cookie), session,
+session id — optionally plural. So ``X-Api-Key``, ``X-Auth-Token``, ``Private-Token`` and
+``client_secret`` are secret, while names *about* a secret (``token_path``, ``password_file``,
+``api_key_env``, ``secretName``, ``existingSecret``, ``pageToken``) and look-alikes (``monkey``,
+``keyboard``, ``bypass``, ``possession``) are not.
+
+One placeholder rule: whatever hides a secret writes ``[REDACTED:<kind>]``. In text the kind is
+what was recognised; for a value hidden by its key it is what the key names (``password``,
+``token``, ``api_key``, ``private_key``, ``authorization``, ``cookie``, ``session``, else
+``secret``). None, booleans and empty strings or containers under a secret key are kept: they
+hide nothing, and show the secret is unset. The log pipeline alone writes a bare ``[REDACTED]``
+for such values (`awoooi.core.logging.REDACTED`, the text its readers were promised), passing it
+as `redact_structure`'s ``mask``.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["PLACEHOLDER", "is_placeholder", "placeholder", "redact"]
+__all__ = [
+    "PLACEHOLDER",
+    "is_placeholder",
+    "is_secret_key",
+    "placeholder",
+    "redact",
+    "redact_structure",
+]
 
 PLACEHOLDER = re.compile(r"\[REDACTED:[a-z0-9_]+\]")
 """Matches one typed placeholder, as `redact` writes it."""
@@ -330,8 +358,17 @@ _VALUE_GROUPS = ("edq", "dq", "sq", "block", "plain")
 
 def _key_kind(key: str) -> str:
     name = key.lower().replace("_", "").replace("-", "").replace(".", "")
+    if name.endswith("s") and not name.endswith("ss"):
+        name = name[:-1]  # a plural names the same kind ("tokens"); "pass" is not one
     if "secretaccesskey" in name or (name.startswith("aws") and name.endswith("key")):
         return "aws_secret_key"
+    # Header names (structures only: in text their own rule names the credential's scheme).
+    if name.endswith("authorization"):
+        return "authorization"
+    if name.endswith("cookie"):
+        return "cookie"
+    if name.endswith(("session", "sessionid", "sessid")):
+        return "session"
     if name.endswith(("password", "passwd", "passphrase", "pass", "pwd")):
         return "password"
     if name.endswith("token"):
@@ -636,3 +673,51 @@ def _redact_once(text: str) -> str:
     for rule in _RULES:
         text = rule(text)
     return text
+
+
+# --- Structures -----------------------------------------------------------------------------
+
+# The words `redact` recognises in "key=value" text, plus what only a structure names whole: the
+# credential headers (text has its own rule for "Authorization: ..." and "Cookie: ..."), session
+# ids (session cookies and headers: sessionid, JSESSIONID, PHPSESSID, X-Session-Id) and plurals
+# (a list of tokens is as secret as one). Anchored at the end, so only what a key *ends* with
+# counts: "token_path" and "password_file" are about a secret, not one.
+_SECRET_KEY = re.compile(
+    r"(?:"
+    + _KEY_WORDS
+    + r"|authorization|cookie|(?<![A-Za-z0-9])session|sess(?:ion)?[_.\-]?id"
+    + r")s?\Z",
+    re.IGNORECASE,
+)
+
+
+# Cached: the log pipeline asks about the same few field names on every line.
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(key: str) -> bool:
+    """Whether the value under this key (a field, header or setting name) is a secret."""
+    return _SECRET_KEY.search(key) is not None
+
+
+def _hides_something(value: Any) -> bool:
+    # None and booleans are absence and flags, an empty string or container holds nothing:
+    # shown as they are, they tell the reader the secret is unset. Anything else is hidden.
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, str | Mapping | list | tuple):
+        return len(value) > 0
+    return True
+
+
+def redact_structure(value: Any, key: str = "", *, mask: str | None = None) -> Any:
+    """A JSON-like value made safe to show: values under secret keys hidden, strings redacted."""
+    # `key` is the key `value` sits under; mappings and lists are walked (tuples become lists).
+    # A hidden value becomes the placeholder of its key's kind, or `mask` when one is given.
+    if key and is_secret_key(key) and _hides_something(value):
+        return mask if mask is not None else placeholder(_key_kind(key))
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {name: redact_structure(item, str(name), mask=mask) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_structure(item, key, mask=mask) for item in value]
+    return value

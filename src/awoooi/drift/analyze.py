@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from awoooi.core.redact import redact
+from awoooi.core.redact import redact_structure
 from awoooi.drift.diff import Difference, Path, format_path, scale_owners
 from awoooi.drift.normalize import secret_fingerprint
 from awoooi.drift.report import Change, DriftItem, DriftLevel, ResourceId
@@ -171,18 +171,12 @@ def _masked(value: Any) -> Any:
 
 
 def _clean(value: Any) -> Any:
-    """Values as shown: strings redacted of anything secret-shaped."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {key: _clean(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clean(item) for item in value]
-    return value
+    """Values as shown: strings redacted, values under secret-named keys hidden."""
+    return redact_structure(value)
 
 
 def clean_value(value: Any) -> Any:
-    """A value as it may be shown: strings redacted of anything secret-shaped."""
+    """A value as it may be shown: strings redacted, values under secret-named keys hidden."""
     return _clean(value)
 
 

@@ -15,7 +15,7 @@ from awoooi.ai.router import Router
 from awoooi.core.jobs import JobContext, JobRegistry, enqueue
 from awoooi.core.logging import get_logger
 from awoooi.core.redact import redact
-from awoooi.incidents import repository as incidents
+from awoooi.incidents import service as incidents
 from awoooi.incidents.models import Incident
 from awoooi.knowledge import service
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
@@ -192,7 +192,7 @@ class KnowledgeHarvester:
         key = harvest_key(report.attempt_id)
         if await service.get_by_harvest_key(session, key) is not None:
             return None  # a retried job: the entry exists, and so do its notifications
-        incident = await incidents.get_by_human_id(session, report.incident_id)
+        incident = await incidents.find_incident(session, report.incident_id)
         sections = (
             RUNBOOK_SECTIONS if entry_type is EntryType.AUTO_RUNBOOK else ANTI_PATTERN_SECTIONS
         )

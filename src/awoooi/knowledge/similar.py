@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.incidents.models import Incident
-from awoooi.knowledge import search
-from awoooi.knowledge.models import EntryStatus, KnowledgeEntry
+from awoooi.knowledge import repository, search
+from awoooi.knowledge.models import EntryStatus
 
 LIVE_STATUSES = (EntryStatus.DRAFT.value, EntryStatus.PUBLISHED.value)
 
@@ -16,16 +15,8 @@ async def similar_entries(
     session: AsyncSession, incident: Incident, *, limit: int = 10
 ) -> list[search.Hit]:
     """Live entries with the incident's symptoms_hash, then text matches on its signal/title."""
-    exact = list(
-        await session.scalars(
-            select(KnowledgeEntry)
-            .where(
-                KnowledgeEntry.symptoms_hash == incident.symptoms_hash,
-                KnowledgeEntry.status.in_(LIVE_STATUSES),
-            )
-            .order_by(KnowledgeEntry.updated_at.desc())
-            .limit(limit)
-        )
+    exact = await repository.with_symptoms(
+        session, incident.symptoms_hash, statuses=LIVE_STATUSES, limit=limit
     )
     hits = [search.Hit(entry, entry.content[:200], 1.0e9) for entry in exact]
     room = limit - len(hits)

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from awoooi.core.redact import redact_structure
 from awoooi.knowledge.schemas import CleanText
 from awoooi.repair.models import Repair, RepairStep
 from awoooi.repair.playbooks import Playbook
-from awoooi.repair.service import redact_structure
 
 
 class StepOut(BaseModel):

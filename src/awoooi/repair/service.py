@@ -22,7 +22,7 @@ from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, InvalidInputError, NotFoundError
 from awoooi.core.jobs import JobContext, JobRegistry, enqueue
 from awoooi.core.locks import lock_names
-from awoooi.core.redact import redact
+from awoooi.core.redact import redact, redact_structure
 from awoooi.incidents import service as incidents
 from awoooi.incidents.models import Incident, IncidentStatus
 from awoooi.incidents.service import TRANSITIONS, add_event, change_status
@@ -64,20 +64,6 @@ class RepairPolicy:
     anti_pattern_days: float
     channels: ChannelChoice
     public_url: str = "http://127.0.0.1:8080"
-
-
-def redact_structure(value: Any, key: str = "") -> Any:
-    """Strings redacted, and values under secret-looking keys (headers) masked outright."""
-    sensitive = ("auth", "token", "secret", "key", "cookie", "password", "session")
-    if isinstance(value, str):
-        if any(part in key.lower() for part in sensitive):
-            return "[REDACTED:header]"
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: redact_structure(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_structure(item) for item in value]
-    return value
 
 
 def redacted_params(params: Params) -> dict[str, Any]:
