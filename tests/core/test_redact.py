@@ -1114,6 +1114,8 @@ SECRET_KEYS = (
     "X-Auth-Token",
     "Private-Token",
     "X-Vault-Token",
+    "Ocp-Apim-Subscription-Key",
+    "X-Functions-Key",
     "X-Session-Id",
     "session",
     "sessionid",
@@ -1171,6 +1173,10 @@ NOT_SECRET_KEYS = (
     "author",
     "key",
     "keys",
+    "primary_key",
+    "sort_keys",
+    "X-Idempotency-Key",
+    "Sec-WebSocket-Key",
     "user",
     "",
 )
@@ -1213,6 +1219,19 @@ def test_a_key_is_secret_by_what_it_ends_with(
         key, about_key = key.upper(), about_key.upper()
     assert is_secret_key(key)
     assert not is_secret_key(about_key)
+
+
+def test_named_keys_are_secret_in_text_too() -> None:
+    # The words behind is_secret_key are the ones `redact` looks for before a value.
+    for key, kind in (
+        ("Ocp-Apim-Subscription-Key", "secret"),
+        ("X-Functions-Key", "secret"),
+        ("X-Api-Key", "api_key"),
+    ):
+        assert is_secret_key(key)
+        assert redact(f"{key}: {OPAQUE}") == f"{key}: {placeholder(kind)}"
+    for text in ("X-Idempotency-Key: 7f3a9c", "sort_keys=true", "primary_key: id"):
+        assert redact(text) == text
 
 
 def test_redact_structure_hides_secret_keys_and_redacts_strings() -> None:

@@ -26,14 +26,15 @@ so they are kept; the private keys that go with them are not.
 
 Structures (log fields, playbook steps, drift values) go through `redact_structure(value, key)`:
 every string in them is passed to `redact`, and a value under a key that `is_secret_key` names a
-secret is hidden whole. A key is secret when it *ends* with a secret word — password, passwd,
-pass, pwd, passphrase, secret, token, auth, credential(s), a ``*_key`` such as api_key,
-private_key or client_key (the words `redact` looks for before ``=`` or ``:``), or one of the
-credential headers authorization (and Proxy-Authorization), cookie (and Set-Cookie), session,
-session id — optionally plural. So ``X-Api-Key``, ``X-Auth-Token``, ``Private-Token`` and
-``client_secret`` are secret, while names *about* a secret (``token_path``, ``password_file``,
-``api_key_env``, ``secretName``, ``existingSecret``, ``pageToken``) and look-alikes (``monkey``,
-``keyboard``, ``bypass``, ``possession``) are not.
+secret is hidden whole. A key is secret when it *ends* with a secret word, whatever its case and
+optionally plural: password, passwd, passphrase, secret, token, credential, a named key (api_key,
+private_key, client_key, subscription_key …: a bare ``key`` names a map entry, not a secret) — the
+words `redact` looks for before ``=`` or ``:`` — the whole words pass, pwd and auth, or a
+credential header: authorization (Proxy-Authorization), cookie (Set-Cookie), session, session
+id. So ``X-Api-Key``, ``X-Auth-Token``, ``Private-Token``, ``JSESSIONID`` and ``client_secret``
+are secret, while names *about* a secret (``token_path``, ``password_file``, ``api_key_env``,
+``secretName``, ``existingSecret``, ``pageToken``) and look-alikes (``monkey``, ``keyboard``,
+``bypass``, ``possession``) are not.
 
 One placeholder rule: whatever hides a secret writes ``[REDACTED:<kind>]``. In text the kind is
 what was recognised; for a value hidden by its key it is what the key names (``password``,
@@ -297,7 +298,7 @@ _KEY_WORDS = (
     r"|(?<!existing)(?<!existing[_.\-])secret"
     r"|(?<!page)(?<!page[_.\-])token"
     r"|(?:api|access|secret|private|signing|encryption|master|account|app|auth|client|storage"
-    r"|shared|webhook|license|service|session|consumer)[_.\-]?key"
+    r"|shared|webhook|license|service|session|consumer|subscription|functions?)[_.\-]?key"
     r"|credentials?)"
 )
 _KEY = r"[A-Za-z0-9_.\-]*?" + _KEY_WORDS
