@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import ConflictError, InvalidInputError
@@ -41,6 +42,21 @@ async def insert(runtime: Runtime, **values: Any) -> None:
     """Insert one row through the ORM, committed (raises what the database raises)."""
     async with transaction(runtime.session_factory) as session:
         session.add(row(**values))
+
+
+async def insert_raw(runtime: Runtime, **values: Any) -> None:
+    """Insert one row as plain SQL, around the model's column types (committed)."""
+    fields = {**row().__dict__, **values}
+    columns = [column.name for column in KnowledgeEntry.__table__.columns if column.name in fields]
+    names = ", ".join(columns)
+    binds = ", ".join(f":{column}" for column in columns)
+    plain = {
+        column: json.dumps(fields[column]) if isinstance(fields[column], list) else fields[column]
+        for column in columns
+    }
+    statement = text(f"INSERT INTO knowledge_entries ({names}) VALUES ({binds})")
+    async with transaction(runtime.session_factory) as session:
+        await session.execute(statement, plain)
 
 
 AI_PUBLISHED = {"source": "AI_EXTRACTED", "status": "PUBLISHED", "published_at": utcnow()}
@@ -108,8 +124,12 @@ async def test_shapes_enums_and_unique_keys(runtime: Runtime) -> None:
     await insert(runtime, symptoms_hash="0123456789abcdef")
     await insert(runtime, symptoms_hash=None)
     for column, bad in (("entry_type", "HOWTO"), ("source", "SCRAPED"), ("status", "LIVE")):
-        with pytest.raises(IntegrityError, match=column):
+        # The model's enum column refuses the value before it is sent ...
+        with pytest.raises(StatementError, match=f"'{bad}' is not a valid"):
             await insert(runtime, **{column: bad})
+        # ... and the database's CHECK refuses it too, when written around the model.
+        with pytest.raises(IntegrityError, match=column):
+            await insert_raw(runtime, **{column: bad})
 
     await insert(runtime, uid="fixed-uid", harvest_key="repair:1")
     with pytest.raises(IntegrityError):

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from awoooi.core.db import Base, UTCDateTime, utcnow
+from awoooi.ai.intents import Intent
+from awoooi.core.db import Base, EnumText, UTCDateTime, utcnow
 
 
 class LlmCall(Base):
@@ -18,7 +19,7 @@ class LlmCall(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    intent: Mapped[str] = mapped_column(String(32))
+    intent: Mapped[Intent] = mapped_column(EnumText(Intent, 32))
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(256))
     local: Mapped[bool] = mapped_column(default=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,26 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from awoooi.core import repository
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import AwoooiError
-from awoooi.core.models import AuditEntry
+from awoooi.core.models import AuditEntry, Door, Outcome
 
-
-class Door(StrEnum):
-    """Where a request entered awoooi."""
-
-    API = "api"
-    CLI = "cli"
-    TELEGRAM = "telegram"
-    CONSOLE = "console"
-    SYSTEM = "system"
-
-
-class Outcome(StrEnum):
-    """How an audited decision ended."""
-
-    OK = "ok"
-    PARTIAL = "partial"
-    REFUSED = "refused"
-    NO_OP = "no-op"
+__all__ = [
+    "SYSTEM_CALLER",
+    "Caller",
+    "Door",
+    "Outcome",
+    "list_audit",
+    "record_audit",
+    "record_refusal",
+]
 
 
 @dataclass(frozen=True)
@@ -64,10 +54,10 @@ async def record_audit(
     entry = AuditEntry(
         at=utcnow(),
         actor=caller.actor[:128],
-        door=caller.door.value,
+        door=caller.door,
         action=action[:64],
         target=target[:256],
-        outcome=outcome.value,
+        outcome=outcome,
         detail=detail or {},
         request_id=caller.request_id,
     )

@@ -141,7 +141,7 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
     now = utcnow()
     if record.last_used_at is None or now - record.last_used_at > _LAST_USED_GRANULARITY:
         record.last_used_at = now
-    return Principal(name=record.name, role=Role(record.role))
+    return Principal(name=record.name, role=record.role)
 
 
 def require(principal: Principal, role: Role) -> None:

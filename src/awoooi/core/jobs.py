@@ -110,7 +110,7 @@ async def enqueue(
     values: dict[str, Any] = {
         "kind": kind,
         "payload": payload,
-        "status": JobStatus.QUEUED.value,
+        "status": JobStatus.QUEUED,
         "dedupe_key": dedupe_key,
         "attempts": 0,
         "max_attempts": max_attempts,
@@ -291,7 +291,7 @@ class Worker:
     async def _mark_done(self, session: AsyncSession, claim: _Claim) -> bool:
         now = self._clock()
         values = {
-            "status": JobStatus.DONE.value,
+            "status": JobStatus.DONE,
             "locked_by": None,
             "lease_expires_at": None,
             "last_error": None,
@@ -311,10 +311,10 @@ class Worker:
             "updated_at": now,
         }
         if dead:
-            values |= {"status": JobStatus.DEAD.value, "finished_at": now}
+            values |= {"status": JobStatus.DEAD, "finished_at": now}
         else:
             delay = backoff_delay(claim.attempts, self._settings)
-            values |= {"status": JobStatus.QUEUED.value, "run_at": now + timedelta(seconds=delay)}
+            values |= {"status": JobStatus.QUEUED, "run_at": now + timedelta(seconds=delay)}
         async with self._factory() as session, session.begin():
             if not await repository.update_claimed_job(
                 session, claim.job_id, claim.lock_token, values
@@ -387,10 +387,10 @@ async def requeue_dead_job(session: AsyncSession, job_id: int, *, caller: Caller
     job = await session.get(Job, job_id)
     if job is None:
         raise NotFoundError(f"no job {job_id}")
-    if job.status != JobStatus.DEAD.value:
+    if job.status != JobStatus.DEAD:
         raise ConflictError(f"job {job_id} is {job.status}; only dead jobs can be retried")
     now = utcnow()
-    job.status = JobStatus.QUEUED.value
+    job.status = JobStatus.QUEUED
     job.attempts = 0
     job.run_at = now
     job.finished_at = None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, utcnow
+from awoooi.core.db import Base, EnumText, JSONType, UTCDateTime, utcnow
 
 
 class Role(StrEnum):
@@ -30,6 +30,25 @@ class JobStatus(StrEnum):
     DEAD = "dead"
 
 
+class Door(StrEnum):
+    """Where a request entered awoooi."""
+
+    API = "api"
+    CLI = "cli"
+    TELEGRAM = "telegram"
+    CONSOLE = "console"
+    SYSTEM = "system"
+
+
+class Outcome(StrEnum):
+    """How an audited decision ended."""
+
+    OK = "ok"
+    PARTIAL = "partial"
+    REFUSED = "refused"
+    NO_OP = "no-op"
+
+
 class ApiToken(Base):
     """An API credential; only the SHA-256 of the secret is stored."""
 
@@ -40,7 +59,7 @@ class ApiToken(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumText(Role, 16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -59,10 +78,10 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor: Mapped[str] = mapped_column(String(128))
     # api | cli | telegram | console | system; None on entries written before revision 0011.
-    door: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    door: Mapped[Door | None] = mapped_column(EnumText(Door, 16), nullable=True)
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(256))
-    outcome: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[Outcome] = mapped_column(EnumText(Outcome, 32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
@@ -79,7 +98,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    status: Mapped[JobStatus] = mapped_column(EnumText(JobStatus, 16), default=JobStatus.QUEUED)
     dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # NULL: the worker's configured jobs.max_attempts applies.

@@ -99,12 +99,12 @@ async def kill_expired_jobs(
     statement = (
         update(Job)
         .where(
-            Job.status == JobStatus.RUNNING.value,
+            Job.status == JobStatus.RUNNING,
             Job.lease_expires_at < now,
             Job.attempts >= _attempt_limit(default_max_attempts),
         )
         .values(
-            status=JobStatus.DEAD.value,
+            status=JobStatus.DEAD,
             last_error=error,
             locked_by=None,
             lease_expires_at=None,
@@ -130,9 +130,9 @@ async def claim_job(
     max attempts), or None when none is ready."""
     limit = _attempt_limit(default_max_attempts)
     ready = or_(
-        and_(Job.status == JobStatus.QUEUED.value, Job.run_at <= now),
+        and_(Job.status == JobStatus.QUEUED, Job.run_at <= now),
         and_(
-            Job.status == JobStatus.RUNNING.value,
+            Job.status == JobStatus.RUNNING,
             Job.lease_expires_at < now,
             Job.attempts < limit,
         ),
@@ -151,7 +151,7 @@ async def claim_job(
         update(Job)
         .where(Job.id == candidate, ready)
         .values(
-            status=JobStatus.RUNNING.value,
+            status=JobStatus.RUNNING,
             attempts=Job.attempts + 1,
             locked_by=lock_token,
             lease_expires_at=lease_until,
@@ -187,7 +187,7 @@ async def release_claimed_job(
         update(Job)
         .where(Job.id == job_id, Job.locked_by == lock_token)
         .values(
-            status=JobStatus.QUEUED.value,
+            status=JobStatus.QUEUED,
             attempts=Job.attempts - 1,
             locked_by=None,
             lease_expires_at=None,

@@ -100,7 +100,7 @@ async def load_report(session: AsyncSession, report_id: int) -> DriftReportRecor
     record = await repository.get_report(session, report_id, for_update=True)
     if record is None:
         raise NotFoundError(f"no drift report {report_id}")
-    if record.status in {ReportStatus.QUEUED.value, ReportStatus.FAILED.value}:
+    if record.status in {ReportStatus.QUEUED, ReportStatus.FAILED}:
         raise RemediationRefused(f"drift report {report_id} is {record.status}: nothing to act on")
     return record
 
@@ -123,14 +123,15 @@ def chosen_items(
 
 
 def decide(item: DriftItemRecord, status: DriftStatus, actor: str, detail: dict[str, Any]) -> None:
-    item.status = status.value
+    item.status = status
     item.status_by = actor[:128]
     item.status_at = utcnow()
     item.status_detail = detail
 
 
-def refresh_status(record: DriftReportRecord) -> str:
-    record.status = report_status(item.status for item in record.items if not item.ignored).value
+def refresh_status(record: DriftReportRecord) -> ReportStatus:
+    """Recompute the report's status from its items' (the ignored ones aside)."""
+    record.status = report_status(item.status for item in record.items if not item.ignored)
     return record.status
 
 
@@ -138,7 +139,7 @@ def undecided(items: list[DriftItemRecord], result: ActionResult) -> list[DriftI
     """Items still DETECTED; the others are reported as skipped (deciding twice is a no-op)."""
     waiting = []
     for item in items:
-        if item.status == DriftStatus.DETECTED.value:
+        if item.status == DriftStatus.DETECTED:
             waiting.append(item)
         else:
             result.items.append(

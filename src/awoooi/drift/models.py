@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, enum_check, utcnow
+from awoooi.core.db import Base, EnumText, JSONType, UTCDateTime, enum_check, utcnow
 from awoooi.drift.report import Change, DriftLevel, DriftStatus, ReportStatus
 
 
@@ -31,7 +31,9 @@ class DriftReportRecord(Base):
     summary: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     problems: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_by: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.DETECTED.value)
+    status: Mapped[ReportStatus] = mapped_column(
+        EnumText(ReportStatus, 16), default=ReportStatus.DETECTED
+    )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Where the scan read from, so rollback and adopt can read the same places again.
     desired_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
@@ -63,18 +65,20 @@ class DriftItemRecord(Base):
     kind: Mapped[str] = mapped_column(String(253))
     namespace: Mapped[str | None] = mapped_column(String(253), nullable=True)
     name: Mapped[str] = mapped_column(String(253))
-    change: Mapped[str] = mapped_column(String(16))
+    change: Mapped[Change] = mapped_column(EnumText(Change, 16))
     path: Mapped[str] = mapped_column(Text)
     desired: Mapped[Any] = mapped_column(JSONType, nullable=True)
     live: Mapped[Any] = mapped_column(JSONType, nullable=True)
-    level: Mapped[str] = mapped_column(String(16))
+    level: Mapped[DriftLevel] = mapped_column(EnumText(DriftLevel, 16))
     ignored: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
     source_file: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     document_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     item_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     path_segments: Mapped[list[Any]] = mapped_column(JSONType, default=list)
-    status: Mapped[str] = mapped_column(String(16), default=DriftStatus.DETECTED.value)
+    status: Mapped[DriftStatus] = mapped_column(
+        EnumText(DriftStatus, 16), default=DriftStatus.DETECTED
+    )
     status_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     status_detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

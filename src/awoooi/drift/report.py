@@ -172,15 +172,15 @@ class DriftReport:
         return {"summary": self.summary(), "items": [item.to_json() for item in items]}
 
 
-def report_status(statuses: Iterable[str]) -> ReportStatus:
+def report_status(statuses: Iterable[DriftStatus]) -> ReportStatus:
     """A report's status from its items': DETECTED while any waits, else how they were decided."""
     decided = set(statuses)
     if not decided:
         return ReportStatus.IN_SYNC
-    if DriftStatus.DETECTED.value in decided:
+    if DriftStatus.DETECTED in decided:
         return ReportStatus.DETECTED
     if len(decided) == 1:
         return ReportStatus(decided.pop())
-    acted = decided - {DriftStatus.IGNORED.value}
+    acted = decided - {DriftStatus.IGNORED}
     # Ignored items do not change what was done to the others.
     return ReportStatus(acted.pop()) if len(acted) == 1 else ReportStatus.RESOLVED

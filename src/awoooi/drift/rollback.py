@@ -74,7 +74,7 @@ class DriftRollback:
                 for item in record.items
                 if resource_of(item).key() == key
                 and item not in group
-                and item.status != DriftStatus.ROLLED_BACK.value
+                and item.status != DriftStatus.ROLLED_BACK
             ]
             await self._rollback_resource(
                 resource,

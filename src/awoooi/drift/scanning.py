@@ -110,7 +110,7 @@ async def queue_scan(
         summary={},
         problems=[],
         created_by=actor[:128],
-        status=ReportStatus.QUEUED.value,
+        status=ReportStatus.QUEUED,
         desired_ref=sources.ref,
         desired_path=sources.path,
         live_dump=sources.live_dump,
@@ -259,7 +259,7 @@ class DriftScanner:
         record = await repository.get_report(
             ctx.session, int(ctx.payload["report_id"]), for_update=True
         )
-        if record is None or record.status != ReportStatus.QUEUED.value:
+        if record is None or record.status != ReportStatus.QUEUED:
             return
         settings = with_rules(self.settings, await stored_rules(ctx.session))
         try:
@@ -272,7 +272,7 @@ class DriftScanner:
             )
         except DriftSourceError as exc:
             # A source that cannot be read is a result, not a crash: the report says why.
-            record.status = ReportStatus.FAILED.value
+            record.status = ReportStatus.FAILED
             record.error = exc.detail
             record.finished_at = utcnow()
             log.warning("drift scan failed", report_id=record.id, error=exc.detail)
@@ -433,18 +433,18 @@ async def save_report(
                 kind=item.resource.kind,
                 namespace=item.resource.namespace,
                 name=item.resource.name,
-                change=item.change.value,
+                change=item.change,
                 path=item.path,
                 desired=item.desired,
                 live=item.live,
-                level=item.level.value,
+                level=item.level,
                 ignored=item.ignored,
                 reason=item.reason,
                 source_file=item.source_file,
                 document_index=item.document_index,
                 item_index=item.item_index,
                 path_segments=encode_segments(item.segments),
-                status=status.value,
+                status=status,
                 status_by=actor[:128] if item.ignored else None,
                 status_at=report.finished_at if item.ignored else None,
                 status_detail={},
@@ -452,6 +452,6 @@ async def save_report(
         )
     session.add_all(items)
     await session.flush()
-    record.status = report_status(item.status for item in items if not item.ignored).value
+    record.status = report_status(item.status for item in items if not item.ignored)
     await session.flush()
     return record, items

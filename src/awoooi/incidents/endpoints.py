@@ -35,8 +35,8 @@ def incident_out(incident: Incident) -> IncidentOut:
     return IncidentOut(
         id=incident.human_id,
         title=incident.title,
-        severity=Severity(incident.severity),
-        status=IncidentStatus(incident.status),
+        severity=incident.severity,
+        status=incident.status,
         affected_services=incident.affected_services,
         namespace=incident.namespace,
         labels=incident.labels,

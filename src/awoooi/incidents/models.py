@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, utcnow
+from awoooi.core.db import Base, EnumText, JSONType, UTCDateTime, utcnow
 
 
 class Severity(StrEnum):
@@ -40,10 +40,10 @@ class AlertStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (
-    IncidentStatus.OPEN.value,
-    IncidentStatus.DIAGNOSING.value,
-    IncidentStatus.REPAIRING.value,
-    IncidentStatus.ESCALATED.value,
+    IncidentStatus.OPEN,
+    IncidentStatus.DIAGNOSING,
+    IncidentStatus.REPAIRING,
+    IncidentStatus.ESCALATED,
 )
 
 
@@ -66,8 +66,10 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     human_id: Mapped[str] = mapped_column(String(20), unique=True)
     title: Mapped[str] = mapped_column(String(512))
-    severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.OPEN.value)
+    severity: Mapped[Severity] = mapped_column(EnumText(Severity, 16))
+    status: Mapped[IncidentStatus] = mapped_column(
+        EnumText(IncidentStatus, 16), default=IncidentStatus.OPEN
+    )
     affected_services: Mapped[list[str]] = mapped_column(JSONType, default=list)
     namespace: Mapped[str | None] = mapped_column(String(253), nullable=True)
     labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
@@ -102,7 +104,7 @@ class IncidentAlert(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[AlertStatus] = mapped_column(EnumText(AlertStatus, 16))
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
@@ -126,8 +128,12 @@ class IncidentEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor: Mapped[str] = mapped_column(String(128))
     event: Mapped[str] = mapped_column(String(64))
-    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    to_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    from_status: Mapped[IncidentStatus | None] = mapped_column(
+        EnumText(IncidentStatus, 16), nullable=True
+    )
+    to_status: Mapped[IncidentStatus | None] = mapped_column(
+        EnumText(IncidentStatus, 16), nullable=True
+    )
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     incident: Mapped[Incident] = relationship(back_populates="events", lazy="raise")

@@ -129,6 +129,6 @@ async def firing_count(session: AsyncSession, incident_id: int) -> int:
     """How many of the incident's alerts are still firing."""
     query = select(func.count()).where(
         IncidentAlert.incident_id == incident_id,
-        IncidentAlert.status == AlertStatus.FIRING.value,
+        IncidentAlert.status == AlertStatus.FIRING,
     )
     return int(await session.scalar(query) or 0)

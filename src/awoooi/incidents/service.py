@@ -144,7 +144,7 @@ class IncidentIngestor:
                 outcome.deduplicated += 1
                 continue
             seen.add((alert.fingerprint, alert.status))
-            if alert.status == AlertStatus.FIRING.value:
+            if alert.status == AlertStatus.FIRING:
                 await self._firing(session, alert, pattern, symptoms_hash, actor, outcome)
             else:
                 await self._resolved(session, alert, actor, outcome)
@@ -164,11 +164,11 @@ class IncidentIngestor:
         known = await repository.active_alert(session, alert.fingerprint)
         if known is not None:
             incident = await session.get_one(Incident, known.incident_id)
-            if known.status == AlertStatus.FIRING.value and known.starts_at == alert.starts_at:
+            if known.status == AlertStatus.FIRING and known.starts_at == alert.starts_at:
                 # A redelivery (Alertmanager repeats firing alerts): nothing new happened.
                 self._deduplicated(outcome, incident, "redelivery")
                 return
-            known.status = AlertStatus.FIRING.value
+            known.status = AlertStatus.FIRING
             known.starts_at = alert.starts_at
             known.ends_at = None
             known.received_count += 1
@@ -202,8 +202,8 @@ class IncidentIngestor:
         incident = Incident(
             human_id=format_human_id(day, number),
             title=_title(alert, pattern),
-            severity=map_severity(alert.labels.get("severity")).value,
-            status=IncidentStatus.OPEN.value,
+            severity=map_severity(alert.labels.get("severity")),
+            status=IncidentStatus.OPEN,
             affected_services=list(pattern.services),
             namespace=pattern.namespace[:253] if pattern.namespace else None,
             labels=dict(alert.labels),
@@ -225,7 +225,7 @@ class IncidentIngestor:
             incident,
             actor=actor,
             event="opened",
-            to_status=IncidentStatus.OPEN.value,
+            to_status=IncidentStatus.OPEN,
             detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
         )
         INCIDENTS_OPENED.labels(severity=incident.severity).inc()
@@ -239,7 +239,7 @@ class IncidentIngestor:
             IncidentAlert(
                 incident_id=incident.id,
                 fingerprint=alert.fingerprint,
-                status=AlertStatus.FIRING.value,
+                status=AlertStatus.FIRING,
                 starts_at=alert.starts_at,
                 ends_at=None,
                 labels=dict(alert.labels),
@@ -289,7 +289,7 @@ class IncidentIngestor:
         severity = most_severe(
             map_severity(incident.severity), map_severity(alert.labels.get("severity"))
         )
-        incident.severity = severity.value
+        incident.severity = severity
 
     async def _resolved(
         self, session: AsyncSession, alert: Alert, actor: str, outcome: IngestOutcome
@@ -299,19 +299,19 @@ class IncidentIngestor:
             outcome.ignored += 1  # resolved before we saw it fire, or already resolved
             return
         incident = await session.get_one(Incident, known.incident_id)
-        if known.status == AlertStatus.RESOLVED.value:
+        if known.status == AlertStatus.RESOLVED:
             self._deduplicated(outcome, incident, "redelivery")
             return
         outcome.touched(incident)
         now = utcnow()
-        known.status = AlertStatus.RESOLVED.value
+        known.status = AlertStatus.RESOLVED
         known.ends_at = alert.ends_at or now
         known.last_received_at = now
         await session.flush()
         remaining = [
             a
             for a in await repository.alerts_of(session, incident.id)
-            if a.status == AlertStatus.FIRING.value
+            if a.status == AlertStatus.FIRING
         ]
         if remaining:
             add_event(
@@ -341,13 +341,13 @@ def change_status(
     reason: str | None = None,
 ) -> None:
     """Move an incident to `to` if the life cycle allows it, and record it on the timeline."""
-    current = IncidentStatus(incident.status)
+    current = incident.status
     if to not in TRANSITIONS[current]:
         raise ConflictError(
             f"incident {incident.human_id} is {current.value}; cannot become {to.value}"
         )
     now = utcnow()
-    incident.status = to.value
+    incident.status = to
     incident.updated_at = now
     if to is IncidentStatus.RESOLVED:
         incident.resolved_at = now
@@ -356,8 +356,8 @@ def change_status(
         incident,
         actor=actor,
         event="status_changed",
-        from_status=current.value,
-        to_status=to.value,
+        from_status=current,
+        to_status=to,
         detail={"reason": reason} if reason else {},
     )
 

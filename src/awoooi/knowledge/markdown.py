@@ -175,12 +175,13 @@ def entry_to_markdown(entry: KnowledgeEntry) -> str:
     front: dict[str, Any] = {
         "uid": entry.uid,
         "title": entry.title,
-        "entry_type": entry.entry_type,
-        "status": entry.status,
+        # The safe dumper writes plain strings only, not the enum members the model holds.
+        "entry_type": str(entry.entry_type),
+        "status": str(entry.status),
         "category": entry.category,
         "tags": list(entry.tags),
         "services": list(entry.services),
-        "source": entry.source,
+        "source": str(entry.source),
         "related_incident_id": entry.related_incident_id,
         "related_playbook_id": entry.related_playbook_id,
         "symptoms_hash": entry.symptoms_hash,

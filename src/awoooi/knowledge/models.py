@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, enum_check, utcnow
+from awoooi.core.db import Base, EnumText, JSONType, UTCDateTime, enum_check, utcnow
 
 
 class EntryType(StrEnum):
@@ -92,12 +92,12 @@ class KnowledgeEntry(Base):
     uid: Mapped[str] = mapped_column(String(36), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     content: Mapped[str] = mapped_column(Text)
-    entry_type: Mapped[str] = mapped_column(String(16))
+    entry_type: Mapped[EntryType] = mapped_column(EnumText(EntryType, 16))
     category: Mapped[str | None] = mapped_column(String(64), nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     services: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    source: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[EntrySource] = mapped_column(EnumText(EntrySource, 16))
+    status: Mapped[EntryStatus] = mapped_column(EnumText(EntryStatus, 16))
     related_incident_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     related_playbook_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     symptoms_hash: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -66,8 +66,8 @@ _ANTI_PATTERN_QUERY = (
     select(KnowledgeEntry)
     .where(
         KnowledgeEntry.symptoms_hash == bindparam("symptoms_hash"),
-        KnowledgeEntry.entry_type == EntryType.ANTI_PATTERN.value,
-        KnowledgeEntry.status == EntryStatus.PUBLISHED.value,
+        KnowledgeEntry.entry_type == EntryType.ANTI_PATTERN,
+        KnowledgeEntry.status == EntryStatus.PUBLISHED,
         KnowledgeEntry.published_at >= bindparam("since"),
     )
     .order_by(KnowledgeEntry.published_at.desc(), KnowledgeEntry.id.desc())

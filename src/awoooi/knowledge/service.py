@@ -165,7 +165,7 @@ async def update_entry(
 ) -> KnowledgeEntry:
     """Edit an entry, audited: the current text becomes a kept version and `version` goes up."""
     record = await _locked(session, entry_id)
-    if record.status == EntryStatus.ARCHIVED.value:
+    if record.status == EntryStatus.ARCHIVED:
         raise ConflictError(f"entry {entry_id} is ARCHIVED; archived entries are not edited")
     session.add(
         KnowledgeVersion(
@@ -208,10 +208,10 @@ async def approve_entry(
 ) -> KnowledgeEntry:
     """DRAFT -> PUBLISHED, recording the reviewer; audited."""
     record = await _locked(session, entry_id)
-    if EntryStatus(record.status) not in _REVIEWABLE:
+    if record.status not in _REVIEWABLE:
         raise ConflictError(f"entry {entry_id} is {record.status}; only a DRAFT can be approved")
     now = utcnow()
-    record.status = EntryStatus.PUBLISHED.value
+    record.status = EntryStatus.PUBLISHED
     record.reviewed_by = caller.actor[:128]
     record.reviewed_at = now
     record.review_note = note
@@ -229,10 +229,10 @@ async def reject_entry(
     if not reason.strip():
         raise InvalidInputError("a rejection needs a reason")
     record = await _locked(session, entry_id)
-    if EntryStatus(record.status) not in _REVIEWABLE:
+    if record.status not in _REVIEWABLE:
         raise ConflictError(f"entry {entry_id} is {record.status}; only a DRAFT can be rejected")
     now = utcnow()
-    record.status = EntryStatus.REJECTED.value
+    record.status = EntryStatus.REJECTED
     record.reviewed_by = caller.actor[:128]
     record.reviewed_at = now
     record.review_note = reason.strip()
@@ -245,9 +245,9 @@ async def reject_entry(
 async def archive_entry(session: AsyncSession, entry_id: int, *, caller: Caller) -> KnowledgeEntry:
     """Any live entry -> ARCHIVED (an archived anti-pattern no longer blocks repairs); audited."""
     record = await _locked(session, entry_id)
-    if EntryStatus(record.status) not in _ARCHIVABLE:
+    if record.status not in _ARCHIVABLE:
         raise ConflictError(f"entry {entry_id} is already ARCHIVED")
-    record.status = EntryStatus.ARCHIVED.value
+    record.status = EntryStatus.ARCHIVED
     record.updated_at = utcnow()
     await session.flush()
     await _audit(session, caller, "archive", record)

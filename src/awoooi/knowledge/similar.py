@@ -8,7 +8,7 @@ from awoooi.incidents.models import Incident
 from awoooi.knowledge import repository, search
 from awoooi.knowledge.models import EntryStatus
 
-LIVE_STATUSES = (EntryStatus.DRAFT.value, EntryStatus.PUBLISHED.value)
+LIVE_STATUSES = (EntryStatus.DRAFT, EntryStatus.PUBLISHED)
 
 
 async def similar_entries(

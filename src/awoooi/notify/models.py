@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, utcnow
+from awoooi.core.db import Base, EnumText, JSONType, UTCDateTime, utcnow
+from awoooi.notify.base import Severity
 
 
 class NotificationStatus(StrEnum):
@@ -32,11 +33,13 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(64), index=True)
-    severity: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[Severity] = mapped_column(EnumText(Severity, 16))
     title: Mapped[str] = mapped_column(String(256))
     text: Mapped[str] = mapped_column(Text)
     buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    status: Mapped[str] = mapped_column(String(16), default=NotificationStatus.PENDING.value)
+    status: Mapped[NotificationStatus] = mapped_column(
+        EnumText(NotificationStatus, 16), default=NotificationStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

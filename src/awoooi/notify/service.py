@@ -53,7 +53,7 @@ async def notify(
             title=redact_text(title)[:MAX_TITLE_CHARS],
             text=redact_text(text)[:MAX_TEXT_CHARS],
             buttons=[],
-            status=NotificationStatus.PENDING.value,
+            status=NotificationStatus.PENDING,
             created_at=utcnow(),
         )
         session.add(record)
@@ -86,7 +86,7 @@ def _message(record: Notification) -> OutgoingMessage:
     return OutgoingMessage(
         notification_id=record.id,
         kind=record.kind,
-        severity=Severity(record.severity),
+        severity=record.severity,
         title=record.title,
         text=record.text,
         buttons=tuple(Button(**button) for button in record.buttons),
@@ -106,13 +106,13 @@ class NotificationSender:
     async def send(self, ctx: JobContext) -> None:
         """Send the notification unless it was already sent (retries are harmless)."""
         record = await repository.get_notification(ctx.session, int(ctx.payload["notification_id"]))
-        if record is None or record.status == NotificationStatus.SENT.value:
+        if record is None or record.status == NotificationStatus.SENT:
             return
         notifier = self._notifiers.get(record.channel)
         if notifier is None:
             raise LookupError(f"channel {record.channel!r} is not configured")
         receipt = await notifier.send(_message(record))
-        record.status = NotificationStatus.SENT.value
+        record.status = NotificationStatus.SENT
         record.attempts = ctx.attempt
         record.external_id = receipt.external_id
         record.error = None
@@ -122,9 +122,9 @@ class NotificationSender:
     async def record_failure(self, session: AsyncSession, failure: JobFailure) -> None:
         """Keep the channel's error on the notification; it stays failed once the job is dead."""
         record = await repository.get_notification(session, int(failure.payload["notification_id"]))
-        if record is None or record.status == NotificationStatus.SENT.value:
+        if record is None or record.status == NotificationStatus.SENT:
             return
-        record.status = NotificationStatus.FAILED.value
+        record.status = NotificationStatus.FAILED
         record.attempts = failure.attempt
         record.error = failure.error
         NOTIFICATIONS.labels(channel=record.channel, outcome="failed").inc()

@@ -104,7 +104,7 @@ class ResolvedGate:
 
     async def check(self, ctx: GateContext) -> GateVerdict:
         """Blocked when the incident is resolved."""
-        if ctx.incident.status == IncidentStatus.RESOLVED.value:
+        if ctx.incident.status == IncidentStatus.RESOLVED:
             return GateVerdict.blocks(self.name, "the incident was resolved before the repair ran")
         return GateVerdict.passes(self.name)
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from awoooi.core.db import Base, JSONType, UTCDateTime, enum_check, utcnow
+from awoooi.core.db import Base, EnumText, JSONType, UTCDateTime, enum_check, utcnow
 
 
 class Verdict(StrEnum):
@@ -58,7 +58,7 @@ FINISHED_STATUSES = frozenset(
     }
 )
 # Statuses that hold a target: one at a time per target.
-BUSY_STATUSES = (RepairStatus.QUEUED.value, RepairStatus.RUNNING.value)
+BUSY_STATUSES = (RepairStatus.QUEUED, RepairStatus.RUNNING)
 
 
 class GateName(StrEnum):
@@ -115,10 +115,10 @@ class Repair(Base):
     playbook_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     playbook_digest: Mapped[str | None] = mapped_column(String(16), nullable=True)
     target: Mapped[str | None] = mapped_column(String(600), nullable=True)
-    verdict: Mapped[str] = mapped_column(String(16))
-    gate: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    verdict: Mapped[Verdict] = mapped_column(EnumText(Verdict, 16))
+    gate: Mapped[GateName | None] = mapped_column(EnumText(GateName, 32), nullable=True)
     reasons: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[RepairStatus] = mapped_column(EnumText(RepairStatus, 20))
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     risk: Mapped[str | None] = mapped_column(String(8), nullable=True)
     symptoms_hash: Mapped[str] = mapped_column(String(16))
@@ -156,7 +156,7 @@ class RepairStep(Base):
     position: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[StepStatus] = mapped_column(EnumText(StepStatus, 16))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -87,7 +87,7 @@ async def running_on(session: AsyncSession, target: str, *, exclude_id: int = 0)
     """The running repair on this target, other than `exclude_id`."""
     query = select(Repair).where(
         Repair.target == target,
-        Repair.status == RepairStatus.RUNNING.value,
+        Repair.status == RepairStatus.RUNNING,
         Repair.id != exclude_id,
     )
     return await session.scalar(query.limit(1))
@@ -104,7 +104,7 @@ async def list_repairs(
     """A page of repairs, newest first, and how many match."""
     query = select(Repair)
     if status is not None:
-        query = query.where(Repair.status == status.value)
+        query = query.where(Repair.status == status)
     if incident_id is not None:
         query = query.where(Repair.incident_id == incident_id)
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)

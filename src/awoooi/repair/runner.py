@@ -58,7 +58,7 @@ def step_result(step: RepairStep) -> StepResult:
     """A recorded step as the harvester reads it."""
     return StepResult(
         action=step.action,
-        success=step.status == StepStatus.SUCCEEDED.value,
+        success=step.status == StepStatus.SUCCEEDED,
         duration_ms=step.duration_ms or 0,
         detail=step.detail or "",
         error=step.error,
@@ -142,14 +142,14 @@ class RepairRunner:
             # Locks first: on SQLite the write lock must come before the transaction's reads.
             await lock_names(session, locks)
             repair = await repository.get(session, repair_id)
-            if repair is None or RepairStatus(repair.status) in FINISHED_STATUSES:
+            if repair is None or repair.status in FINISHED_STATUSES:
                 return None
-            if repair.status == RepairStatus.PENDING_APPROVAL.value:
+            if repair.status == RepairStatus.PENDING_APPROVAL:
                 return None
             incident = await incidents.get_incident(session, repair.incident_id)
             if incident is None:
                 return None
-            resuming = repair.status == RepairStatus.RUNNING.value
+            resuming = repair.status == RepairStatus.RUNNING
             plan = self._service.decider.replan(
                 incident, repair.playbook_id or "", repair.playbook_digest
             )
@@ -161,7 +161,7 @@ class RepairRunner:
                 return None
             if resuming:
                 return self._execution(repair, incident, plan)
-            if repair.status != RepairStatus.QUEUED.value:
+            if repair.status != RepairStatus.QUEUED:
                 return None
             found = await gates.first_block(self._start_context(session, repair, incident, plan))
             if found is not None:
@@ -227,14 +227,14 @@ class RepairRunner:
         )
         for step in execution.plan.steps:
             previous = recorded.get(step.position)
-            if previous is not None and previous.status == StepStatus.SUCCEEDED.value:
+            if previous is not None and previous.status == StepStatus.SUCCEEDED:
                 results.append(step_result(previous))
                 continue  # done before a restart: never run twice
-            if previous is not None and previous.status == StepStatus.FAILED.value:
+            if previous is not None and previous.status == StepStatus.FAILED:
                 results.append(step_result(previous))
                 error = previous.error or f"step {step.position + 1} ({step.action}) failed"
                 break  # it failed before a restart; the result was not recorded yet
-            if previous is not None and previous.status == StepStatus.RUNNING.value:
+            if previous is not None and previous.status == StepStatus.RUNNING:
                 error = (
                     f"step {step.position + 1} ({step.action}) was interrupted by a restart; "
                     "its effect is unknown, so the repair stops here"
@@ -311,7 +311,7 @@ class RepairRunner:
         async with self._factory() as session, session.begin():
             step = await repository.step_at(session, repair_id, position)
             if step is not None:
-                step.status = StepStatus.RUNNING.value
+                step.status = StepStatus.RUNNING
                 step.started_at = self._now()
 
     async def _record_step_end(
@@ -326,7 +326,7 @@ class RepairRunner:
         async with self._factory() as session, session.begin():
             step = await repository.step_at(session, repair_id, position)
             if step is not None:
-                step.status = (StepStatus.SUCCEEDED if success else StepStatus.FAILED).value
+                step.status = StepStatus.SUCCEEDED if success else StepStatus.FAILED
                 step.finished_at = self._now()
                 step.duration_ms = duration_ms
                 step.detail = detail or None
@@ -340,6 +340,6 @@ class RepairRunner:
         async with self._factory() as session, session.begin():
             await lock_names(session, locks)
             repair = await repository.get(session, repair_id)
-            if repair is None or repair.status != RepairStatus.RUNNING.value:
+            if repair is None or repair.status != RepairStatus.RUNNING:
                 return  # finished by an earlier attempt of this job
             await self._service.finish(session, repair, result)

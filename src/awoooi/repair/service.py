@@ -93,7 +93,7 @@ def planned_steps(repair: Repair, plan: ResolvedPlan) -> list[RepairStep]:
             position=step.position,
             action=step.action,
             params=redacted_params(step.params),
-            status=StepStatus.PLANNED.value,
+            status=StepStatus.PLANNED,
         )
         for step in plan.steps
     ]
@@ -101,7 +101,7 @@ def planned_steps(repair: Repair, plan: ResolvedPlan) -> list[RepairStep]:
 
 def move_incident(session: AsyncSession, incident: Incident, to: IncidentStatus, why: str) -> None:
     """Change the incident's status when its life cycle allows it (a human may be ahead of us)."""
-    current = IncidentStatus(incident.status)
+    current = incident.status
     if current is not to and to in TRANSITIONS[current]:
         change_status(session, incident, to, actor=SYSTEM_ACTOR, reason=why)
 
@@ -195,10 +195,10 @@ class RepairService:
             playbook_name=playbook.name if playbook else None,
             playbook_digest=playbook.digest if playbook else None,
             target=plan.target_key if plan else None,
-            verdict=decision.verdict.value,
-            gate=decision.gate.value if decision.gate else None,
+            verdict=decision.verdict,
+            gate=decision.gate,
             reasons=[redact(reason) for reason in decision.reasons],
-            status=status.value,
+            status=status,
             dry_run=decision.dry_run,
             risk=playbook.risk if playbook else None,
             symptoms_hash=incident.symptoms_hash,
@@ -276,8 +276,8 @@ class RepairService:
         assert decision.gate is not None
         reason = decision.reasons[-1]
         # The verdict stays what was decided; the status says a gate stopped it at start.
-        repair.status = RepairStatus.BLOCKED.value
-        repair.gate = decision.gate.value
+        repair.status = RepairStatus.BLOCKED
+        repair.gate = decision.gate
         repair.reasons = [*repair.reasons, redact(reason)]
         repair.finished_at = None
         repair.updated_at = self._now()
@@ -299,7 +299,7 @@ class RepairService:
     ) -> None:
         """Mark a queued repair running, with its steps planned and the incident repairing."""
         now = self._now()
-        repair.status = RepairStatus.RUNNING.value
+        repair.status = RepairStatus.RUNNING
         repair.started_at = now
         repair.updated_at = now
         session.add_all(planned_steps(repair, plan))
@@ -316,7 +316,7 @@ class RepairService:
     async def finish(self, session: AsyncSession, repair: Repair, result: AutoRepairResult) -> None:
         """Record a run's result, queue the knowledge harvest and move the incident, together."""
         now = self._now()
-        repair.status = (RepairStatus.SUCCEEDED if result.success else RepairStatus.FAILED).value
+        repair.status = RepairStatus.SUCCEEDED if result.success else RepairStatus.FAILED
         repair.success = result.success
         repair.finished_at = now
         started = repair.started_at or now
@@ -375,7 +375,7 @@ class RepairService:
         if repair is None:
             raise NotFoundError(f"no repair {repair_id}")
         await session.refresh(repair)
-        if repair.status != RepairStatus.PENDING_APPROVAL.value:
+        if repair.status != RepairStatus.PENDING_APPROVAL:
             raise ConflictError(
                 f"repair {repair.id} is {repair.status}; only a pending_approval repair can be "
                 "approved or rejected"
@@ -400,7 +400,7 @@ class RepairService:
     ) -> Repair:
         repair = await self._pending(session, repair_id)
         now = self._now()
-        repair.status = to.value
+        repair.status = to
         repair.decided_by = caller.actor[:128]
         repair.decided_at = now
         repair.decision_note = redact(note) if note else None
@@ -473,7 +473,7 @@ class RepairService:
         incident_id = int(ctx.payload["incident_id"])
         await lock_names(ctx.session, [f"incident:{incident_id}"])
         incident = await incidents.get_incident(ctx.session, incident_id)
-        if incident is None or incident.status == IncidentStatus.RESOLVED.value:
+        if incident is None or incident.status == IncidentStatus.RESOLVED:
             return
         if await repository.count_for_incident(ctx.session, incident.id):
             return  # decided already: by a retried job, or by an operator through the API
@@ -485,12 +485,12 @@ class RepairService:
         repair_id = int(ctx.payload["repair_id"])
         await lock_names(ctx.session, [f"repair:{repair_id}"])
         repair = await repository.get(ctx.session, repair_id)
-        if repair is None or repair.status != RepairStatus.PENDING_APPROVAL.value:
+        if repair is None or repair.status != RepairStatus.PENDING_APPROVAL:
             return
         if repair.expires_at is not None and repair.expires_at > self._now():
             # The job ran early (clocks of replicas differ): fail this attempt, retry later.
             raise NotYetExpiredError(f"repair {repair.id} expires at {repair.expires_at}")
-        repair.status = RepairStatus.EXPIRED.value
+        repair.status = RepairStatus.EXPIRED
         repair.updated_at = self._now()
         incident = await incidents.get_incident(ctx.session, repair.incident_id)
         if incident is not None:
