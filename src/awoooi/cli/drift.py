@@ -26,7 +26,6 @@ from awoooi.cli.context import (
     in_transaction,
     out_console,
     settings_from,
-    with_runtime,
 )
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError, ConfigError, NotFoundError
@@ -362,15 +361,16 @@ def reports_command(
     """Saved drift reports, newest first."""
     settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> tuple[list[DriftReportSummary], int]:
-        async with transaction(runtime.session_factory) as session:
-            records, total = await repository.list_reports(
-                session, status=status, level=level, limit=limit
-            )
-            counts = await repository.level_counts(session, [record.id for record in records])
-            return [DriftReportSummary.of(r, counts[r.id]) for r in records], total
+    async def action(
+        _runtime: Runtime, session: AsyncSession
+    ) -> tuple[list[DriftReportSummary], int]:
+        records, total = await repository.list_reports(
+            session, status=status, level=level, limit=limit
+        )
+        counts = await repository.level_counts(session, [record.id for record in records])
+        return [DriftReportSummary.of(r, counts[r.id]) for r in records], total
 
-    rows, total = with_runtime(settings, action)
+    rows, total = in_transaction(settings, action)
     if output == "json":
         page = {"items": [row.model_dump(mode="json") for row in rows], "total": total}
         sys.stdout.write(json.dumps(page) + "\n")
@@ -400,15 +400,14 @@ def show_command(
     """One saved report: its items with their ids and status, and what each drift probably is."""
     settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> DriftReportOut:
-        async with transaction(runtime.session_factory) as session:
-            record = await repository.get_report(session, report_id)
-            if record is None:
-                raise NotFoundError(f"no drift report {report_id}")
-            items = [item for item in record.items if show_ignored or not item.ignored]
-            return DriftReportOut.full(record, items)
+    async def action(_runtime: Runtime, session: AsyncSession) -> DriftReportOut:
+        record = await repository.get_report(session, report_id)
+        if record is None:
+            raise NotFoundError(f"no drift report {report_id}")
+        items = [item for item in record.items if show_ignored or not item.ignored]
+        return DriftReportOut.full(record, items)
 
-    report = with_runtime(settings, action)
+    report = in_transaction(settings, action)
     if output == "json":
         sys.stdout.write(report.model_dump_json() + "\n")
         return

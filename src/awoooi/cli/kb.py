@@ -83,11 +83,10 @@ def list_(
         tag=tag,
     )
 
-    async def action(runtime: Runtime) -> tuple[list[KnowledgeEntry], int]:
-        async with transaction(runtime.session_factory) as session:
-            return await kb_search.list_entries(session, filters, limit=limit, offset=0)
+    async def action(_runtime: Runtime, session: AsyncSession) -> tuple[list[KnowledgeEntry], int]:
+        return await kb_search.list_entries(session, filters, limit=limit, offset=0)
 
-    entries, total = with_runtime(settings, action)
+    entries, total = in_transaction(settings, action)
     table = Table("id", "type", "status", "v", "tags", "updated", "title")
     for entry in entries:
         table.add_row(
@@ -120,11 +119,10 @@ def search_(
         tag=tag,
     )
 
-    async def action(runtime: Runtime) -> tuple[list[kb_search.Hit], int]:
-        async with transaction(runtime.session_factory) as session:
-            return await kb_search.search(session, query, filters, limit=limit, offset=0)
+    async def action(_runtime: Runtime, session: AsyncSession) -> tuple[list[kb_search.Hit], int]:
+        return await kb_search.search(session, query, filters, limit=limit, offset=0)
 
-    hits, total = with_runtime(settings, action)
+    hits, total = in_transaction(settings, action)
     table = Table("id", "rank", "type", "status", "title", "snippet")
     for hit in hits:
         table.add_row(
@@ -144,11 +142,10 @@ def show(ctx: typer.Context, entry_id: EntryId) -> None:
     """Show one entry: its metadata, then its content."""
     settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> KnowledgeEntry:
-        async with transaction(runtime.session_factory) as session:
-            return await service.get_entry(session, entry_id)
+    async def action(_runtime: Runtime, session: AsyncSession) -> KnowledgeEntry:
+        return await service.get_entry(session, entry_id)
 
-    entry = with_runtime(settings, action)
+    entry = in_transaction(settings, action)
     out_console.print(Text.assemble((f"#{entry.id} ", "bold"), entry.title))
 
     def when(value: Any) -> str:
