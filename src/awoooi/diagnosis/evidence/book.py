@@ -1,0 +1,98 @@
+"""The evidence book: numbers each piece of evidence and scrubs its text before it is kept.
+
+Scrubbing is `awoooi.core.redact.redact` (the one redactor) plus two guards for what a generic
+redactor cannot know: the literal values of the target's secret-named environment variables
+(masked wherever they reappear, in a log line for instance), and, in log lines, long mixed-case
+random-looking tokens (an API key printed without a key name).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+from awoooi.core.redact import redact
+from awoooi.diagnosis.model import Evidence
+
+MAX_TEXT = 1_500
+MAX_LOG_TEXT = 6_000
+_MIN_LITERAL = 6
+
+# Environment variable names whose values are credentials.
+SECRET_NAME = re.compile(
+    r"(?i)(passw(or)?d|passphrase|pwd|secret|token|api[_-]?key|private[_-]?key|access[_-]?key"
+    r"|credential|auth|dsn|conn(ection)?[_-]?str|cookie|session[_-]?key|signing|salt|cert[_-]?key"
+    r"|(^|_)pass$|(^|_)key$)"
+)
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_\-+=])[A-Za-z0-9_\-+=]{24,}(?![A-Za-z0-9_\-+=])")
+_HEX_OR_UUID = re.compile(r"^[0-9a-fA-F\-]+$")
+_MASK = "[REDACTED:token]"
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def _looks_random(token: str) -> bool:
+    """A credential-shaped token: upper, lower and digits mixed, not hex, high entropy."""
+    if _HEX_OR_UUID.fullmatch(token):
+        return False
+    if not (any(c.isupper() for c in token) and any(c.islower() for c in token)):
+        return False
+    if sum(c.isdigit() for c in token) < 2:
+        return False
+    return _entropy(token) >= 3.8
+
+
+class Scrubber:
+    """Redacts a text and masks the literal secret values it was told about."""
+
+    def __init__(self) -> None:
+        self._literals: set[str] = set()
+
+    def protect_env(self, name: str, value: str) -> None:
+        """Remember an environment value if it is a credential (by name or by shape)."""
+        if len(value) < _MIN_LITERAL:
+            return
+        pair = f"{name}={value}"
+        if SECRET_NAME.search(name) or redact(pair) != pair or redact(value) != value:
+            self._literals.add(value)
+
+    def __call__(self, text: str, *, log: bool = False) -> str:
+        """The text with every secret it knows or recognises replaced by a placeholder."""
+        clean = redact(text)
+        for literal in sorted(self._literals, key=len, reverse=True):
+            if literal in clean:
+                clean = clean.replace(literal, "[REDACTED:env]")
+        if log:
+            clean = _TOKEN.sub(lambda m: _MASK if _looks_random(m.group(0)) else m.group(0), clean)
+        return clean
+
+
+def clip(text: str, limit: int) -> str:
+    """The text cut to `limit` characters, marked when cut."""
+    return text if len(text) <= limit else text[: limit - 12].rstrip() + " …[cut]"
+
+
+class EvidenceBook:
+    """Numbers evidence e1, e2, ... in the order it is found; every text is scrubbed first."""
+
+    def __init__(self, scrubber: Scrubber | None = None) -> None:
+        self.scrub = scrubber or Scrubber()
+        self._items: list[Evidence] = []
+
+    def add(self, source: str, text: str, *, log: bool = False) -> str:
+        """Keep a piece of evidence; returns its id."""
+        limit = MAX_LOG_TEXT if log else MAX_TEXT
+        evidence = Evidence(
+            f"e{len(self._items) + 1}", source, clip(self.scrub(text, log=log), limit)
+        )
+        self._items.append(evidence)
+        return evidence.id
+
+    @property
+    def items(self) -> list[Evidence]:
+        """Every piece of evidence, in the order found."""
+        return list(self._items)

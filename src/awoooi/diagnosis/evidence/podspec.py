@@ -1,0 +1,161 @@
+"""Reading pod specs and templates: containers, resources, what they reference (names only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+def pod_spec(obj: Mapping[str, Any]) -> JSON:
+    """The pod spec of a Pod, or of a workload's / ControllerRevision's pod template."""
+    spec = obj.get("spec") or {}
+    if "containers" in spec:
+        return dict(spec)
+    if obj.get("kind") == "ControllerRevision":
+        spec = ((obj.get("data") or {}).get("spec")) or {}
+    if obj.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    template = spec.get("template") or {}
+    return dict(template.get("spec") or {})
+
+
+def template_of(obj: Mapping[str, Any]) -> JSON:
+    """The pod template (metadata and spec) of a workload or ControllerRevision."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "ControllerRevision":
+        spec = ((obj.get("data") or {}).get("spec")) or {}
+    return dict(spec.get("template") or {})
+
+
+def containers(spec: Mapping[str, Any]) -> Iterator[tuple[JSON, bool]]:
+    """Every container of a pod spec with whether it is an init container."""
+    for item in spec.get("initContainers") or []:
+        yield item, True
+    for item in spec.get("containers") or []:
+        yield item, False
+
+
+def resources(container: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """A container's (requests, limits) as strings."""
+    res = container.get("resources") or {}
+    requests = {str(k): str(v) for k, v in (res.get("requests") or {}).items()}
+    limits = {str(k): str(v) for k, v in (res.get("limits") or {}).items()}
+    return requests, limits
+
+
+def quantities(values: Mapping[str, str]) -> str:
+    """`cpu=1, memory=1536Mi` (sorted by resource name)."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+
+
+def env_literals(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(name, literal value) of every env entry with a `value` (only to scrub, never shown)."""
+    for container, _ in containers(spec):
+        for entry in container.get("env") or []:
+            value = entry.get("value")
+            if isinstance(value, str) and entry.get("name"):
+                yield str(entry["name"]), value
+
+
+def config_refs(spec: Mapping[str, Any]) -> list[tuple[str, str, str | None, bool, str]]:
+    """The ConfigMaps and Secrets a pod spec references: (kind, name, key, optional, how)."""
+    found: list[tuple[str, str, str | None, bool, str]] = []
+    for container, _ in containers(spec):
+        cname = container.get("name", "?")
+        for entry in container.get("env") or []:
+            value_from = entry.get("valueFrom") or {}
+            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                ref = value_from.get(field)
+                if ref and ref.get("name"):
+                    found.append(
+                        (
+                            kind,
+                            str(ref["name"]),
+                            ref.get("key"),
+                            bool(ref.get("optional")),
+                            f"env {entry.get('name')} of container {cname}",
+                        )
+                    )
+        for entry in container.get("envFrom") or []:
+            for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                ref = entry.get(field)
+                if ref and ref.get("name"):
+                    found.append(
+                        (
+                            kind,
+                            str(ref["name"]),
+                            None,
+                            bool(ref.get("optional")),
+                            f"envFrom of container {cname}",
+                        )
+                    )
+    for volume in spec.get("volumes") or []:
+        vname = volume.get("name", "?")
+        sources = [volume] + [dict(s) for s in (volume.get("projected") or {}).get("sources") or []]
+        for item in sources:
+            cm = item.get("configMap")
+            if cm and cm.get("name") and cm.get("name") != "kube-root-ca.crt":
+                found.append(
+                    (
+                        "ConfigMap",
+                        str(cm["name"]),
+                        None,
+                        bool(cm.get("optional")),
+                        f"volume {vname}",
+                    )
+                )
+            secret = item.get("secret")
+            if secret and (secret.get("secretName") or secret.get("name")):
+                found.append(
+                    (
+                        "Secret",
+                        str(secret.get("secretName") or secret.get("name")),
+                        None,
+                        bool(secret.get("optional")),
+                        f"volume {vname}",
+                    )
+                )
+    return found
+
+
+def claims(spec: Mapping[str, Any]) -> list[str]:
+    """The PersistentVolumeClaims a pod spec mounts."""
+    return [
+        str(v["persistentVolumeClaim"]["claimName"])
+        for v in spec.get("volumes") or []
+        if (v.get("persistentVolumeClaim") or {}).get("claimName")
+    ]
+
+
+def probes(container: Mapping[str, Any]) -> tuple[str, ...]:
+    """The probe kinds a container declares."""
+    return tuple(
+        kind for kind in ("liveness", "readiness", "startup") if container.get(f"{kind}Probe")
+    )
+
+
+def labels_match(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether labels satisfy a LabelSelector (matchLabels and matchExpressions) or a plain
+    Service selector map; an empty selector matches nothing (a Service without one)."""
+    if not selector:
+        return False
+    match_labels = selector.get("matchLabels")
+    expressions = selector.get("matchExpressions")
+    if match_labels is None and expressions is None:
+        match_labels, expressions = selector, []
+    for key, value in (match_labels or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in expressions or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and present and labels.get(key) in values)
+            or (op == "Exists" and not present)
+            or (op == "DoesNotExist" and present)
+        ):
+            return False
+    return True
