@@ -1,0 +1,68 @@
+"""The analyzer registry: small deterministic rules over the facts, each yielding findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from awoooi.diagnosis.facts import Facts
+from awoooi.diagnosis.model import Cause, Finding
+
+Analyzer = Callable[[Facts], Iterable[Finding]]
+
+# (name, rule) in registration order; the order breaks ties between equally sure findings.
+ANALYZERS: list[tuple[str, Analyzer]] = []
+
+
+def register(name: str) -> Callable[[Analyzer], Analyzer]:
+    """Add a rule to the registry under a name (a module registers its rules on import)."""
+
+    def add(rule: Analyzer) -> Analyzer:
+        if any(existing == name for existing, _ in ANALYZERS):
+            raise ValueError(f"analyzer {name!r} is registered twice")
+        ANALYZERS.append((name, rule))
+        return rule
+
+    return add
+
+
+def rank(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per cause (the surest, citing every rule's evidence), most likely first."""
+    best: dict[Cause, Finding] = {}
+    cited: dict[Cause, list[str]] = {}
+    for finding in findings:
+        ids = cited.setdefault(finding.cause, [])
+        ids.extend(e for e in finding.evidence if e not in ids)
+        current = best.get(finding.cause)
+        if current is None or finding.confidence > current.confidence:
+            best[finding.cause] = finding
+    merged = [
+        Finding(
+            f.cause, f.summary, round(min(max(f.confidence, 0.0), 1.0), 2), tuple(cited[f.cause])
+        )
+        for f in best.values()
+    ]
+    return sorted(merged, key=lambda f: -f.confidence)
+
+
+def run(facts: Facts, analyzers: Sequence[tuple[str, Analyzer]]) -> list[Finding]:
+    """Every rule's findings over the facts, ranked; UNKNOWN when no rule explains anything."""
+    found = rank(finding for _, rule in analyzers for finding in rule(facts))
+    if found:
+        return found
+    cited = tuple(
+        dict.fromkeys(
+            ([facts.workload.evidence] if facts.workload else [])
+            + [p.evidence for p in facts.pods[:3]]
+            + [j.evidence for j in facts.jobs[:1]]
+            + [n.evidence for n in facts.nodes[:1] if facts.target.kind == "Node"]
+        )
+    )
+    return [
+        Finding(
+            Cause.UNKNOWN,
+            f"nothing in the collected evidence explains the alert: {facts.target} shows no "
+            "failing pod, event or condition now",
+            0.3,
+            cited,
+        )
+    ]
