@@ -318,8 +318,9 @@ class Facts:
         ]
         return sorted(found, key=lambda log: log.previous)
 
-    def is_recent(self, when: datetime | None) -> bool:
-        """Whether a time falls in this incident's window (unknown times count as recent)."""
+    def is_recent(self, when: datetime | None, window: timedelta | None = None) -> bool:
+        """Whether a time falls in this incident's window before `now` (default RECENT);
+        unknown times count as recent."""
         if when is None or self.now is None:
             return True
-        return when >= self.now - RECENT
+        return when >= self.now - (window or RECENT)

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 from awoooi.diagnosis.facts import ContainerFact, EventFact, Facts, LogFact, PodFact
 
 # Pods outside the alert's focus (siblings of the alerted pod) count for less.
 SIBLING_PENALTY = 0.15
+# An exit this long before the alert, of a container that has recovered since, is history.
+RECOVERED = timedelta(minutes=30)
 LOST_REASONS = frozenset({"ContainerStatusUnknown"})
 _PROBE_KILL = re.compile(r"(?i)failed (liveness|startup) probe")
 
 
 def scoped_pods(facts: Facts) -> Iterator[tuple[PodFact, float]]:
-    """The focus pods (penalty 0), then the target's other unhealthy pods (a penalty)."""
+    """The focus pods (penalty 0), then the target's other unhealthy pods (a penalty); none for
+    a node target, whose pods' own troubles are not the node's."""
+    if facts.target.kind == "Node":
+        return
     focus = facts.focus_pods()
     for pod in focus:
         yield pod, 0.0
@@ -29,11 +35,13 @@ def unique(ids: list[str]) -> tuple[str, ...]:
 
 
 def terminations(facts: Facts, c: ContainerFact) -> list[tuple[str, int | None]]:
-    """(reason, exit code) of the container's recent terminations (current state, then last)."""
+    """(reason, exit code) of the container's recent terminations (current state, then last).
+    A container running and ready again only counts an exit from around the alert's start."""
+    window = RECOVERED if c.state == "running" and c.ready else None
     found: list[tuple[str, int | None]] = []
     if c.state == "terminated" and facts.is_recent(c.finished):
         found.append((c.reason, c.exit_code))
-    if (c.last_reason or c.last_exit_code is not None) and facts.is_recent(c.last_finished):
+    if (c.last_reason or c.last_exit_code is not None) and facts.is_recent(c.last_finished, window):
         found.append((c.last_reason, c.last_exit_code))
     # The kubelet lost track of a container on a node going away: not an exit of the process.
     return [t for t in found if t[0] not in LOST_REASONS]

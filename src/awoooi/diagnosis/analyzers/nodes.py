@@ -17,6 +17,16 @@ EVICTION = re.compile(
     r"(?i)(the node was low on resource|the node had condition|ephemeral local storage usage"
     r"|exceeded its local ephemeral storage limit)"
 )
+_PRESSURE_EVENTS = frozenset(
+    {
+        "NodeHasInsufficientMemory",
+        "NodeHasDiskPressure",
+        "NodeHasInsufficientPID",
+        "EvictionThresholdMet",
+        "FreeDiskSpaceFailed",
+        "ImageGCFailed",
+    }
+)
 _NODE_TROUBLE = frozenset(
     {
         "NodeNotReady",
@@ -84,6 +94,32 @@ def node_trouble(facts: Facts) -> Iterator[Finding]:
                 f"node {node.name} reports {', '.join(node.pressures)}",
                 0.9,
                 unique(cited),
+            )
+            return
+        # Recovered since, but its events (or the pods it evicted) tell what happened.
+        evicted_pods = [p for p in facts.pods if _evicted(p)]
+        pressure = [e for e in facts.events if e.kind == "Node" and e.reason in _PRESSURE_EVENTS]
+        if evicted_pods or pressure:
+            yield Finding(
+                Cause.NODE_PRESSURE,
+                f"node {node.name} was under resource pressure: "
+                + quoted(pressure[0].message if pressure else _evicted(evicted_pods[0])),
+                0.75,
+                unique(
+                    [
+                        node.evidence,
+                        *(e.evidence for e in pressure[:2]),
+                        *(p.evidence for p in evicted_pods[:2]),
+                    ]
+                ),
+            )
+        not_ready = [e for e in facts.events if e.kind == "Node" and e.reason == "NodeNotReady"]
+        if not_ready:
+            yield Finding(
+                Cause.NODE_NOT_READY,
+                f"node {node.name} was not ready: {quoted(not_ready[0].message)}",
+                0.7,
+                unique([node.evidence, not_ready[0].evidence]),
             )
         return
     for pod, penalty in scoped_pods(facts):

@@ -8,6 +8,8 @@ from awoooi.diagnosis.facts import Facts
 from awoooi.diagnosis.model import Cause, Finding
 
 Analyzer = Callable[[Facts], Iterable[Finding]]
+# Below this, a finding is a guess: UNKNOWN is the honest answer, the guesses follow it.
+WEAK = 0.5
 
 # (name, rule) in registration order; the order breaks ties between equally sure findings.
 ANALYZERS: list[tuple[str, Analyzer]] = []
@@ -45,9 +47,10 @@ def rank(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def run(facts: Facts, analyzers: Sequence[tuple[str, Analyzer]]) -> list[Finding]:
-    """Every rule's findings over the facts, ranked; UNKNOWN when no rule explains anything."""
+    """Every rule's findings over the facts, ranked; UNKNOWN first when no rule explains the
+    alert with some confidence (the weaker readings follow it)."""
     found = rank(finding for _, rule in analyzers for finding in rule(facts))
-    if found:
+    if found and found[0].confidence >= WEAK:
         return found
     cited = tuple(
         dict.fromkeys(
@@ -57,12 +60,15 @@ def run(facts: Facts, analyzers: Sequence[tuple[str, Analyzer]]) -> list[Finding
             + [n.evidence for n in facts.nodes[:1] if facts.target.kind == "Node"]
         )
     )
-    return [
-        Finding(
-            Cause.UNKNOWN,
-            f"nothing in the collected evidence explains the alert: {facts.target} shows no "
-            "failing pod, event or condition now",
-            0.3,
-            cited,
-        )
-    ]
+    state = (
+        "shows no failing pod, event or condition now"
+        if not found
+        else ("shows only weak or past signs of trouble")
+    )
+    unknown = Finding(
+        Cause.UNKNOWN,
+        f"nothing in the collected evidence explains the alert: {facts.target} {state}",
+        WEAK,
+        cited,
+    )
+    return [unknown, *found]

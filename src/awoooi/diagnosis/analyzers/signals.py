@@ -60,10 +60,14 @@ ERROR_LINE = re.compile(
 _URL = re.compile(
     r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/\s\"']*@)?([A-Za-z0-9.\-\[\]:]+?)(?::(\d+))?(?=[/?\s\"',]|$)"
 )
-# A zero-width match, so that "dial tcp: lookup redis on ..." finds "redis" after "lookup".
+# Zero-width matches, so that "dial tcp: lookup redis on ..." finds "redis" after "lookup".
+# After a verb the peer follows a space; after a noun (`host=`, `"server":`, `host "db"`) it
+# follows `=`, `:` or a quote — "the server running on" names no server.
 _KEYWORD_HOST = re.compile(
-    r"(?i)(?=\b(?:lookup|connect(?:ing)? to|connection to|host|server|address|addr|broker"
-    r"|endpoint|upstream)[\s\"':=]+\[?([A-Za-z0-9][A-Za-z0-9.\-]*)\]?(?::(\d{2,5}))?)"
+    r"(?i)(?=\b(?:(?:lookup|connect(?:ing)? to|connection to|(?:server|host) at)[\s\"']+"
+    r"|(?:host|server|address|addr|broker|endpoint|upstream)(?:\\?[\"'])?(?:\s*[=:]\s*|\s+)"
+    r"\\?[\"'](?=[A-Za-z0-9])|(?:host|server|address|addr|broker|endpoint|upstream)\s*[=:]\s*)"
+    r"\[?([A-Za-z0-9][A-Za-z0-9.\-]*)\]?(?::(\d{2,5}))?)"
 )
 _HOST_PORT = re.compile(r"(?<![\w.\-/])([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)+):(\d{2,5})\b")
 # `redis:6379`, `localhost:5432`: a single-label host with a server port.
@@ -123,9 +127,17 @@ def hosts_in(line: str) -> list[str]:
                 continue
             if ports.get(host) is None:
                 ports[host] = port
-    found = [f"{host}:{port}" if port else host for host, port in ports.items()]
-    names = [h for h in found if not _is_ip(_bare(h))]
-    return names + [h for h in found if h not in names]
+
+    def rank(item: tuple[str, str | None]) -> int:
+        host, port = item
+        if _is_ip(host):
+            return 3
+        if "." in host:
+            return 0  # a qualified name says the most
+        return 1 if port else 2  # `redis:6379` before a bare word after "connecting to"
+
+    ordered = sorted(ports.items(), key=rank)
+    return [f"{host}:{port}" if port else host for host, port in ordered]
 
 
 def _service_port(port: str | None) -> bool:
