@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from awoooi.diagnosis.evidence.book import EvidenceBook
-from awoooi.diagnosis.evidence.podspec import env_literals, pod_spec
+from awoooi.diagnosis.evidence.podspec import containers, env_literals, pod_spec
 from awoooi.diagnosis.facts import Facts
 from awoooi.diagnosis.model import Target
 from awoooi.diagnosis.source import ClusterSource
@@ -136,7 +136,13 @@ async def gather(
         if alerted is not None:
             c.pods.insert(0, alerted)
     for obj in [c.workload, *c.replicasets, *c.jobs, *c.pods]:
-        if obj is not None:
-            for name, value in env_literals(pod_spec(obj)):
-                book.scrub.protect_env(name, value)
+        if obj is None:
+            continue
+        spec = pod_spec(obj)
+        for name, value in env_literals(spec):
+            book.scrub.protect_env(name, value)
+        for item, _ in containers(spec):
+            for key in ("command", "args"):
+                if isinstance(item.get(key), list):
+                    book.scrub.protect_args([str(a) for a in item[key]])
     return c

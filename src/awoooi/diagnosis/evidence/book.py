@@ -25,9 +25,16 @@ SECRET_NAME = re.compile(
     r"|credential|auth|dsn|conn(ection)?[_-]?str|cookie|session[_-]?key|signing|salt|cert[_-]?key"
     r"|(^|_)pass$|(^|_)key$)"
 )
-_TOKEN = re.compile(r"(?<![A-Za-z0-9_\-+=])[A-Za-z0-9_\-+=]{24,}(?![A-Za-z0-9_\-+=])")
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_\-+=])[A-Za-z0-9_\-+=]{16,}(?![A-Za-z0-9_\-+=])")
+# "webhook secret is X", "admin password X", "token: X" in prose log lines.
+_SECRET_PHRASE = re.compile(
+    r"(?i)\b(?:passw(?:or)?d|passphrase|secret|token|api[ _\-]?key|credentials?)"
+    r"(?:\s+(?:is|was|set to|=|:))?\s*[:=]?\s+(?P<value>[^\s\"',;]{6,})"
+)
+_FLAG = re.compile(r"^--?(?P<name>[A-Za-z0-9_.\-]+)(?:=(?P<value>.*))?$")
 _HEX_OR_UUID = re.compile(r"^[0-9a-fA-F\-]+$")
 _MASK = "[REDACTED:token]"
+PLACEHOLDER_PREFIX = "[REDACTED:"
 
 
 def _entropy(text: str) -> float:
@@ -43,7 +50,27 @@ def _looks_random(token: str) -> bool:
         return False
     if sum(c.isdigit() for c in token) < 2:
         return False
-    return _entropy(token) >= 3.8
+    return _entropy(token) >= 3.5
+
+
+def _looks_like_a_value(word: str) -> bool:
+    """A word after "password"/"secret" that is a value, not prose ("authentication")."""
+    if PLACEHOLDER_PREFIX in word or word.startswith("/"):
+        return False
+    letters = any(c.isalpha() for c in word)
+    digits = any(c.isdigit() for c in word)
+    mixed = any(c.isupper() for c in word[1:]) and any(c.islower() for c in word)
+    return (letters and digits) or mixed
+
+
+def _mask_phrase(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if not _looks_like_a_value(value):
+        return match.group(0)
+    start, end = match.span("value")
+    base = match.start()
+    whole = match.group(0)
+    return whole[: start - base] + "[REDACTED:secret]" + whole[end - base :]
 
 
 class Scrubber:
@@ -60,6 +87,18 @@ class Scrubber:
         if SECRET_NAME.search(name) or redact(pair) != pair or redact(value) != value:
             self._literals.add(value)
 
+    def protect_args(self, args: list[str]) -> None:
+        """Remember the values of secret-named flags (`--password=x`, `--token x`)."""
+        for index, arg in enumerate(args):
+            match = _FLAG.match(arg)
+            if match is None or not SECRET_NAME.search(match.group("name")):
+                continue
+            value = match.group("value")
+            if value is None and index + 1 < len(args) and not args[index + 1].startswith("-"):
+                value = args[index + 1]
+            if value and len(value) >= _MIN_LITERAL:
+                self._literals.add(value)
+
     def __call__(self, text: str, *, log: bool = False) -> str:
         """The text with every secret it knows or recognises replaced by a placeholder."""
         clean = redact(text)
@@ -67,6 +106,7 @@ class Scrubber:
             if literal in clean:
                 clean = clean.replace(literal, "[REDACTED:env]")
         if log:
+            clean = _SECRET_PHRASE.sub(_mask_phrase, clean)
             clean = _TOKEN.sub(lambda m: _MASK if _looks_random(m.group(0)) else m.group(0), clean)
         return clean
 
