@@ -82,7 +82,12 @@ def build_prompt(
         )
         for n, f in enumerate(investigation.findings, 1)
     ]
-    evidence = {e.id: redact(f"[{e.id}] ({e.source}) {e.text}") for e in investigation.evidence}
+    budget = max_chars - len(system)
+    # An item many times the budget cannot fit, whatever redaction takes out: not redacted.
+    evidence = {
+        e.id: redact(f"[{e.id}] ({e.source}) {e.text}") if len(e.text) <= 4 * budget else e.text
+        for e in investigation.evidence
+    }
     cited = [i for f in investigation.findings for i in f.evidence if i in evidence]
     order = list(dict.fromkeys([*cited, *evidence]))
     closing = "Answer with the JSON object described."
@@ -105,7 +110,6 @@ def build_prompt(
         parts.append(closing)
         return "\n\n".join(parts)
 
-    budget = max_chars - len(system)
     # The fixed parts: headings, the omission note (at its longest) and the closing line.
     reserve = 200 + min(len(evidence), 40) * 8
     room = budget - reserve
@@ -120,7 +124,7 @@ def build_prompt(
     kept: list[str] = []
     for evidence_id in order:
         cost = len(evidence[evidence_id]) + 1
-        if cost <= room:
+        if cost <= room and len(evidence[evidence_id]) <= 4 * budget:
             kept.append(evidence_id)
             room -= cost
     text = redact(assemble(kept_findings, kept))

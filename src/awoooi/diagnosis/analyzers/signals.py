@@ -46,6 +46,7 @@ DEPENDENCY = re.compile(
 # A process failing on its own: panics, uncaught exceptions, fatal log lines.
 APP_ERROR = re.compile(
     r"(^panic: |^fatal error: |goroutine \d+ \[running\]|Traceback \(most recent call last\)"
+    r"|panicked at |Fatal Python error"
     r"|^Exception in thread|Unhandled exception|UnhandledPromiseRejection|[Uu]ncaught \w*"
     r"|Segmentation fault|\bSIGSEGV\b|core dumped|^\s*Caused by: "
     r"|^\s*(?:[\w$]+\.)*[A-Z][\w$]*(?:Exception|Error)\b(?::|$)"
