@@ -95,6 +95,7 @@ class PodFact:
     containers: list[ContainerFact] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)
     config_refs: list[str] = field(default_factory=list)  # "ConfigMap x", "Secret y key k"
+    placement: list[str] = field(default_factory=list)  # nodeSelector, affinity, tolerations
 
     @property
     def healthy(self) -> bool:

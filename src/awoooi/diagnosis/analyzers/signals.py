@@ -50,12 +50,19 @@ APP_ERROR = re.compile(
     r"|^Exception in thread|Unhandled exception|UnhandledPromiseRejection|[Uu]ncaught \w*"
     r"|Segmentation fault|\bSIGSEGV\b|core dumped|^\s*Caused by: "
     r"|^\s*(?:[\w$]+\.)*[A-Z][\w$]*(?:Exception|Error)\b(?::|$)"
-    r"|\bFATAL\b|level=fatal|\"level\":\s*(?:\"fatal\"|60)|\bCRITICAL\b|assertion failed"
-    r"|\babort(ed)?\b)"
+    r"|assertion failed|\babort(ed)?\b)"
 )
-# Error-level log lines (weaker than a panic or an exception).
+# Error- and fatal-level log lines: weaker than a panic or an exception (often "exiting" after
+# the real failure was logged).
 ERROR_LINE = re.compile(
-    r"(?i)(\bERROR\b|level=error|\"level\":\s*(\"error\"|50)|\[error\]|\bE\d{4} |severity\W+error)"
+    r"(?i)(\bERROR\b|\bFATAL\b|\bCRITICAL\b|level=(error|fatal|crit)"
+    r"|\"level\":\s*(\"(error|fatal|critical)\"|50|60)|\[(error|fatal)\]|\b[EF]\d{4} "
+    r"|severity\W+(error|critical))"
+)
+# Lines logged at info/debug level: the process was doing fine there.
+INFO_LINE = re.compile(
+    r"(\bINFO\b|\bDEBUG\b|(?i:level=(info|debug))|(?i:\"level\":\s*(\"(info|debug)\"|20|30))"
+    r"|\bI\d{4} |(?i:\[(info|debug)\]))"
 )
 
 _URL = re.compile(
@@ -174,11 +181,36 @@ def _dependency_host(lines: list[str], at: int) -> str | None:
     return own[0] if own else None
 
 
+def _final_block(lines: list[str]) -> int:
+    """Where the last failure begins: back from the last error line to the line after the
+    nearest info/debug line (a failure the process recovered from is not this crash)."""
+    end = len(lines) - 1
+    while end >= 0 and not (
+        DEPENDENCY.search(lines[end])
+        or APP_ERROR.search(lines[end])
+        or ERROR_LINE.search(lines[end])
+    ):
+        end -= 1  # shutdown chatter after the failure
+    start = end
+    while start > 0 and not (
+        INFO_LINE.search(lines[start - 1]) and not _is_failure(lines[start - 1])
+    ):
+        start -= 1
+    return max(start, 0)
+
+
+def _is_failure(line: str) -> bool:
+    return bool(DEPENDENCY.search(line) or APP_ERROR.search(line) or ERROR_LINE.search(line))
+
+
 def read_log(lines: list[str]) -> LogVerdict | None:
-    """The decisive failure in a log tail: the last dependency failure unless the process
-    failed on its own after it (a panic or exception that is not itself a connection error)."""
+    """The decisive failure in a log tail. Within the last failure (from the last info line on),
+    a dependency failure wins unless the process failed on its own after it (a panic, an
+    exception that is not a connection error); a bare "fatal: exiting" line does not count."""
+    start = _final_block(lines)
     last_dep = last_app = last_err = -1
-    for index, line in enumerate(lines):
+    for index in range(start, len(lines)):
+        line = lines[index]
         if DEPENDENCY.search(line):
             last_dep = index
         elif APP_ERROR.search(line):
@@ -189,8 +221,6 @@ def read_log(lines: list[str]) -> LogVerdict | None:
         return LogVerdict("dependency", lines[last_dep].strip(), _dependency_host(lines, last_dep))
     if last_app >= 0:
         return LogVerdict("app", _headline(lines, last_app))
-    if last_dep >= 0:
-        return LogVerdict("dependency", lines[last_dep].strip(), _dependency_host(lines, last_dep))
     if last_err >= 0:
         return LogVerdict("app", lines[last_err].strip())
     return None

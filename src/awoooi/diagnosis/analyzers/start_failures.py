@@ -33,15 +33,20 @@ PULL_FAILURE = re.compile(
 )
 # Why the registry said no, in the words of containerd, CRI-O and the registries.
 _PULL_WHY = (
+    (re.compile(r"(?i)no match for platform"), "no image for the node's platform"),
+    # Auth first: "pull access denied, repository does not exist or may require authorization"
+    # is how registries answer both.
+    (
+        re.compile(
+            r"(?i)unauthorized|authentication required|authorization failed|no basic auth"
+            r"|denied|forbidden|\b40[13]\b"
+        ),
+        "the registry refused the credentials",
+    ),
     (
         re.compile(r"(?i)manifest unknown|not found|no such manifest|does not exist"),
         "the tag or image does not exist",
     ),
-    (
-        re.compile(r"(?i)unauthorized|authentication required|denied|forbidden|401|403"),
-        "the registry refused the credentials",
-    ),
-    (re.compile(r"(?i)no match for platform"), "no image for the node's platform"),
     (re.compile(r"(?i)toomanyrequests|rate limit"), "the registry rate-limited the pull"),
     (
         re.compile(r"(?i)no such host|i/o timeout|connection refused|dial tcp|x509|tls"),

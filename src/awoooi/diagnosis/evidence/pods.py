@@ -11,6 +11,7 @@ from awoooi.diagnosis.evidence.podspec import (
     claims,
     config_refs,
     containers,
+    placement,
     pod_spec,
     probes,
     quantities,
@@ -89,6 +90,7 @@ def pod_fact(pod: JSON, *, alerted: bool) -> PodFact:
         ),
         conditions=conditions_of(status),
         claims=claims(spec),
+        placement=placement(spec),
     )
     statuses = {
         str(s.get("name")): s
@@ -168,6 +170,8 @@ def describe_pod(p: PodFact) -> str:
         )
     if p.config_refs:
         lines.append("  references: " + "; ".join(p.config_refs))
+    if p.placement and not p.node:
+        lines.append("  placement: " + "; ".join(p.placement))
     return "\n".join(lines)
 
 

@@ -159,3 +159,49 @@ def labels_match(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool
         ):
             return False
     return True
+
+
+# Tolerations every pod gets from the DefaultTolerationSeconds admission plugin: not a choice.
+_DEFAULT_TOLERATIONS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+
+def _requirement(expr: Mapping[str, Any]) -> str:
+    values = ",".join(str(v) for v in expr.get("values") or [])
+    return f"{expr.get('key')} {expr.get('operator')}" + (f" [{values}]" if values else "")
+
+
+def _toleration(t: Mapping[str, Any]) -> str:
+    value = f"={t['value']}" if t.get("value") else ""
+    return f"{t.get('key') or '*'}{value}:{t.get('effect') or '*'}"
+
+
+def placement(spec: Mapping[str, Any]) -> list[str]:
+    """Where a pod may run, in words: node selector, required node affinity, anti-affinity,
+    topology spread, tolerations (the defaults every pod gets left out)."""
+    found = []
+    if spec.get("nodeSelector"):
+        found.append(
+            "nodeSelector " + ", ".join(f"{k}={v}" for k, v in sorted(spec["nodeSelector"].items()))
+        )
+    affinity = spec.get("affinity") or {}
+    required = (
+        (affinity.get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+        or {}
+    ).get("nodeSelectorTerms") or []
+    for term in required:
+        exprs = [_requirement(e) for e in term.get("matchExpressions") or []]
+        if exprs:
+            found.append("node affinity requires " + " and ".join(exprs))
+    for kind in ("podAffinity", "podAntiAffinity"):
+        if (affinity.get(kind) or {}).get("requiredDuringSchedulingIgnoredDuringExecution"):
+            found.append(f"{kind} required")
+    if spec.get("topologySpreadConstraints"):
+        found.append("topologySpreadConstraints")
+    tolerations = [
+        _toleration(t)
+        for t in spec.get("tolerations") or []
+        if t.get("key") not in _DEFAULT_TOLERATIONS
+    ]
+    if tolerations:
+        found.append("tolerates " + ", ".join(tolerations))
+    return found

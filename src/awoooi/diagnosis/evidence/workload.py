@@ -37,7 +37,7 @@ def describe_conditions(
     for c in conditions.values():
         bad = (c.status == "True") == (c.type in _BAD_WHEN_TRUE) or c.status == "Unknown"
         if not bad and c.type not in always:
-            parts.append(f"{c.type}={c.status}")
+            parts.append(f"{c.type}={c.status}" + (f" {c.reason}" if c.reason else ""))
             continue
         text = f"{c.type}={c.status}" + (f" {c.reason}" if c.reason else "")
         if c.message and bad:
