@@ -294,8 +294,7 @@ class Facts:
         return next((n for n in self.nodes if n.name == name), None)
 
     def focus_pods(self) -> list[PodFact]:
-        """The pods a verdict should rest on: the alerted pod when it still exists, else every
-        pod of the target that is not healthy."""
+        """The pods a verdict rests on: the alerted pod if it exists, else the unhealthy ones."""
         alerted = [p for p in self.pods if p.alerted]
         if alerted:
             return alerted
@@ -320,8 +319,7 @@ class Facts:
         return sorted(found, key=lambda log: log.previous)
 
     def is_recent(self, when: datetime | None, window: timedelta | None = None) -> bool:
-        """Whether a time falls in this incident's window before `now` (default RECENT);
-        unknown times count as recent."""
+        """Whether a time falls within `window` (default RECENT) before now; unknown times do."""
         if when is None or self.now is None:
             return True
         return when >= self.now - (window or RECENT)

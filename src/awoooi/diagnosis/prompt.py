@@ -71,8 +71,8 @@ def build_prompt(
     max_chars: int = DEFAULT_MAX_CHARS,
     system: str = SYSTEM_PROMPT,
 ) -> Prompt:
-    """The redacted prompt for an investigation, at most `max_chars` characters in all (system
-    prompt included), items kept whole by priority: incident, findings, cited evidence, rest."""
+    """The redacted prompt, at most `max_chars` in all, whole items kept by priority."""
+    # Priority: the incident, the findings, the evidence they cite, then the rest.
     target = investigation.target
     head = ["Incident:", f"target: {target}"] + [redact(x) for x in _incident_lines(incident)]
     findings = [
@@ -93,6 +93,7 @@ def build_prompt(
     closing = "Answer with the JSON object described."
 
     def assemble(kept_findings: list[str], kept: list[str]) -> str:
+        """The prompt text with these findings and evidence (the omission note included)."""
         parts = ["\n".join(head)]
         if kept_findings:
             parts.append(
@@ -208,8 +209,7 @@ def _cause(value: Any) -> Cause | None:
 
 
 def parse_model_answer(text: str, evidence_ids: Collection[str]) -> ModelAnswer:
-    """The model's JSON (fences and prose around it tolerated), else its text as the summary;
-    a cause outside the taxonomy and evidence ids that do not exist are dropped."""
+    """The model's JSON answer (else its text); unknown causes and evidence ids dropped."""
     clean = redact(text).strip()
     data = _first_json_object(clean)
     if data is None:

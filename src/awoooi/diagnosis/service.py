@@ -64,8 +64,7 @@ async def investigate(
     extra_evidence: Sequence[EvidenceProvider] = (),
     at: datetime | None = None,
 ) -> Investigation:
-    """Resolve the alert's target, collect the evidence and name the likely causes (read-only;
-    raises `TargetNotFound` when the source does not hold the target)."""
+    """Resolve the alert's target, collect the evidence, name the likely causes (read-only)."""
     resolution = await resolve(labels, source)
     facts, evidence = await collect(source, resolution, labels, at=at, providers=extra_evidence)
     return Investigation(resolution.target, evidence, analyze(facts))
@@ -94,8 +93,7 @@ async def diagnose(
     no_model: bool = False,
     max_prompt_chars: int = DEFAULT_MAX_CHARS,
 ) -> dict[str, Any]:
-    """The diagnosis: the local model's explanation of the findings and evidence
-    (`"by": "model"`), or the findings themselves when the model is off or rejected."""
+    """The model's explanation ("by": "model"), or the findings themselves ("by": "rules")."""
     if no_model or router is None:
         return rules_diagnosis(investigation, reason="model not asked (--no-model)")
     prompt = build_prompt(investigation, incident, max_chars=max_prompt_chars)

@@ -39,8 +39,7 @@ class ClusterSource(Protocol):
     """Read-only access to a cluster's objects and container logs (live API or a dump)."""
 
     async def list_objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Every object of the kind in the namespace (every namespace when None; cluster-scoped
-        kinds ignore it), each with `kind` and `apiVersion` set; Secrets carry key names only."""
+        """Every object of the kind in a namespace (all when None), with kind and apiVersion."""
         ...
 
     async def get_object(
@@ -59,8 +58,7 @@ class ClusterSource(Protocol):
         max_lines: int = DEFAULT_LOG_LINES,
         max_bytes: int = DEFAULT_LOG_BYTES,
     ) -> str | None:
-        """The tail of a container's log (the run before the current one when `previous`),
-        at most `max_lines` lines and `max_bytes` bytes; None when there is none."""
+        """The bounded tail of a container's log (`previous`: the run before), or None."""
         ...
 
 

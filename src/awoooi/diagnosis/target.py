@@ -87,8 +87,7 @@ def controller_of(obj: Mapping[str, Any]) -> tuple[str, str] | None:
 async def owner_chain(
     source: ClusterSource, obj: Mapping[str, Any], *, through_cronjob: bool = False
 ) -> list[Target]:
-    """The object and its controllers up to the top-level workload: [Pod, ReplicaSet,
-    Deployment], [Pod, Job] (then CronJob with `through_cronjob`), [Pod] for a bare pod."""
+    """The object and its controllers up to the top-level workload (Pod, ReplicaSet, ...)."""
     chain = [_ref(obj)]
     current: Mapping[str, Any] | None = obj
     seen = {(chain[0].kind, chain[0].name)}
@@ -143,8 +142,7 @@ async def _mentioned_in_events(source: ClusterSource, namespace: str, kind: str,
 
 
 async def resolve_target(labels: Mapping[str, str], source: ClusterSource) -> Target:
-    """The object the alert is about, resolved to its top-level controller; raises
-    `TargetNotFound` (with a one-line reason) when the source does not hold it."""
+    """The alert's object resolved to its top-level controller; raises TargetNotFound."""
     return (await resolve(labels, source)).target
 
 

@@ -17,8 +17,8 @@ _PROBE_KILL = re.compile(r"(?i)failed (liveness|startup) probe")
 
 
 def scoped_pods(facts: Facts) -> Iterator[tuple[PodFact, float]]:
-    """The focus pods (penalty 0), then the target's other unhealthy pods (a penalty); none for
-    a node target, whose pods' own troubles are not the node's."""
+    """The focus pods (no penalty), then the target's other unhealthy pods (a penalty)."""
+    # A node target's pods have troubles of their own: none of them is the node's.
     if facts.target.kind == "Node":
         return
     focus = facts.focus_pods()
@@ -35,8 +35,8 @@ def unique(ids: list[str]) -> tuple[str, ...]:
 
 
 def terminations(facts: Facts, c: ContainerFact) -> list[tuple[str, int | None]]:
-    """(reason, exit code) of the container's recent terminations (current state, then last).
-    A container running and ready again only counts an exit from around the alert's start."""
+    """(reason, exit code) of the container's recent exits: its current state, then its last."""
+    # A container running and ready again only counts an exit from around the alert's start.
     window = RECOVERED if c.state == "running" and c.ready else None
     found: list[tuple[str, int | None]] = []
     if c.state == "terminated" and facts.is_recent(c.finished):

@@ -43,7 +43,7 @@ def _verdict(logs: list[LogFact]) -> tuple[LogVerdict | None, LogFact | None]:
 def _exit_text(facts: Facts, container: ContainerFact) -> str:
     exits = terminations(facts, container)
     if not exits:
-        return f"restarts {container.restarts} times"
+        return f"restarted {container.restarts} times" if container.restarts else "never exited"
     reason, code = exits[0]
     meaning = EXIT_MEANINGS.get(code or 0, "")
     return (

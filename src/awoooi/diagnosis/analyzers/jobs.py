@@ -34,7 +34,8 @@ def job_failed(facts: Facts) -> Iterator[Finding]:
             if e.kind == "Job" and job.name in e.objects and e.reason in JOB_FAILURES
         ]
         if failed is not None and failed.status == "True":
-            reason, message, sure = failed.reason, failed.message, 0.95
+            # The Job is what failed; its pods' own reasons (OOM, crash) come second.
+            reason, message, sure = failed.reason, failed.message, 0.97
         elif events:
             reason, message, sure = events[0].reason, events[0].message, 0.9
         else:

@@ -25,8 +25,7 @@ PROBE_FAILED = re.compile(r"(?i)^(liveness|readiness|startup) probe (failed|erro
 
 @register("probe_failure")
 def probe_failure(facts: Facts) -> Iterator[Finding]:
-    """PROBE_FAILURE: liveness kills (exit 137/143, reason Error, not OOMKilled) or a running
-    container kept unready by a failing readiness probe."""
+    """PROBE_FAILURE: liveness/startup kills (not OOMs), or a running container kept unready."""
     for pod, penalty in scoped_pods(facts):
         for container in pod.containers:
             unhealthy = [

@@ -19,6 +19,7 @@ def register(name: str) -> Callable[[Analyzer], Analyzer]:
     """Add a rule to the registry under a name (a module registers its rules on import)."""
 
     def add(rule: Analyzer) -> Analyzer:
+        """Append the rule (names are unique)."""
         if any(existing == name for existing, _ in ANALYZERS):
             raise ValueError(f"analyzer {name!r} is registered twice")
         ANALYZERS.append((name, rule))
@@ -47,8 +48,7 @@ def rank(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def run(facts: Facts, analyzers: Sequence[tuple[str, Analyzer]]) -> list[Finding]:
-    """Every rule's findings over the facts, ranked; UNKNOWN first when no rule explains the
-    alert with some confidence (the weaker readings follow it)."""
+    """Every rule's findings, ranked; UNKNOWN first when none explains the alert with confidence."""
     found = rank(finding for _, rule in analyzers for finding in rule(facts))
     if found and found[0].confidence >= WEAK:
         return found

@@ -22,11 +22,13 @@ DEPENDENCY = re.compile(
     r"|no such host|\bENOTFOUND\b|\bEAI_AGAIN\b|getaddrinfo|Name or service not known"
     r"|Temporary failure in name resolution|nodename nor servname|UnknownHostException"
     r"|could not translate host name|Could not resolve host|server misbehaving|\bNXDOMAIN\b"
+    r"|Name does not resolve|No such host is known|bad address '"
     # timeouts while connecting or waiting on a peer
     r"|i/o timeout|\bETIMEDOUT\b|connection timed out|connect timed out|Read timed out"
     r"|SocketTimeoutException|ConnectTimeout|context deadline exceeded|ServerSelectionTimeout"
     r"|MongoServerSelectionError|server selection (timed out|timeout)"
-    r"|timed out (connecting|waiting for)"
+    r"|timed out (connecting|waiting for)|operation timed out|timeout connecting"
+    r"|upstream connect error"
     # client libraries and drivers failing to connect
     r"|dial tcp|failed to connect to|unable to connect to|could not connect to|can't connect to"
     r"|cannot connect to|error connecting to|connection to \S+ (failed|refused)"
@@ -38,7 +40,8 @@ DEPENDENCY = re.compile(
     # credentials rejected by the peer
     r"|authentication failed|password authentication failed|Access denied for user"
     r"|Login failed for user|\bNOAUTH\b|\bWRONGPASS\b|invalid username[- ]or[- ]password"
-    r"|SASL authentication|AuthenticationFailed|invalid credentials"
+    r"|SASL authentication|SaslAuthenticationException|AuthenticationFailed|invalid credentials"
+    r"|ACCESS_REFUSED|Login was refused|role \"[^\"]+\" does not exist"
     # TLS towards the peer
     r"|x509: certificate|certificate verify failed|SSLHandshakeException|tls: handshake failure"
     r")"
@@ -137,6 +140,7 @@ def hosts_in(line: str) -> list[str]:
                 ports[host] = port
 
     def rank(item: tuple[str, str | None]) -> int:
+        """How much a found host says: qualified names, short names with a port, words, IPs."""
         host, port = item
         if _is_ip(host):
             return 3
@@ -204,9 +208,10 @@ def _is_failure(line: str) -> bool:
 
 
 def read_log(lines: list[str]) -> LogVerdict | None:
-    """The decisive failure in a log tail. Within the last failure (from the last info line on),
-    a dependency failure wins unless the process failed on its own after it (a panic, an
-    exception that is not a connection error); a bare "fatal: exiting" line does not count."""
+    """The decisive failure of a log tail: a dependency it could not reach, or its own error."""
+    # Within the last failure (from the last info line on), a dependency failure wins unless the
+    # process failed on its own after it (a panic, an exception that is not a connection error);
+    # a bare "fatal: exiting" line does not count.
     start = _final_block(lines)
     last_dep = last_app = last_err = -1
     for index in range(start, len(lines)):

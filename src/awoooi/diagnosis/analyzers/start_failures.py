@@ -67,10 +67,13 @@ def pull_reason(message: str) -> str:
 def config_missing(facts: Facts) -> Iterator[Finding]:
     """CONFIG_MISSING: a container waits in CreateContainerConfigError on a missing reference."""
     for pod, penalty in scoped_pods(facts):
+        # A missing Secret or ConfigMap *volume* is a FailedMount: the volume rule's first.
         events = [
             e
             for e in pod_events(facts, pod)
-            if e.type == "Warning" and MISSING_CONFIG.search(e.message)
+            if e.type == "Warning"
+            and e.reason != "FailedMount"
+            and MISSING_CONFIG.search(e.message)
         ]
         waiting = [c for c in pod.containers if c.state == "waiting" and c.reason in CONFIG_REASONS]
         if not waiting and not events:

@@ -30,8 +30,9 @@ def oom_killed(facts: Facts) -> Iterator[Finding]:
             yield Finding(
                 Cause.OOM_KILLED,
                 f"container {container.name} of pod {pod.name} was OOMKilled (exit code "
-                f"{kills[0][1]}) after {container.restarts} restarts; memory limit "
-                f"{limit or 'none (killed by node memory pressure)'}",
+                f"{kills[0][1]})"
+                + (f", {container.restarts} restarts" if container.restarts else "")
+                + f"; memory limit {limit or 'none (killed by node memory pressure)'}",
                 0.95 - penalty,
                 unique([pod.evidence, *(e.evidence for e in events[:2]), *logs[:2]]),
             )

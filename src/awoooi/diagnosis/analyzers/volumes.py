@@ -61,7 +61,7 @@ def volume(facts: Facts) -> Iterator[Finding]:
         yield Finding(
             Cause.VOLUME,
             f"pod {pod.name} cannot start: {what}" + (f" (claims: {names})" if names else ""),
-            (0.75 if config_only else 0.9) - penalty,
+            (0.85 if config_only else 0.9) - penalty,
             unique(
                 [
                     *(e.evidence for e in events[:3]),

@@ -40,8 +40,7 @@ def _wanted_containers(pod: PodFact, alert_container: str | None) -> list[Contai
 
 
 def render(pod: str, container: str, previous: bool, lines: list[str]) -> str:
-    """The log evidence text: notable older lines, then the tail, newest lines kept first when
-    the text must stay under its size limit."""
+    """The log evidence text: notable older lines, then the newest lines within the size limit."""
     run = "previous run" if previous else "current run"
     head = f"log of pod {pod} container {container} ({run}, {len(lines)} lines read)"
     if not lines:

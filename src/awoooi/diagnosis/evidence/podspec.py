@@ -137,8 +137,7 @@ def probes(container: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def labels_match(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Whether labels satisfy a LabelSelector (matchLabels and matchExpressions) or a plain
-    Service selector map; an empty selector matches nothing (a Service without one)."""
+    """Whether labels satisfy a LabelSelector or a Service's plain selector (empty: none)."""
     if not selector:
         return False
     match_labels = selector.get("matchLabels")
@@ -176,8 +175,7 @@ def _toleration(t: Mapping[str, Any]) -> str:
 
 
 def placement(spec: Mapping[str, Any]) -> list[str]:
-    """Where a pod may run, in words: node selector, required node affinity, anti-affinity,
-    topology spread, tolerations (the defaults every pod gets left out)."""
+    """Where a pod may run, in words: selector, required affinity, spread, own tolerations."""
     found = []
     if spec.get("nodeSelector"):
         found.append(

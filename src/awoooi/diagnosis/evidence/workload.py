@@ -59,8 +59,7 @@ def chain_text(c: Collection) -> str:
 
 
 async def collect(c: Collection) -> None:
-    """Describe the target controller (Deployment, StatefulSet, DaemonSet; Jobs and nodes have
-    their own collectors)."""
+    """Describe the target controller (Jobs, nodes and bare pods have their own collectors)."""
     target = c.target
     if target.kind in {"Job", "CronJob", "Node", "Pod"}:
         return
