@@ -110,6 +110,16 @@ async def test_a_pod_gone_from_the_dump_resolves_by_its_generated_name(source: D
     assert sts_target == Target("StatefulSet", "shop", "db")
 
 
+async def test_names_lead_to_deployments_and_cronjob_runs_whose_children_are_gone(
+    source: DumpSource,
+) -> None:
+    pod_target = await resolve_target({"namespace": "shop", "pod": "api-5f7d9c8b4x-q2w4z"}, source)
+    job_target = await resolve_target({"namespace": "shop", "job_name": "report-29580999"}, source)
+
+    assert pod_target == Target("Deployment", "shop", "api")
+    assert job_target == Target("Job", "shop", "report-29580999")
+
+
 async def test_a_static_pod_owned_by_its_node_is_the_target(source: DumpSource) -> None:
     target = await resolve_target({"namespace": "kube-system", "pod": "etcd-node-1"}, source)
 

@@ -30,6 +30,10 @@ __all__ = [
 _SUFFIX = "[bcdfghjklmnpqrstvwxz2456789]"
 _GENERATED = re.compile(rf"^(?P<owner>.+)-{_SUFFIX}{{5}}$")
 _ORDINAL = re.compile(r"^(?P<owner>.+)-(?P<ordinal>\d+)$")
+# <deployment>-<pod-template-hash>-<suffix>
+_REPLICATED = re.compile(rf"^(?P<owner>.+)-{_SUFFIX}{{6,10}}-{_SUFFIX}{{5}}$")
+# A CronJob names each Job <cronjob>-<scheduled time in minutes since the epoch>.
+_SCHEDULED = re.compile(r"^(?P<owner>.+)-\d{8,10}$")
 
 # Label → kind of the object it names (kube-state-metrics' label names); `job_name` is the Job
 # (`job` is Prometheus' scrape job).
@@ -130,6 +134,12 @@ async def _pod_chain(source: ClusterSource, namespace: str, pod: str) -> list[Ta
         owner = ordinal.group("owner")
         if await source.get_object("StatefulSet", namespace, owner) is not None:
             return [pod_ref, Target("StatefulSet", namespace, owner)]
+    replicated = _REPLICATED.match(pod)
+    if replicated is not None:
+        # The ReplicaSet is gone too (an old revision cleaned up): its Deployment remains.
+        owner = replicated.group("owner")
+        if await source.get_object("Deployment", namespace, owner) is not None:
+            return [pod_ref, Target("Deployment", namespace, owner)]
     return None
 
 
@@ -139,6 +149,17 @@ async def _mentioned_in_events(source: ClusterSource, namespace: str, kind: str,
         if involved.get("kind") == kind and involved.get("name") == name:
             return True
     return False
+
+
+async def _scheduled_by_cronjob(
+    source: ClusterSource, namespace: str, kind: str, name: str
+) -> bool:
+    match = _SCHEDULED.match(name)
+    return (
+        kind == "Job"
+        and match is not None
+        and await source.get_object("CronJob", namespace, match.group("owner")) is not None
+    )
 
 
 async def resolve_target(labels: Mapping[str, str], source: ClusterSource) -> Target:
@@ -195,8 +216,11 @@ async def _resolve_workload(
 ) -> Resolution:
     obj = await source.get_object(kind, namespace, name)
     if obj is None:
-        if kind in _STOP_KINDS and await _mentioned_in_events(source, namespace, kind, name):
-            # Deleted (a finished Job's TTL) but its events are still there to read.
+        if kind in _STOP_KINDS and (
+            await _mentioned_in_events(source, namespace, kind, name)
+            or await _scheduled_by_cronjob(source, namespace, kind, name)
+        ):
+            # Deleted (a finished Job's TTL) but its events or its CronJob are still there.
             ref = Target(kind, namespace, name)
             return Resolution(ref, (ref,), via=label)
         raise TargetNotFound(f"the cluster source has no {kind} {namespace}/{name}")
