@@ -901,3 +901,53 @@ async def test_a_completed_job_is_not_failed(d: Dump) -> None:
     inv = await run(d, {"job_name": "backfill"})
 
     assert inv.findings[0].cause is Cause.UNKNOWN
+
+
+def limit_rollout(d: Dump, *, old_serving: bool) -> dict:
+    dep = d.deployment(NS, "scorer", replicas=2, ready=2 if old_serving else 0)
+    old = d.replicaset(
+        dep,
+        template(container("scorer", limits={"memory": "2Gi"})),
+        revision=3,
+        created=-60 * 24 * 30,
+        replicas=2 if old_serving else 0,
+        ready=2 if old_serving else 0,
+    )
+    new = d.replicaset(
+        dep,
+        template(container("scorer", limits={"memory": "512Mi"})),
+        revision=4,
+        created=-50,
+        replicas=1,
+        ready=0,
+    )
+    if old_serving:
+        d.pod(old, f"{old['metadata']['name']}-aaaaa", created=-60 * 24 * 30)
+    return d.pod(
+        new,
+        f"{new['metadata']['name']}-bbbbb",
+        statuses={
+            "scorer": waiting(
+                "CrashLoopBackOff", CRASHING, restarts=4, last=exited("OOMKilled", 137)
+            )
+        },
+    )
+
+
+async def test_a_limit_cut_by_a_rollout_that_the_old_revision_survives_is_the_rollout(
+    d: Dump,
+) -> None:
+    pod = limit_rollout(d, old_serving=True)
+
+    inv = await run(d, {"pod": pod["metadata"]["name"]})
+
+    assert [f.cause for f in inv.findings[:2]] == [Cause.BAD_ROLLOUT, Cause.OOM_KILLED]
+    assert "limits memory=2Gi → memory=512Mi" in inv.findings[0].summary
+
+
+async def test_an_oom_after_a_finished_rollout_is_an_oom(d: Dump) -> None:
+    pod = limit_rollout(d, old_serving=False)
+
+    inv = await run(d, {"pod": pod["metadata"]["name"]})
+
+    assert inv.findings[0].cause is Cause.OOM_KILLED

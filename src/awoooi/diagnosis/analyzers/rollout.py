@@ -74,7 +74,13 @@ def bad_rollout(facts: Facts) -> Iterator[Finding]:
         return  # the older revision fails too: the change is not what differs
     old_healthy = [p for p in old_pods if previous is None or _in_revision(p, previous.name)]
     mode = _failure_mode(facts, failing)
-    sure = {"runtime": 0.93, "start": 0.8, "pending": 0.6}[mode]
+    if old_healthy:
+        # The previous revision still serves where the new one fails: whatever the mechanism
+        # (a crash, an OOM kill after a limit change, a pull of a new tag, a config reference,
+        # requests that no longer fit), the change is the cause; the mechanism comes second.
+        sure = {"runtime": 0.96, "start": 0.96, "pending": 0.93}[mode]
+    else:
+        sure = {"runtime": 0.93, "start": 0.8, "pending": 0.6}[mode]
     if not old_healthy and (previous is None or previous.ready <= 0):
         # Nothing left to compare with: only the timing points at the rollout, strongly when
         # the failures follow it within the hour or two an alert takes to fire.
