@@ -65,7 +65,7 @@ class ContainerFact:
     last_message: str = ""
     limits: dict[str, str] = field(default_factory=dict)
     requests: dict[str, str] = field(default_factory=dict)
-    probes: tuple[str, ...] = ()  # "liveness", "readiness", "startup"
+    probes: tuple[str, ...] = ()  # "liveness httpGet /healthz:8080 every 10s, ..."
 
     @property
     def failing(self) -> bool:

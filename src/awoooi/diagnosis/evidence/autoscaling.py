@@ -81,16 +81,20 @@ async def collect(c: Collection) -> None:
         )
         text = (
             f"HorizontalPodAutoscaler {c.namespace}/{fact.name} → {c.target.kind} {c.target.name}: "
-            f"{fact.current} current / {fact.desired} desired replicas (min {fact.min_replicas}, "
-            f"max {fact.max_replicas})"
+            f"{fact.current} current / {fact.desired} desired replicas (minReplicas "
+            f"{fact.min_replicas}, maxReplicas {fact.max_replicas})"
         )
         if texts:
             text += "; " + ", ".join(texts)
         described = describe_conditions(conditions, always=("ScalingLimited",))
-        if described:
-            text += "; " + described
         limited = conditions.get("ScalingLimited")
         if limited is not None and limited.status == "True" and limited.message:
-            text += f" ({limited.message})"
+            # ScalingLimited=True is the telling one even though "True" is its normal state.
+            described = described.replace(
+                f"ScalingLimited=True {limited.reason}",
+                f"ScalingLimited=True {limited.reason}: {limited.message}",
+            )
+        if described:
+            text += "; " + described
         fact.evidence = c.book.add(SOURCE, text)
         c.facts.hpas.append(fact)

@@ -135,7 +135,7 @@ def _describe_container(c: ContainerFact) -> str:
     else:
         parts.append("; no limits")
     if c.probes:
-        parts.append("; probes " + ", ".join(c.probes))
+        parts.append("; probes: " + "; ".join(c.probes))
     return " ".join(parts).replace(" ;", ";")
 
 

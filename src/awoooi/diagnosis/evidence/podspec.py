@@ -130,10 +130,28 @@ def claims(spec: Mapping[str, Any]) -> list[str]:
 
 
 def probes(container: Mapping[str, Any]) -> tuple[str, ...]:
-    """The probe kinds a container declares."""
-    return tuple(
-        kind for kind in ("liveness", "readiness", "startup") if container.get(f"{kind}Probe")
-    )
+    """The container's probes in words: `liveness httpGet /livez:8080 every 10s, 3 failures`."""
+    found = []
+    for kind in ("liveness", "readiness", "startup"):
+        probe = container.get(f"{kind}Probe")
+        if not probe:
+            continue
+        if probe.get("httpGet"):
+            get = probe["httpGet"]
+            how = f"httpGet {get.get('path', '/')}:{get.get('port', '?')}"
+        elif probe.get("tcpSocket"):
+            how = f"tcpSocket :{probe['tcpSocket'].get('port', '?')}"
+        elif probe.get("exec"):
+            how = "exec " + " ".join(str(a) for a in probe["exec"].get("command") or [])[:60]
+        elif probe.get("grpc"):
+            how = f"grpc :{probe['grpc'].get('port', '?')}"
+        else:
+            how = "?"
+        found.append(
+            f"{kind} {how} every {probe.get('periodSeconds', 10)}s, timeout "
+            f"{probe.get('timeoutSeconds', 1)}s, {probe.get('failureThreshold', 3)} failures"
+        )
+    return tuple(found)
 
 
 def labels_match(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
