@@ -951,3 +951,33 @@ async def test_an_oom_after_a_finished_rollout_is_an_oom(d: Dump) -> None:
     inv = await run(d, {"pod": pod["metadata"]["name"]})
 
     assert inv.findings[0].cause is Cause.OOM_KILLED
+
+
+async def test_a_vague_past_crash_of_a_recovered_container_is_unknown(d: Dump) -> None:
+    dep = d.deployment(NS, "ledger", replicas=1, ready=1)
+    rs = d.replicaset(dep, template(container("ledger")), revision=2, replicas=1)
+    pod = d.pod(
+        rs,
+        f"{rs['metadata']['name']}-aaaaa",
+        statuses={"ledger": running(restarts=2, last=exited("Error", 1, at=-12), since=-11)},
+    )
+    d.log(pod, "ledger", ["INFO ledger ready"])
+
+    inv = await run(d, {"pod": pod["metadata"]["name"]})
+
+    assert inv.findings[0].cause is Cause.UNKNOWN
+    assert inv.findings[1].cause is Cause.APP_CRASH  # the weaker reading, still shown
+
+
+async def test_a_recent_oom_of_a_recovered_container_still_explains_the_alert(d: Dump) -> None:
+    dep = d.deployment(NS, "ledger", replicas=1, ready=1)
+    rs = d.replicaset(dep, template(container("ledger")), revision=2, replicas=1)
+    pod = d.pod(
+        rs,
+        f"{rs['metadata']['name']}-aaaaa",
+        statuses={"ledger": running(restarts=3, last=exited("OOMKilled", 137, at=-4), since=-3)},
+    )
+
+    inv = await run(d, {"pod": pod["metadata"]["name"]})
+
+    assert inv.findings[0].cause is Cause.OOM_KILLED

@@ -10,6 +10,7 @@ from awoooi.diagnosis.facts import ContainerFact, EventFact, Facts, LogFact, Pod
 
 # Pods outside the alert's focus (siblings of the alerted pod) count for less.
 SIBLING_PENALTY = 0.15
+RECOVERED_PENALTY = 0.25
 # An exit this long before the alert, of a container that has recovered since, is history.
 RECOVERED = timedelta(minutes=30)
 LOST_REASONS = frozenset({"ContainerStatusUnknown"})
@@ -27,6 +28,13 @@ def scoped_pods(facts: Facts) -> Iterator[tuple[PodFact, float]]:
     for pod in facts.pods:
         if pod not in focus and not pod.healthy:
             yield pod, SIBLING_PENALTY
+
+
+def recovered(c: ContainerFact) -> float:
+    """What a failure counts for less when its container runs and is ready again now."""
+    # A past failure with decisive evidence (an OOM kill, a logged error) still explains the
+    # alert; a vague one of a container that has recovered does not (UNKNOWN wins).
+    return RECOVERED_PENALTY if c.state == "running" and c.ready else 0.0
 
 
 def unique(ids: list[str]) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from awoooi.diagnosis.analyzers.common import (
     pod_events,
     probe_kills,
     quoted,
+    recovered,
     scoped_pods,
     terminations,
     unique,
@@ -65,7 +66,7 @@ def _findings(
     crashed = crashing(facts, container)
     # A container the kubelet killed for failing its liveness probe did not exit on its own.
     killed = bool(probe_kills(facts, pod, container.name))
-    base = penalty + (0.35 if killed else 0.0)
+    base = penalty + (0.35 if killed else 0.0) + recovered(container)
     exit_text = _exit_text(facts, container)
     found = []
     if verdict is not None and verdict.kind == "dependency":

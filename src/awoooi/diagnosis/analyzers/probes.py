@@ -10,6 +10,7 @@ from awoooi.diagnosis.analyzers.common import (
     pod_events,
     probe_kills,
     quoted,
+    recovered,
     scoped_pods,
     terminations,
     unique,
@@ -48,7 +49,7 @@ def probe_failure(facts: Facts) -> Iterator[Finding]:
                     Cause.PROBE_FAILURE,
                     f"the kubelet restarts container {container.name} of pod {pod.name} for "
                     f"failing its probe{exit_text}: {quoted(what)}",
-                    (0.9 if kills else 0.8) - penalty,
+                    (0.9 if kills else 0.8) - penalty - recovered(container),
                     unique(
                         [
                             *(e.evidence for e in liveness[:2]),

@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from awoooi.diagnosis.analyzers.common import pod_events, scoped_pods, terminations, unique
+from awoooi.diagnosis.analyzers.common import (
+    pod_events,
+    recovered,
+    scoped_pods,
+    terminations,
+    unique,
+)
 from awoooi.diagnosis.analyzers.registry import register
 from awoooi.diagnosis.facts import Facts
 from awoooi.diagnosis.model import Cause, Finding
@@ -33,7 +39,7 @@ def oom_killed(facts: Facts) -> Iterator[Finding]:
                 f"{kills[0][1]})"
                 + (f", {container.restarts} restarts" if container.restarts else "")
                 + f"; memory limit {limit or 'none (killed by node memory pressure)'}",
-                0.95 - penalty,
+                0.95 - penalty - recovered(container),
                 unique([pod.evidence, *(e.evidence for e in events[:2]), *logs[:2]]),
             )
             return

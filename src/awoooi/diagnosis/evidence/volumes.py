@@ -11,12 +11,14 @@ SOURCE = "volumes"
 async def collect(c: Collection) -> None:
     """Describe each claim the target's pods mount (a StatefulSet's per-pod claims too)."""
     users: dict[str, list[str]] = {}
+    if c.target.kind == "PersistentVolumeClaim":
+        users[c.target.name] = []  # a claim no pod mounts (yet)
     for pod in c.facts.pods:
         for claim in pod.claims:
             users.setdefault(claim, []).append(pod.name)
     for claim, pods in users.items():
         pvc = await c.source.get_object("PersistentVolumeClaim", c.namespace, claim)
-        who = ", ".join(pods[:4]) + (" …" if len(pods) > 4 else "")
+        who = ", ".join(pods[:4]) + (" …" if len(pods) > 4 else "") or "no pod"
         if pvc is None:
             text = f"PersistentVolumeClaim {c.namespace}/{claim} (mounted by {who}): not found"
             c.facts.pvcs.append(PvcFact(c.book.add(SOURCE, text), claim, "Missing"))

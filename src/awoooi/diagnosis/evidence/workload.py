@@ -9,6 +9,10 @@ from awoooi.diagnosis.evidence.base import Collection
 from awoooi.diagnosis.facts import Condition, WorkloadFact, parse_time
 
 SOURCE = "workload"
+# Kinds described here; Jobs, nodes, bare pods and claims have collectors of their own.
+CONTROLLERS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController"}
+)
 # Condition types whose True status is the bad one.
 _BAD_WHEN_TRUE = frozenset({"ReplicaFailure", "Failed", "FailureTarget"})
 
@@ -61,7 +65,7 @@ def chain_text(c: Collection) -> str:
 async def collect(c: Collection) -> None:
     """Describe the target controller (Jobs, nodes and bare pods have their own collectors)."""
     target = c.target
-    if target.kind in {"Job", "CronJob", "Node", "Pod"}:
+    if target.kind not in CONTROLLERS:
         return
     where = f"{target.kind} {target.namespace}/{target.name}"
     chain = chain_text(c)
