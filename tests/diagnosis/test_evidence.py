@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from awoooi.diagnosis.evidence import ExtraEvidence
-from awoooi.diagnosis.model import Investigation, Target
+from awoooi.diagnosis.model import Cause, Investigation, Target
 from awoooi.diagnosis.prompt import build_prompt
 from awoooi.diagnosis.service import investigate
 from awoooi.diagnosis.source import DumpSource
@@ -93,6 +93,14 @@ def leaky(tmp_path: Path) -> Dump:
     )
     d.previous_log(pod, "gateway", [f"boot with admin password {PLANTED[4]}", "fatal: exiting"])
     d.event(pod, "BackOff", "Back-off restarting failed container", count=12)
+    # A message quoting a secret env value verbatim: findings quote messages too.
+    d.event(
+        pod,
+        "Unhealthy",
+        f"Liveness probe failed: Get http://10.0.0.9:8080/live?db={PLANTED[2]}",
+        count=3,
+        field="spec.containers{gateway}",
+    )
     return d
 
 
@@ -112,6 +120,8 @@ async def test_no_planted_secret_reaches_evidence_findings_or_prompt(leaky: Dump
     assert "connection refused" in everything
     assert "env STRIPE_API_KEY changed" in everything
     assert "Secret gateway-keys key webhook-secret" in everything
+    probe = next(f for f in inv.findings if f.cause is Cause.PROBE_FAILURE)
+    assert "db=[REDACTED:env]" in probe.summary
 
 
 async def test_events_are_folded_with_their_counts_newest_first(tmp_path: Path) -> None:

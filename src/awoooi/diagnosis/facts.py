@@ -6,9 +6,11 @@ redacted where they are text, and never a Secret value or an environment value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from awoooi.core.redact import redact
 from awoooi.diagnosis.model import Target
 
 # Failures older than this before the alert are history, not this incident.
@@ -284,6 +286,9 @@ class Facts:
     jobs: list[JobFact] = field(default_factory=list)
     dependencies: list[DependencyFact] = field(default_factory=list)
     missing_config: list[ConfigFact] = field(default_factory=list)
+    # The evidence book's scrubber: findings quote messages and log lines, and are scrubbed
+    # with the same knowledge (the target's secret env values) before anyone sees them.
+    scrub: Callable[[str], str] = redact
 
     def pod(self, name: str) -> PodFact | None:
         """The pod with this name, if collected."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 from awoooi.diagnosis.facts import Facts
 from awoooi.diagnosis.model import Cause, Finding
@@ -49,7 +50,10 @@ def rank(findings: Iterable[Finding]) -> list[Finding]:
 
 def run(facts: Facts, analyzers: Sequence[tuple[str, Analyzer]]) -> list[Finding]:
     """Every rule's findings, ranked; UNKNOWN first when none explains the alert with confidence."""
-    found = rank(finding for _, rule in analyzers for finding in rule(facts))
+    found = [
+        replace(f, summary=facts.scrub(f.summary))
+        for f in rank(finding for _, rule in analyzers for finding in rule(facts))
+    ]
     if found and found[0].confidence >= WEAK:
         return found
     cited = tuple(

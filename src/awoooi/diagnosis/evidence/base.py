@@ -92,7 +92,11 @@ async def gather(
     """Read the target, its ReplicaSets or Jobs and its pods; remember their secret env values."""
     target = resolution.target
     facts = Facts(
-        target=target, alert_pod=resolution.pod, alert_container=resolution.container, now=at
+        target=target,
+        alert_pod=resolution.pod,
+        alert_container=resolution.container,
+        now=at,
+        scrub=book.scrub,
     )
     c = Collection(source, resolution, facts, book, labels)
     ns = target.namespace

@@ -31,6 +31,7 @@ _SECRET_PHRASE = re.compile(
     r"(?i)\b(?:passw(?:or)?d|passphrase|secret|token|api[ _\-]?key|credentials?)"
     r"(?:\s+(?:is|was|set to|=|:))?\s*[:=]?\s+(?P<value>[^\s\"',;]{6,})"
 )
+_URL_PASSWORD = re.compile(r"://[^:/@\s]+:([^@/\s]+)@")
 _FLAG = re.compile(r"^--?(?P<name>[A-Za-z0-9_.\-]+)(?:=(?P<value>.*))?$")
 _HEX_OR_UUID = re.compile(r"^[0-9a-fA-F\-]+$")
 _MASK = "[REDACTED:token]"
@@ -81,6 +82,10 @@ class Scrubber:
 
     def protect_env(self, name: str, value: str) -> None:
         """Remember an environment value if it is a credential (by name or by shape)."""
+        for password in _URL_PASSWORD.findall(value):
+            # A DSN's password may be printed on its own (a log line quoting the URL's parts).
+            if len(password) >= _MIN_LITERAL:
+                self._literals.add(password)
         if len(value) < _MIN_LITERAL:
             return
         pair = f"{name}={value}"
