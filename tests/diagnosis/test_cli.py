@@ -188,3 +188,20 @@ def test_bad_input_exits_2_with_a_one_line_reason(
     assert reason in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
+
+
+def test_models_switched_off_in_settings_leave_the_rules(case: Path, tmp_path: Path) -> None:
+    result = cli(
+        "--alert",
+        str(case / "alert.json"),
+        "--cluster-dump",
+        str(case / "cluster"),
+        "--format",
+        "json",
+        environ=env(tmp_path, AWOOOI_AI__DIAGNOSE_INCIDENTS="false"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    diagnosis = json.loads(result.stdout)["diagnosis"]
+    assert diagnosis["by"] == "rules"
+    assert "ai.diagnose_incidents" in diagnosis["reason"]

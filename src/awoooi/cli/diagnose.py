@@ -53,13 +53,12 @@ def _read_alert(path: Path) -> AlertContext:
 
 
 async def _run(
-    source: DumpSource, alert: AlertContext, settings: Settings | None, no_model: bool
+    source: DumpSource, alert: AlertContext, settings: Settings | None, why_not: str
 ) -> tuple[Investigation, dict[str, Any]]:
     investigation = await investigate(source, alert.labels, at=alert.starts_at)
     if settings is None:
-        return investigation, await explain(
-            investigation, router=None, incident=alert.describe(), no_model=True
-        )
+        diagnosis = await explain(investigation, router=None, incident=alert.describe())
+        return investigation, {**diagnosis, "reason": why_not}
     from awoooi.ai.router import Router
 
     router = Router(settings.ai)
@@ -111,13 +110,15 @@ def diagnose(
         raise fail("give --cluster-dump DIR (or --cluster)", EXIT_CONFIG)
     context = _read_alert(alert)
     settings = None
+    why_not = "model not asked (--no-model)"
     if not no_model:
         settings = settings_from(ctx)
         if not settings.ai.diagnose_incidents:
             settings = None  # diagnosis by models is switched off: the rules answer
+            why_not = "model not asked (ai.diagnose_incidents is false)"
     try:
         source = DumpSource(cluster_dump)
-        investigation, diagnosis = asyncio.run(_run(source, context, settings, no_model))
+        investigation, diagnosis = asyncio.run(_run(source, context, settings, why_not))
     except DiagnosisInputError as exc:
         raise fail(exc.detail, EXIT_CONFIG) from None
     except AwoooiError as exc:

@@ -95,7 +95,7 @@ async def diagnose(
 ) -> dict[str, Any]:
     """The model's explanation ("by": "model"), or the findings themselves ("by": "rules")."""
     if no_model or router is None:
-        return rules_diagnosis(investigation, reason="model not asked (--no-model)")
+        return rules_diagnosis(investigation, reason="model not asked")
     prompt = build_prompt(investigation, incident, max_chars=max_prompt_chars)
     reply = await router.chat(
         Intent.DIAGNOSE, prompt.text, system=prompt.system, task_type=TASK_TYPE
