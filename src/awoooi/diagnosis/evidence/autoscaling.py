@@ -86,14 +86,7 @@ async def collect(c: Collection) -> None:
         )
         if texts:
             text += "; " + ", ".join(texts)
-        described = describe_conditions(conditions, always=("ScalingLimited",))
-        limited = conditions.get("ScalingLimited")
-        if limited is not None and limited.status == "True" and limited.message:
-            # ScalingLimited=True is the telling one even though "True" is its normal state.
-            described = described.replace(
-                f"ScalingLimited=True {limited.reason}",
-                f"ScalingLimited=True {limited.reason}: {limited.message}",
-            )
+        described = describe_conditions(conditions)
         if described:
             text += "; " + described
         fact.evidence = c.book.add(SOURCE, text)

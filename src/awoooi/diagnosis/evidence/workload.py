@@ -13,8 +13,6 @@ SOURCE = "workload"
 CONTROLLERS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController"}
 )
-# Condition types whose True status is the bad one.
-_BAD_WHEN_TRUE = frozenset({"ReplicaFailure", "Failed", "FailureTarget"})
 
 
 def conditions_of(status: Mapping[str, Any]) -> dict[str, Condition]:
@@ -33,18 +31,12 @@ def conditions_of(status: Mapping[str, Any]) -> dict[str, Condition]:
     return found
 
 
-def describe_conditions(
-    conditions: Mapping[str, Condition], *, always: tuple[str, ...] = ()
-) -> str:
-    """`Available=False MinimumReplicasUnavailable: message; ...`: messages only where bad."""
+def describe_conditions(conditions: Mapping[str, Condition]) -> str:
+    """`Available=False MinimumReplicasUnavailable: Deployment does not have ...; ...`."""
     parts = []
     for c in conditions.values():
-        bad = (c.status == "True") == (c.type in _BAD_WHEN_TRUE) or c.status == "Unknown"
-        if not bad and c.type not in always:
-            parts.append(f"{c.type}={c.status}" + (f" {c.reason}" if c.reason else ""))
-            continue
         text = f"{c.type}={c.status}" + (f" {c.reason}" if c.reason else "")
-        if c.message and bad:
+        if c.message:
             text += f": {c.message}"
         parts.append(text)
     return "; ".join(parts)
