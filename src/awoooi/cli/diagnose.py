@@ -156,9 +156,13 @@ def _print_table(
         if item is None:
             continue
         lines = item.text.splitlines()
-        shown = lines[:SHOWN_EVIDENCE_LINES]
+        shown = lines
         if len(lines) > SHOWN_EVIDENCE_LINES:
-            shown.append("…")
+            # A log's end says why it stopped; other evidence reads from the top.
+            keep = SHOWN_EVIDENCE_LINES - 1
+            shown = (
+                [lines[0], "…", *lines[-keep:]] if item.source == "logs" else [*lines[:keep], "…"]
+            )
         print_(f"[bold]{item.id}[/] [dim]{escape(item.source)}[/]", highlight=False)
         print_(escape("\n".join(f"  {line}" for line in shown)), highlight=False)
     by = diagnosis.get("by")
