@@ -981,3 +981,20 @@ async def test_a_recent_oom_of_a_recovered_container_still_explains_the_alert(d:
     inv = await run(d, {"pod": pod["metadata"]["name"]})
 
     assert inv.findings[0].cause is Cause.OOM_KILLED
+
+
+async def test_a_config_error_without_a_missing_reference_is_a_weaker_reading(d: Dump) -> None:
+    dep = d.deployment(NS, "vault-agent", replicas=1)
+    rs = d.replicaset(dep, template(container("agent")), revision=1, replicas=1, ready=0)
+    message = 'container has runAsNonRoot and image will run as root (container: "agent")'
+    pod = d.pod(
+        rs,
+        f"{rs['metadata']['name']}-c4z9k",
+        phase="Pending",
+        statuses={"agent": waiting("CreateContainerConfigError", message)},
+    )
+
+    inv = await run(d, {"pod": pod["metadata"]["name"]})
+
+    assert inv.findings[0].cause is Cause.CONFIG_MISSING
+    assert inv.findings[0].confidence < 0.7

@@ -85,6 +85,10 @@ def config_missing(facts: Facts) -> Iterator[Finding]:
         cited = [pod.evidence, *(e.evidence for e in events[:3])]
         cited += [m.evidence for m in facts.missing_config if m.name in detail or not detail]
         base = 0.95 if waiting else 0.88
+        if detail and not MISSING_CONFIG.search(detail) and not facts.missing_config:
+            # CreateContainerConfigError for another reason (runAsNonRoot against a root image,
+            # a bad subPath): a configuration problem, not a missing reference.
+            base = 0.6
         what = quoted(detail) if detail else "a referenced ConfigMap or Secret is missing"
         yield Finding(
             Cause.CONFIG_MISSING,
