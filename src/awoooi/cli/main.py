@@ -36,6 +36,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("awoooi.cli.config", "app", "Configuration."),
     "db": ("awoooi.cli.db", "app", "Database schema."),
     "incidents": ("awoooi.cli.incidents", "app", "Incidents."),
+    "diagnose": (
+        "awoooi.cli.diagnose",
+        "diagnose",
+        "Diagnose an alert from a cluster dump: evidence, findings, the model's explanation.",
+    ),
     "tokens": ("awoooi.cli.tokens", "app", "API tokens."),
     "jobs": ("awoooi.cli.jobs", "app", "Durable jobs."),
     "kb": ("awoooi.cli.kb", "app", "Knowledge base: runbooks, anti-patterns, postmortems."),

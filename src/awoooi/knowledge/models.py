@@ -47,7 +47,6 @@ class EntryStatus(StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
-
 class KnowledgeEntry(Base):
     """One piece of knowledge; `version` counts edits, older versions live in KnowledgeVersion."""
 

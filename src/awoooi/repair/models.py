@@ -85,7 +85,6 @@ class StepStatus(StrEnum):
     FAILED = "failed"
 
 
-
 class Repair(Base):
     """One repair decision for an incident, and its execution when it ran."""
 
