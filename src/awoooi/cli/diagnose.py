@@ -23,7 +23,7 @@ from awoooi.diagnosis.service import investigate
 from awoooi.diagnosis.source import DumpSource
 
 if TYPE_CHECKING:
-    from awoooi.core.config import Settings
+    from awoooi.settings import Settings
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
 SHOWN_FINDINGS = 5
