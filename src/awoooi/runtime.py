@@ -14,7 +14,6 @@ from awoooi.adapters.git import GitCli, GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient
 from awoooi.adapters.lightkube_client import LightkubeClient
 from awoooi.adapters.settings import KubeSettings
-from awoooi.ai.diagnosis import IncidentDiagnoser, queue_diagnosis
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier
 from awoooi.ai.router import Router
@@ -26,6 +25,11 @@ from awoooi.core.filelock import file_lock
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
+from awoooi.diagnosis.evidence import EvidenceProvider
+from awoooi.diagnosis.history import IncidentHistory, KnowledgeEvidence
+from awoooi.diagnosis.incidents import DiagnosisPolicy, IncidentDiagnoser, queue_diagnosis
+from awoooi.diagnosis.source import ClusterSource
+from awoooi.drift.evidence import DriftEvidence
 from awoooi.drift.remediate import DriftRemediator
 from awoooi.drift.scanning import DriftScanner
 from awoooi.incidents.models import Incident
@@ -85,20 +89,18 @@ class Runtime:
     repair_service: RepairService | None = None
     kube_client: KubeClient | None = None
     git: GitClient = field(default_factory=GitCli)
+    # A fixed cluster view for diagnoses (a dump), instead of the live cluster.
+    diagnosis_source: ClusterSource | None = None
     drift_remediator: DriftRemediator | None = None
 
     @property
     def incident_ingestor(self) -> IncidentIngestor:
-        """Alert ingestion configured from `symptoms` and `incidents` settings."""
-        on_opened = None
-        if self.settings.ai.diagnose_incidents:
-            on_opened = self._queue_diagnosis
-        elif self.settings.repair.on_new_incident:
-            on_opened = self._queue_decision
+        """Alert ingestion configured from `symptoms` and `incidents` settings: every new
+        incident is diagnosed (by the model when `ai.diagnose_incidents`, else by the rules)."""
         return IncidentIngestor(
             self.settings.symptoms,
             timedelta(minutes=self.settings.incidents.group_window_minutes),
-            on_opened=on_opened,
+            on_opened=self._queue_diagnosis,
         )
 
     @staticmethod
@@ -138,6 +140,11 @@ class Runtime:
         client = self.kube()
         return client if isinstance(client, ClusterReader) else None
 
+    def cluster_source(self) -> ClusterSource | None:
+        """The cluster as a diagnosis reads it (the one given, else the live cluster), or None
+        without a cluster."""
+        return self.diagnosis_source
+
     def cluster_writer(self) -> ClusterWriter | None:
         """The cluster client as a writer of any kind (drift rollback), or None."""
         client = self.kube()
@@ -168,6 +175,7 @@ class Runtime:
         notifiers: dict[str, Notifier] | None = None,
         kube: KubeClient | None = None,
         git: GitClient | None = None,
+        cluster_source: ClusterSource | None = None,
     ) -> Runtime:
         """Create the engine, load the playbooks and register every job handler."""
         try:
@@ -185,6 +193,7 @@ class Runtime:
             notifiers=notifiers if notifiers is not None else build_notifiers(settings, telegram),
             telegram_bot=telegram,
             kube_client=kube,
+            diagnosis_source=cluster_source,
             git=git if git is not None else GitCli(),
             notify_policy=NotifyPolicy(settings.notify, settings.knowledge.public_url),
         )
@@ -195,7 +204,17 @@ class Runtime:
             on_reject=rejection_notifier(runtime.session_factory, runtime.notify_policy),
         )
         after = runtime._queue_decision if settings.repair.on_new_incident else None
-        IncidentDiagnoser(runtime.router, after=after).register(runtime.registry)
+        IncidentDiagnoser(
+            runtime.router,
+            source=runtime.cluster_source,
+            providers=evidence_providers,
+            policy=DiagnosisPolicy(
+                use_model=settings.ai.diagnose_incidents,
+                max_prompt_chars=settings.ai.max_prompt_chars,
+                public_url=settings.knowledge.public_url,
+            ),
+            after=after,
+        ).register(runtime.registry)
         KnowledgeHarvester(runtime.router, settings.knowledge, runtime.notify_policy).register(
             runtime.registry
         )
@@ -295,6 +314,16 @@ class Runtime:
             if close is not None:
                 await close()
         await self.engine.dispose()
+
+
+def evidence_providers(session: AsyncSession, incident: Incident) -> list[EvidenceProvider]:
+    """What a diagnosis reads besides the cluster: the knowledge base for these symptoms, how
+    similar incidents ended, and drift of the target."""
+    return [
+        KnowledgeEvidence(session, incident),
+        IncidentHistory(session, incident),
+        DriftEvidence(session),
+    ]
 
 
 def kube_configured(settings: KubeSettings) -> bool:

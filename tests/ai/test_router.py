@@ -14,7 +14,7 @@ from awoooi.ai.breaker import BreakerState
 from awoooi.ai.intents import Intent
 from awoooi.ai.providers.base import Message
 from awoooi.ai.providers.openai_compat import OpenAICompatBackend
-from awoooi.ai.router import Attempt, Router, build_backend, rejection_text
+from awoooi.ai.router import Attempt, RejectionSubject, Router, build_backend, rejection_text
 from awoooi.ai.settings import AISettings, ProviderConfig
 from tests.ai.support import NEMOTRON_MODEL, OLLAMA_MODEL, nemotron, ollama, seed
 from tests.helpers import llm_servers
@@ -51,9 +51,13 @@ class Rejections:
 
     def __init__(self) -> None:
         self.calls: list[tuple[Intent, tuple[Attempt, ...]]] = []
+        self.subjects: list[RejectionSubject | None] = []
 
-    async def __call__(self, intent: Intent, attempts: tuple[Attempt, ...]) -> None:
+    async def __call__(
+        self, intent: Intent, attempts: tuple[Attempt, ...], subject: RejectionSubject | None
+    ) -> None:
         self.calls.append((intent, attempts))
+        self.subjects.append(subject)
 
 
 RouterFactory = Callable[..., Router]
@@ -221,6 +225,7 @@ async def test_both_down_is_a_rejection_without_the_prompt(
         ("ollama", "connection"),
     ]
     assert hook.calls == [(Intent.DIAGNOSE, result.attempts)]
+    assert hook.subjects == [None]
     title, body = rejection_text(Intent.DIAGNOSE, result.attempts)
     assert title == "diagnose rejected: no local model available"
     assert "- nemotron: HTTP 500" in body
@@ -231,10 +236,21 @@ async def test_both_down_is_a_rejection_without_the_prompt(
         assert "web-0" not in text
 
 
+async def test_the_rejection_names_what_the_request_was_about(
+    refused_url: str, make_router: RouterFactory
+) -> None:
+    hook = Rejections()
+    router = make_router(AISettings(providers=[ollama(refused_url)]), on_reject=hook)
+    about = RejectionSubject("INC-20261206-0001 web crash loop", ("OOM_KILLED: 512Mi",))
+    result = await router.chat(Intent.DIAGNOSE, PROMPT, subject=about)
+    assert result.rejected
+    assert hook.subjects == [about]
+
+
 async def test_rejection_hook_failure_still_returns_the_rejection(
     refused_url: str, make_router: RouterFactory
 ) -> None:
-    async def broken(intent: Intent, attempts: tuple[Attempt, ...]) -> None:
+    async def broken(intent: Intent, attempts: tuple[Attempt, ...], subject: object) -> None:
         raise RuntimeError("notification store down")
 
     router = make_router(AISettings(providers=[ollama(refused_url)]), on_reject=broken)

@@ -177,7 +177,7 @@ async def run(scenario: Scenario) -> None:
     backends = {c.name: backend_for(specs[c.name], c, seen) for c in configs}
     rejected: list[Intent] = []
 
-    async def on_reject(intent: Intent, attempts: object) -> None:
+    async def on_reject(intent: Intent, attempts: object, subject: object) -> None:
         rejected.append(intent)
 
     router = Router(ai, backends=backends, on_reject=on_reject)

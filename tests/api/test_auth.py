@@ -68,6 +68,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("POST", f"{NO_REPAIR}/approve", None, Role.OPERATOR),
     ("POST", f"{NO_REPAIR}/reject", {"reason": "r"}, Role.OPERATOR),
     ("POST", f"{NO_INCIDENT}/repair", None, Role.OPERATOR),
+    ("POST", f"{NO_INCIDENT}/diagnose", None, Role.OPERATOR),
     ("POST", "/api/v1/drift/scan", None, Role.OPERATOR),
     ("GET", "/api/v1/drift/reports", None, Role.VIEWER),
     ("GET", NO_DRIFT_REPORT, None, Role.VIEWER),
@@ -109,6 +110,7 @@ ALLOWED_STATUS = {
     ("POST", f"{NO_REPAIR}/approve"): 404,
     ("POST", f"{NO_REPAIR}/reject"): 404,
     ("POST", f"{NO_INCIDENT}/repair"): 404,
+    ("POST", f"{NO_INCIDENT}/diagnose"): 404,
     ("POST", "/api/v1/drift/scan"): 422,  # drift.desired is not configured here
     ("GET", "/api/v1/drift/reports"): 200,
     ("GET", NO_DRIFT_REPORT): 404,
@@ -196,6 +198,7 @@ def test_route_table_covers_every_api_route(app: FastAPI) -> None:
         ("POST", "/api/v1/repairs/{repair_id}/approve"),
         ("POST", "/api/v1/repairs/{repair_id}/reject"),
         ("POST", "/api/v1/incidents/{incident_id}/repair"),
+        ("POST", "/api/v1/incidents/{incident_id}/diagnose"),
         ("POST", "/api/v1/drift/scan"),
         ("GET", "/api/v1/drift/reports"),
         ("GET", "/api/v1/drift/reports/{report_id}"),

@@ -38,6 +38,7 @@ APP_TABLES = {
     "drift_items",
     "drift_ignore_rules",
     "notify_actions",
+    "diagnoses",
 }
 
 
@@ -101,7 +102,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0011"
+    assert migrate.head_revision() == "0012"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 

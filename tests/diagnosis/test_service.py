@@ -44,6 +44,7 @@ class FakeRouter:
         *,
         system: str | None = None,
         task_type: str | None = None,
+        subject: object = None,
     ) -> Reply:
         self.calls.append(
             {"intent": intent, "prompt": prompt, "system": system, "task_type": task_type}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from awoooi.ai.intents import Intent
-from awoooi.ai.router import Attempt, RejectionHook, rejection_text
+from awoooi.ai.router import Attempt, RejectionHook, RejectionSubject, rejection_text
 from awoooi.core.db import transaction
-from awoooi.notify.base import Severity
+from awoooi.notify.base import Button, Severity
 from awoooi.notify.routing import ChannelChoice
 from awoooi.notify.service import notify
 
@@ -19,8 +19,17 @@ def rejection_notifier(
 ) -> RejectionHook:
     """A hook that records a notification (each provider's reason, never the prompt)."""
 
-    async def send(intent: Intent, attempts: tuple[Attempt, ...]) -> None:
+    async def send(
+        intent: Intent, attempts: tuple[Attempt, ...], subject: RejectionSubject | None
+    ) -> None:
         title, body = rejection_text(intent, attempts)
+        buttons: list[Button] = []
+        if subject is not None:
+            # Which incident (or report) it was, and what the rules found meanwhile.
+            title = f"{title}: {subject.title}"
+            body = "\n".join([*subject.lines, body] if subject.lines else [body])
+            if subject.link:
+                buttons.append(Button(label="Open", url=subject.link))
         async with transaction(session_factory) as session:
             await notify(
                 session,
@@ -29,6 +38,7 @@ def rejection_notifier(
                 text=body,
                 channels=channels,
                 severity=Severity.HIGH,
+                buttons=buttons,
             )
 
     return send

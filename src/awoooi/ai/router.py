@@ -58,7 +58,16 @@ class ProviderStatus:
     breaker: BreakerState
 
 
-RejectionHook = Callable[[Intent, tuple[Attempt, ...]], Awaitable[None]]
+@dataclass(frozen=True)
+class RejectionSubject:
+    """What a request was about, for the notice a rejection sends (never the prompt itself)."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    link: str | None = None
+
+
+RejectionHook = Callable[[Intent, tuple[Attempt, ...], RejectionSubject | None], Awaitable[None]]
 
 
 def build_backend(config: ProviderConfig, *, local: bool) -> ChatBackend:
@@ -135,8 +144,10 @@ class Router:
         *,
         system: str | None = None,
         task_type: str | None = None,
+        subject: RejectionSubject | None = None,
     ) -> ChatResult:
-        """Answer from the first provider in the intent's chain that can; never raises for them."""
+        """Answer from the first provider in the intent's chain that can; never raises for them.
+        A rejection notifies humans, naming `subject` when the caller gives one."""
         intent = Intent(intent)
         started = self._clock()
         attempts: list[Attempt] = []
@@ -169,7 +180,7 @@ class Router:
                     error=None,
                     attempts=tuple(attempts),
                 )
-        return await self._reject(intent, tuple(attempts), started)
+        return await self._reject(intent, tuple(attempts), started, subject)
 
     async def _attempt(
         self,
@@ -234,7 +245,11 @@ class Router:
         return Attempt(config.name, "error", error_class, reason, latency), None
 
     async def _reject(
-        self, intent: Intent, attempts: tuple[Attempt, ...], started: float
+        self,
+        intent: Intent,
+        attempts: tuple[Attempt, ...],
+        started: float,
+        subject: RejectionSubject | None,
     ) -> ChatResult:
         title, _ = rejection_text(intent, attempts)
         if self._ledger is not None:
@@ -246,7 +261,7 @@ class Router:
         )
         if self._on_reject is not None:
             try:
-                await self._on_reject(intent, attempts)
+                await self._on_reject(intent, attempts, subject)
             except Exception:  # the rejection itself must still reach the caller (logged)
                 log.exception("could not send the rejection notice", intent=intent.value)
         return ChatResult(

@@ -15,6 +15,7 @@ from awoooi.api.errors import install_error_handlers
 from awoooi.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from awoooi.core.db import redact_url
 from awoooi.core.logging import get_logger
+from awoooi.diagnosis import endpoints as diagnosis_endpoints
 from awoooi.drift import endpoints as drift_endpoints
 from awoooi.drift.scanning import run_schedule
 from awoooi.incidents import endpoints as incident_endpoints
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(incident_endpoints.router)
+    app.include_router(diagnosis_endpoints.router)
     app.include_router(ai_endpoints.router)
     app.include_router(knowledge_endpoints.router)
     app.include_router(repair_endpoints.router)

@@ -6,8 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from awoooi.cli.context import fail, in_transaction, out_console, settings_from
+from awoooi.diagnosis.incidents import latest_diagnosis
+from awoooi.diagnosis.models import DiagnosisRecord
 from awoooi.incidents import repository
 from awoooi.incidents.models import Incident, IncidentStatus, Severity
 
@@ -17,6 +20,8 @@ if TYPE_CHECKING:
     from awoooi.runtime import Runtime
 
 app = typer.Typer(help="Incidents.", no_args_is_help=True)
+
+SHOWN_FINDINGS = 3
 
 
 @app.command("list")
@@ -62,13 +67,17 @@ def show(
 ) -> None:
     """Show one incident with its symptoms and timeline."""
 
-    async def action(_runtime: Runtime, session: AsyncSession) -> Incident | None:
-        return await repository.get_by_human_id(session, incident_id, with_timeline=True)
+    async def action(
+        _runtime: Runtime, session: AsyncSession
+    ) -> tuple[Incident | None, DiagnosisRecord | None]:
+        found = await repository.get_by_human_id(session, incident_id, with_timeline=True)
+        diagnosis = await latest_diagnosis(session, found.id) if found is not None else None
+        return found, diagnosis
 
     # The API view lives with the endpoints, whose FastAPI import only this command needs.
     from awoooi.incidents.endpoints import incident_out
 
-    incident = in_transaction(settings_from(ctx), action)
+    incident, diagnosis = in_transaction(settings_from(ctx), action)
     if incident is None:
         raise fail(f"no incident {incident_id}")
     view = incident_out(incident)
@@ -96,3 +105,38 @@ def show(
             ", ".join(f"{k}={v}" for k, v in event.detail.items()),
         )
     out_console.print(table)
+    if diagnosis is not None:
+        _print_diagnosis(diagnosis)
+
+
+def _print_diagnosis(diagnosis: DiagnosisRecord) -> None:
+    """The latest diagnosis: who made it, the target, the findings with the evidence they cite."""
+    where = f"{diagnosis.target_namespace}/" if diagnosis.target_namespace else ""
+    found = "" if diagnosis.target_resolved else " (from the alert's labels)"
+    head = f"diagnosis #{diagnosis.id} by {diagnosis.made_by}"
+    if diagnosis.provider:
+        head += f" ({diagnosis.provider})"
+    out_console.print(Text(head, style="bold"))
+    for label, value in (
+        ("target", f"{diagnosis.target_kind} {where}{diagnosis.target_name}{found}"),
+        ("cause", diagnosis.cause or "-"),
+        ("summary", diagnosis.summary),
+    ):
+        out_console.print(Text(f"  {label:18} {value}"))
+    evidence = {item.get("id"): item for item in diagnosis.evidence}
+    for number, finding in enumerate(diagnosis.findings[:SHOWN_FINDINGS], 1):
+        out_console.print(
+            Text(
+                f"  {number}. {finding.get('cause')} ({finding.get('confidence')}): "
+                f"{finding.get('summary')}"
+            )
+        )
+        for evidence_id in finding.get("evidence", []):
+            item = evidence.get(evidence_id)
+            if item is not None:
+                first = str(item.get("text", "")).splitlines()[:1]
+                shown = f"     {evidence_id} [{item.get('source')}] {''.join(first)}"
+                out_console.print(Text(shown))
+    out_console.print(
+        Text(f"  {len(diagnosis.evidence)} pieces of evidence (GET /api/v1/incidents/ID)")
+    )

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from awoooi.ai.intents import Intent
+from awoooi.ai.router import RejectionSubject
 from awoooi.diagnosis.analyzers import analyze
 from awoooi.diagnosis.evidence import EvidenceProvider, collect
 from awoooi.diagnosis.model import Investigation
@@ -52,8 +53,9 @@ class ChatRouter(Protocol):
         *,
         system: str | None = None,
         task_type: str | None = None,
+        subject: RejectionSubject | None = None,
     ) -> ChatReply:
-        """Answer from the intent's provider chain, or a rejection."""
+        """Answer from the intent's provider chain, or a rejection (naming `subject`)."""
         ...
 
 
@@ -96,20 +98,36 @@ async def diagnose(
     """The model's explanation ("by": "model"), or the findings themselves ("by": "rules")."""
     if no_model or router is None:
         return rules_diagnosis(investigation, reason="model not asked")
+    diagnosis, _reply = await explain(
+        investigation, router=router, incident=incident, max_prompt_chars=max_prompt_chars
+    )
+    return diagnosis
+
+
+async def explain(
+    investigation: Investigation,
+    *,
+    router: ChatRouter,
+    incident: Mapping[str, Any],
+    subject: RejectionSubject | None = None,
+    max_prompt_chars: int = DEFAULT_MAX_CHARS,
+) -> tuple[dict[str, Any], ChatReply]:
+    """Ask the local model to explain the investigation: its diagnosis, or the rules' when it is
+    rejected (the rejection notice names `subject`); with the router's reply."""
     prompt = build_prompt(investigation, incident, max_chars=max_prompt_chars)
     reply = await router.chat(
-        Intent.DIAGNOSE, prompt.text, system=prompt.system, task_type=TASK_TYPE
+        Intent.DIAGNOSE, prompt.text, system=prompt.system, task_type=TASK_TYPE, subject=subject
     )
     if reply.rejected or not reply.text.strip():
-        return rules_diagnosis(
-            investigation, reason=f"model rejected: {reply.error or 'empty answer'}"
-        )
+        reason = f"model rejected: {reply.error or 'empty answer'}"
+        return rules_diagnosis(investigation, reason=reason), reply
     answer = parse_model_answer(reply.text, [e.id for e in investigation.evidence])
     top = investigation.top
-    return {
+    diagnosis = {
         "by": "model",
         "provider": reply.provider,
         **answer.to_json(),
         "rules_cause": top.cause.value if top else None,
         "prompt_evidence": list(prompt.included),
     }
+    return diagnosis, reply

@@ -96,3 +96,32 @@ async def level_counts(
 async def ignore_rules(session: AsyncSession) -> list[DriftIgnoreRule]:
     """Every ignore rule added from the API or CLI, oldest first."""
     return list(await session.scalars(select(DriftIgnoreRule).order_by(DriftIgnoreRule.id)))
+
+
+async def latest_items_for(
+    session: AsyncSession, kind: str, namespace: str | None, name: str, *, limit: int
+) -> list[tuple[DriftItemRecord, DriftReportRecord]]:
+    """The newest report's reported (not ignored) items about one resource, with the report."""
+    newest = (
+        select(func.max(DriftItemRecord.report_id))
+        .where(
+            DriftItemRecord.kind == kind,
+            DriftItemRecord.namespace == (namespace or None),
+            DriftItemRecord.name == name,
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(DriftItemRecord, DriftReportRecord)
+        .join(DriftReportRecord, DriftReportRecord.id == DriftItemRecord.report_id)
+        .where(
+            DriftItemRecord.report_id == newest,
+            DriftItemRecord.kind == kind,
+            DriftItemRecord.namespace == (namespace or None),
+            DriftItemRecord.name == name,
+            DriftItemRecord.ignored.is_(False),
+        )
+        .order_by(DriftItemRecord.id)
+        .limit(limit)
+    )
+    return [(item, report) for item, report in (await session.execute(query)).all()]

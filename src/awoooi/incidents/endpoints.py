@@ -10,6 +10,8 @@ from pydantic import AwareDatetime
 from awoooi.api.deps import Ingest, OperatorCaller, RuntimeDep, SessionDep, Viewer
 from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError, NotFoundError
+from awoooi.diagnosis.incidents import latest_diagnosis
+from awoooi.diagnosis.schemas import DiagnosisOut
 from awoooi.incidents import repository, service
 from awoooi.incidents.alerts import Alert, from_alertmanager, from_generic
 from awoooi.incidents.models import Incident, IncidentStatus, Severity
@@ -137,7 +139,11 @@ async def get_incident(incident_id: str, session: SessionDep, _principal: Viewer
         )
         for event in incident.events
     ]
-    return IncidentDetail(**incident_out(incident).model_dump(), timeline=timeline)
+    record = await latest_diagnosis(session, incident.id)
+    diagnosis = DiagnosisOut.of(record) if record is not None else None
+    return IncidentDetail(
+        **incident_out(incident).model_dump(), timeline=timeline, diagnosis=diagnosis
+    )
 
 
 async def _change(

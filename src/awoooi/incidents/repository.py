@@ -16,6 +16,7 @@ from awoooi.incidents.models import (
     Incident,
     IncidentAlert,
     IncidentDayCounter,
+    IncidentStatus,
 )
 
 
@@ -132,3 +133,21 @@ async def firing_count(session: AsyncSession, incident_id: int) -> int:
         IncidentAlert.status == AlertStatus.FIRING,
     )
     return int(await session.scalar(query) or 0)
+
+
+async def resolved_with_symptoms(
+    session: AsyncSession, symptoms_hash: str, *, exclude_id: int, limit: int
+) -> list[Incident]:
+    """Resolved incidents with these symptoms, newest first, with their timelines."""
+    query = (
+        select(Incident)
+        .where(
+            Incident.symptoms_hash == symptoms_hash,
+            Incident.status == IncidentStatus.RESOLVED,
+            Incident.id != exclude_id,
+        )
+        .order_by(Incident.last_seen.desc(), Incident.id.desc())
+        .limit(limit)
+        .options(selectinload(Incident.events))
+    )
+    return list(await session.scalars(query))

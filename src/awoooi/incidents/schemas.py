@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from awoooi.diagnosis.schemas import DiagnosisOut
 from awoooi.incidents.models import IncidentStatus, Severity
 
 MAX_LABELS = 128
@@ -136,9 +137,10 @@ class TimelineEntry(BaseModel):
 
 
 class IncidentDetail(IncidentOut):
-    """An incident with its timeline."""
+    """An incident with its timeline and its latest diagnosis (target, findings, evidence)."""
 
     timeline: list[TimelineEntry]
+    diagnosis: DiagnosisOut | None = None
 
 
 class IncidentPage(BaseModel):

@@ -408,3 +408,13 @@ async def find_incident(session: AsyncSession, human_id: str) -> Incident | None
 async def firing_alerts(session: AsyncSession, incident_id: int) -> int:
     """How many of the incident's alerts still fire."""
     return await repository.firing_count(session, incident_id)
+
+
+async def resolved_like(
+    session: AsyncSession, incident: Incident, *, limit: int = 3
+) -> list[Incident]:
+    """Earlier incidents with the same symptoms that were resolved, newest first (timelines
+    loaded): how they ended is evidence for this one."""
+    return await repository.resolved_with_symptoms(
+        session, incident.symptoms_hash, exclude_id=incident.id, limit=limit
+    )

@@ -260,3 +260,12 @@ async def check_anti_pattern(
     """The newest PUBLISHED ANTI_PATTERN for these symptoms published in the last `days` days."""
     since = (now or utcnow()) - timedelta(days=days)
     return await repository.newest_anti_pattern(session, symptoms_hash, since)
+
+
+async def published_for_symptoms(
+    session: AsyncSession, symptoms_hash: str, *, limit: int = 5
+) -> list[KnowledgeEntry]:
+    """PUBLISHED entries (runbooks, anti-patterns ...) written for exactly these symptoms."""
+    return await repository.with_symptoms(
+        session, symptoms_hash, statuses=[EntryStatus.PUBLISHED], limit=limit
+    )

@@ -122,6 +122,8 @@ class Repair(Base):
     risk: Mapped[str | None] = mapped_column(String(8), nullable=True)
     symptoms_hash: Mapped[str] = mapped_column(String(16))
     anti_pattern_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The diagnosis finding a cause-matched playbook acted on (cause, summary, evidence ids).
+    finding: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     plan: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     requested_by: Mapped[str] = mapped_column(String(128))
     decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
