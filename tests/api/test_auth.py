@@ -325,7 +325,7 @@ async def test_role_matrix_through_real_tokens(
             assert response.status_code == 403, (path, response.text)
             assert response.json()["error"] == "forbidden"
     allowed_count = sum(1 for status in outcomes.values() if status != 403)
-    expected_count = {Role.VIEWER: 16, Role.INGEST: 2, Role.OPERATOR: 33, Role.ADMIN: 38}[role]
+    expected_count = {Role.VIEWER: 16, Role.INGEST: 2, Role.OPERATOR: 34, Role.ADMIN: 39}[role]
     assert allowed_count == expected_count, outcomes
 
 
