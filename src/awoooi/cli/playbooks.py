@@ -47,13 +47,13 @@ def list_(ctx: typer.Context) -> None:
         catalog = load_catalog(settings.repair)
     except PlaybookError as exc:
         raise fail(exc.detail) from None
-    table = Table("id", "risk", "approval", "signals", "steps", "source")
+    table = Table("id", "risk", "approval", "signals / causes", "steps", "source")
     for playbook in catalog.playbooks:
         table.add_row(
             playbook.id,
             playbook.risk,
             "yes" if playbook.requires_approval else "policy",
-            Text(", ".join(playbook.match.signals) or "-"),
+            Text(", ".join([*playbook.match.signals, *playbook.match.causes]) or "-"),
             Text(", ".join(step.action for step in playbook.steps)),
             Text(playbook.source),
         )

@@ -8,13 +8,16 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from awoooi.adapters.kube import KubeClient, KubeError
+from awoooi.adapters.kube import WORKLOAD_KINDS, KubeClient, KubeError, ObjectRef
 from awoooi.core.db import utcnow
 from awoooi.core.logging import get_logger
+from awoooi.diagnosis.incidents import latest_diagnosis, stored_findings, stored_target
+from awoooi.diagnosis.model import Finding
 from awoooi.incidents.models import Incident
 from awoooi.repair import gates
 from awoooi.repair.models import GateName, Verdict
 from awoooi.repair.playbooks import (
+    Diagnosed,
     Playbook,
     PlaybookCatalog,
     ResolvedPlan,
@@ -40,6 +43,8 @@ class RepairDecision:
     anti_pattern_id: int | None = None
     anti_pattern_title: str | None = None
     dry_run: bool = False
+    # The diagnosis finding a cause-matched playbook acts on.
+    finding: Finding | None = None
 
     @classmethod
     def blocked(
@@ -50,6 +55,7 @@ class RepairDecision:
         playbook: Playbook | None = None,
         plan: ResolvedPlan | None = None,
         dry_run: bool = False,
+        finding: Finding | None = None,
     ) -> RepairDecision:
         """A BLOCKED decision from the gate that said no."""
         entry = verdict.anti_pattern
@@ -62,6 +68,7 @@ class RepairDecision:
             anti_pattern_id=entry.id if entry else None,
             anti_pattern_title=entry.title if entry else None,
             dry_run=dry_run,
+            finding=finding,
         )
 
 
@@ -95,6 +102,14 @@ def gate_context(
     )
 
 
+def decided_workload(target_key: str | None) -> ObjectRef | None:
+    """The workload a decision recorded ("namespace/Kind/name"), or None (a playbook key)."""
+    parts = (target_key or "").split("/")
+    if len(parts) != 3 or parts[1] not in WORKLOAD_KINDS:
+        return None
+    return ObjectRef(parts[1], parts[0], parts[2])  # type: ignore[arg-type]
+
+
 class RepairDecider:
     """Chooses a playbook for an incident and runs the gates; writes nothing."""
 
@@ -121,11 +136,13 @@ class RepairDecider:
             log.warning("kubernetes client unavailable", error=exc.detail)
             return None
 
-    def plan(self, incident: Incident) -> tuple[Playbook, ResolvedPlan] | list[str]:
+    def plan(
+        self, incident: Incident, diagnosed: Diagnosed | None = None
+    ) -> tuple[Playbook, ResolvedPlan] | list[str]:
         """The first matching playbook that can be planned, or why none could."""
         reasons: list[str] = []
         cluster: bool | None = None
-        for playbook in self.catalog.matching(incident):
+        for playbook in self.catalog.matching(incident, diagnosed):
             if playbook.needs_cluster:
                 if cluster is None:
                     cluster = self.cluster() is not None
@@ -137,22 +154,34 @@ class RepairDecider:
                     )
                     continue
             try:
-                return playbook, resolve_plan(playbook, incident, self.settings)
+                return playbook, resolve_plan(playbook, incident, self.settings, diagnosed)
             except (UnresolvedPlaceholder, ValueError) as exc:
                 reasons.append(f"{playbook.id} matches but cannot be planned: {exc}")
         return reasons
 
+    @staticmethod
+    async def diagnosed(session: AsyncSession, incident: Incident) -> Diagnosed:
+        """What the incident's latest diagnosis gives repairs: the rules' findings (never the
+        model's reading: a model does not choose an action) and the target a cluster resolved."""
+        record = await latest_diagnosis(session, incident.id)
+        if record is None:
+            return Diagnosed()
+        target = stored_target(record) if record.target_resolved else None
+        return Diagnosed(tuple(stored_findings(record)), target)
+
     def replan(
-        self, incident: Incident, playbook_id: str, digest: str | None
+        self, incident: Incident, playbook_id: str, digest: str | None, target: str | None
     ) -> ResolvedPlan | str:
-        """The decided playbook planned again at start, or why it no longer can be."""
+        """The decided playbook planned again at start, on the target decided then, or why it
+        no longer can be."""
         playbook = self.catalog.get(playbook_id)
         if playbook is None:
             return f"playbook {playbook_id} is no longer loaded"
         if playbook.digest != digest:
             return f"playbook {playbook.id} changed since the decision; decide again"
+        workload = decided_workload(target)
         try:
-            return resolve_plan(playbook, incident, self.settings)
+            return resolve_plan(playbook, incident, self.settings, workload=workload)
         except (UnresolvedPlaceholder, ValueError) as exc:
             return f"cannot plan {playbook.id}: {exc}"
 
@@ -161,12 +190,20 @@ class RepairDecider:
     ) -> RepairDecision:
         """The verdict for an incident: the first matching playbook, through every gate in order."""
         dry_run = self.settings.mode == "dry-run"
-        chosen = self.plan(incident)
+        diagnosed = await self.diagnosed(session, incident)
+        chosen = self.plan(incident, diagnosed)
         if isinstance(chosen, list):
             reasons = ("no playbook matches this incident", *chosen)
             return RepairDecision(Verdict.NO_PLAYBOOK, None, reasons, dry_run=dry_run)
         playbook, plan = chosen
+        finding = playbook.acted_on(diagnosed) if playbook.match.causes else None
         reasons = (f"playbook {playbook.id} matches; target {plan.target_key}",)
+        if finding is not None:
+            reasons = (
+                *reasons,
+                f"acting on the diagnosis' finding {finding.cause.value} "
+                f"({finding.confidence:.2f}): {finding.summary}",
+            )
         context = gate_context(
             session,
             gates.Phase.DECIDE,
@@ -180,7 +217,7 @@ class RepairDecider:
         found = await gates.first_block(context)
         if found is not None:
             return RepairDecision.blocked(
-                found, reasons, playbook=playbook, plan=plan, dry_run=dry_run
+                found, reasons, playbook=playbook, plan=plan, dry_run=dry_run, finding=finding
             )
         reasons = (*reasons, GATES_PASSED)
         approval = gates.approval_reason(playbook, self.settings)
@@ -192,8 +229,11 @@ class RepairDecider:
                 plan,
                 gate=GateName.APPROVAL,
                 dry_run=dry_run,
+                finding=finding,
             )
         reasons = (*reasons, f"risk {playbook.risk} may run without approval")
         if dry_run:
             reasons = (*reasons, "repair.mode is dry-run: planned and recorded, nothing runs")
-        return RepairDecision(Verdict.AUTO, playbook, reasons, plan, dry_run=dry_run)
+        return RepairDecision(
+            Verdict.AUTO, playbook, reasons, plan, dry_run=dry_run, finding=finding
+        )

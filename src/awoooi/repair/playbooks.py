@@ -24,8 +24,10 @@ from pydantic import (
     model_validator,
 )
 
-from awoooi.adapters.kube import ObjectRef, WorkloadKind
+from awoooi.adapters.kube import WORKLOAD_KINDS, ObjectRef, WorkloadKind
 from awoooi.core.errors import AwoooiError
+from awoooi.diagnosis.model import Cause, Finding
+from awoooi.diagnosis.model import Target as DiagnosedTarget
 from awoooi.incidents.models import Incident
 from awoooi.repair.actions import (
     CATALOG,
@@ -45,7 +47,11 @@ _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
 )
 # What a ${...} placeholder may name.
-_VARIABLE = re.compile(r"^(namespace|service|incident|labels\.[A-Za-z_][A-Za-z0-9_]{0,127})$")
+_VARIABLE = re.compile(
+    r"^(namespace|service|incident|target\.(?:kind|name|namespace)"
+    r"|labels\.[A-Za-z_][A-Za-z0-9_]{0,127})$"
+)
+TARGET_KIND = "${target.kind}"
 RISK_ORDER = {"low": 1, "medium": 2, "high": 3}
 
 
@@ -68,7 +74,8 @@ def _check_placeholders(value: str) -> str:
         if not _VARIABLE.fullmatch(name):
             raise ValueError(
                 f"unknown placeholder ${{{name}}}; use ${{namespace}}, ${{service}}, "
-                "${incident} or ${labels.NAME}"
+                "${incident}, ${target.kind}, ${target.name}, ${target.namespace} or "
+                "${labels.NAME}"
             )
     return value
 
@@ -84,24 +91,29 @@ class Match(_Model):
     labels: dict[str, str] = Field(default_factory=dict, max_length=50)
     services: list[str] = Field(default_factory=list, max_length=100)
     namespaces: list[str] = Field(default_factory=list, max_length=100)
+    # The diagnosis' most likely cause (a rule's finding, never the model's word) is one of these.
+    causes: list[Cause] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _something(self) -> Match:
-        if not (self.signals or self.labels or self.services or self.namespaces):
-            raise ValueError("match needs at least one of signals, labels, services, namespaces")
+        if not (self.signals or self.labels or self.services or self.namespaces or self.causes):
+            raise ValueError(
+                "match needs at least one of signals, labels, services, namespaces, causes"
+            )
         return self
 
     def specificity(self) -> int:
         """How many criteria are given: the more specific playbook wins."""
-        return sum(
-            1 for part in (self.signals, self.labels, self.services, self.namespaces) if part
-        )
+        parts = (self.signals, self.labels, self.services, self.namespaces, self.causes)
+        return sum(1 for part in parts if part)
 
 
 class Target(_Model):
-    """The workload a repair acts on; cooldown, rate limit and the lock are per target."""
+    """The workload a repair acts on; cooldown, rate limit and the lock are per target.
+    `kind: ${target.kind}` (with `${target.name}`, `${target.namespace}`) is the workload the
+    diagnosis resolved the alert to (a StatefulSet pod's alert acts on the StatefulSet)."""
 
-    kind: WorkloadKind = "Deployment"
+    kind: WorkloadKind | Literal["${target.kind}"] = "Deployment"
     name: str = Field("${service}", min_length=1, max_length=253)
     namespace: str = Field("${namespace}", min_length=1, max_length=253)
 
@@ -186,7 +198,7 @@ class Playbook(_Model):
         if needs and self.target is None:
             raise ValueError(f"target: {needs[0]} needs a target, and target is null")
         if self.verify.check == "deployment_available" and (
-            self.target is None or self.target.kind != "Deployment"
+            self.target is None or self.target.kind not in ("Deployment", TARGET_KIND)
         ):
             raise ValueError("verify: check deployment_available needs a Deployment target")
         return self
@@ -204,9 +216,19 @@ class Playbook(_Model):
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def matches(self, incident: Incident) -> bool:
-        """True when every given match criterion holds for the incident."""
+    def acted_on(self, diagnosed: Diagnosed) -> Finding | None:
+        """The finding a cause-matched playbook acts on: the diagnosis' most likely one, when
+        its cause is one of `match.causes`."""
+        top = diagnosed.findings[0] if diagnosed.findings else None
+        if top is None or top.cause not in self.match.causes:
+            return None
+        return top
+
+    def matches(self, incident: Incident, diagnosed: Diagnosed | None = None) -> bool:
+        """True when every given match criterion holds for the incident (and its diagnosis)."""
         rule = self.match
+        if rule.causes and self.acted_on(diagnosed or Diagnosed()) is None:
+            return False
         labels = incident.labels or {}
         if rule.signals and not set(signals_of(incident)) & set(rule.signals):
             return False
@@ -235,14 +257,49 @@ class UnresolvedPlaceholder(Exception):
     """A ${...} placeholder has no value for this incident."""
 
 
-def incident_variables(incident: Incident) -> dict[str, str]:
-    """The values placeholders resolve to."""
+@dataclass(frozen=True)
+class Diagnosed:
+    """What repairs take from an incident's diagnosis: the rules' findings, most likely first,
+    and the workload the alert was resolved to."""
+
+    findings: tuple[Finding, ...] = ()
+    target: DiagnosedTarget | None = None
+
+
+def workload_of(incident: Incident, diagnosed: Diagnosed | None = None) -> ObjectRef | None:
+    """The workload a `${target.*}` playbook acts on: the diagnosis' target when it is one,
+    else the kind the symptoms read from the pod's name and the service (a guess)."""
+    target = diagnosed.target if diagnosed is not None else None
+    kinds = {kind.lower(): kind for kind in WORKLOAD_KINDS}
+    if target is not None:
+        kind = kinds.get(target.kind.lower())
+        if kind is None or not target.namespace:
+            return None  # a Job, a Pod, a Node: no workload action fits
+        return ObjectRef(kind, target.namespace, target.name)  # type: ignore[arg-type]
+    guessed = str((incident.symptoms or {}).get("resource_kind") or "deployment").lower()
+    kind = kinds.get(guessed)
+    if kind is None or not incident.namespace or not incident.affected_services:
+        return None
+    return ObjectRef(kind, incident.namespace, incident.affected_services[0])  # type: ignore[arg-type]
+
+
+def incident_variables(
+    incident: Incident, diagnosed: Diagnosed | None = None, workload: ObjectRef | None = None
+) -> dict[str, str]:
+    """The values placeholders resolve to (`workload`: the target already decided)."""
     values = {f"labels.{key}": str(value) for key, value in (incident.labels or {}).items()}
     if incident.namespace:
         values["namespace"] = incident.namespace
     if incident.affected_services:
         values["service"] = incident.affected_services[0]
     values["incident"] = incident.human_id
+    workload = workload or workload_of(incident, diagnosed)
+    if workload is not None:
+        values |= {
+            "target.kind": workload.kind,
+            "target.name": workload.name,
+            "target.namespace": workload.namespace,
+        }
     return values
 
 
@@ -292,16 +349,30 @@ class ResolvedPlan:
         return str(self.target) if self.target is not None else f"playbook/{self.playbook.id}"
 
 
-def resolve_plan(playbook: Playbook, incident: Incident, settings: RepairSettings) -> ResolvedPlan:
+def resolve_plan(
+    playbook: Playbook,
+    incident: Incident,
+    settings: RepairSettings,
+    diagnosed: Diagnosed | None = None,
+    *,
+    workload: ObjectRef | None = None,
+) -> ResolvedPlan:
     """Fill the incident's values into target and steps; UnresolvedPlaceholder or ValueError."""
-    variables = incident_variables(incident)
+    variables = incident_variables(incident, diagnosed, workload)
     target = None
     if playbook.target is not None:
+        kind = substitute(playbook.target.kind, variables)
+        if kind not in WORKLOAD_KINDS:
+            raise ValueError(f"target kind {kind!r} is not a workload a repair acts on")
         target = ObjectRef(
-            kind=playbook.target.kind,
+            kind=kind,  # type: ignore[arg-type]
             namespace=check_namespace(substitute(playbook.target.namespace, variables)),
             name=check_object_name(substitute(playbook.target.name, variables), "target name"),
         )
+        if playbook.verify.check == "deployment_available" and kind != "Deployment":
+            raise ValueError(
+                f"verify deployment_available needs a Deployment; the target is {target}"
+            )
     steps = []
     for position, step in enumerate(playbook.steps):
         # Defaults (kube.delete_pod's pod: ${labels.pod}) hold placeholders too: fill them in.
@@ -575,9 +646,9 @@ class PlaybookCatalog:
         """A playbook by id."""
         return self._by_id.get(playbook_id)
 
-    def matching(self, incident: Incident) -> list[Playbook]:
-        """The playbooks whose match holds for the incident, best first."""
-        return [playbook for playbook in self.playbooks if playbook.matches(incident)]
+    def matching(self, incident: Incident, diagnosed: Diagnosed | None = None) -> list[Playbook]:
+        """The playbooks whose match holds for the incident (and its diagnosis), best first."""
+        return [p for p in self.playbooks if p.matches(incident, diagnosed)]
 
 
 def load_catalog(settings: RepairSettings) -> PlaybookCatalog:

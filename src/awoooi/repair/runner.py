@@ -151,7 +151,7 @@ class RepairRunner:
                 return None
             resuming = repair.status == RepairStatus.RUNNING
             plan = self._service.decider.replan(
-                incident, repair.playbook_id or "", repair.playbook_digest
+                incident, repair.playbook_id or "", repair.playbook_digest, repair.target
             )
             if isinstance(plan, str):
                 if resuming:

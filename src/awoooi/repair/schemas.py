@@ -45,6 +45,7 @@ class RepairOut(BaseModel):
     risk: str | None
     symptoms_hash: str
     anti_pattern_id: int | None
+    finding: dict[str, Any] | None = None
     plan: list[dict[str, Any]]
     requested_by: str
     decided_by: str | None

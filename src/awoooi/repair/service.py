@@ -203,6 +203,7 @@ class RepairService:
             risk=playbook.risk if playbook else None,
             symptoms_hash=incident.symptoms_hash,
             anti_pattern_id=decision.anti_pattern_id,
+            finding=decision.finding.to_json() if decision.finding else None,
             plan=plan_document(plan) if plan else [],
             requested_by=actor[:128],
             decided_at=None if waits else now,
