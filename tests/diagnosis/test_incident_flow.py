@@ -15,6 +15,7 @@ from awoooi.core.db import transaction
 from awoooi.core.jobs import enqueue
 from awoooi.core.models import AuditEntry, Job, Role
 from awoooi.diagnosis.incidents import DIAGNOSE_JOB, latest_diagnosis, queue_diagnosis
+from awoooi.diagnosis.models import DiagnosisRecord
 from awoooi.diagnosis.prompt import SYSTEM_PROMPT
 from awoooi.diagnosis.source import DumpSource
 from awoooi.incidents import repository
@@ -476,3 +477,75 @@ async def test_a_cluster_gives_the_findings_their_evidence(
         assert event.detail["target"]["name"] == "checkout"
     finally:
         await runtime.dispose()
+
+
+@pytest.fixture
+def leaky_dump(tmp_path: Path) -> Path:
+    """A crash-looping checkout whose env, Secret and log lines hold credentials."""
+    dump = Dump(tmp_path / "leaky")
+    dump.node("node-1")
+    dump.secret("shop", "checkout-db", {"password": "Sup3rS3cretDbPass", "user": "checkout"})
+    deployment = dump.deployment("shop", "checkout", replicas=1)
+    env = {"DB_PASSWORD": "Sup3rS3cretDbPass", "STRIPE_KEY": "sk_live_" + "Z9" * 12}
+    replicaset = dump.replicaset(
+        deployment, template(container("checkout", env=env)), revision=2, replicas=1, ready=0
+    )
+    pod = dump.pod(
+        replicaset,
+        POD,
+        statuses={
+            "checkout": waiting(
+                "CrashLoopBackOff",
+                "back-off 5m0s restarting failed container",
+                restarts=5,
+                last=exited("Error", 1),
+            )
+        },
+    )
+    dump.log(
+        pod,
+        "checkout",
+        [
+            "connecting to postgres://checkout:Sup3rS3cretDbPass@db.shop.svc:5432/orders",
+            "FATAL: password authentication failed for user \"checkout\"",
+        ],
+    )
+    return dump.write()
+
+
+async def test_secrets_reach_no_notice_no_model_and_no_stored_diagnosis(
+    settings: Settings,
+    leaky_dump: Path,
+    openai_server: OpenAIServer,
+    ollama_server: OllamaServer,
+) -> None:
+    openai_server.status = 500  # rejected: the notice carries the findings
+    ollama_server.malformed = "json"
+    runtime = Runtime.from_settings(settings, cluster_source=DumpSource(leaky_dump))
+    await runtime.migrate()
+    try:
+        alert = am_alert(pod=POD, starts_at=T0.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        alert["annotations"]["runbook"] = SECRET_ANNOTATION
+        payload = AlertmanagerWebhook.model_validate(am_payload([alert]))
+        async with transaction(runtime.session_factory) as session:
+            await runtime.incident_ingestor.ingest(
+                session, from_alertmanager(payload), actor="test"
+            )
+        await runtime.worker().run_until_idle()
+        async with runtime.session_factory() as session:
+            notices = list(await session.scalars(select(Notification)))
+            records = list(await session.scalars(select(DiagnosisRecord)))
+    finally:
+        await runtime.dispose()
+    assert records
+    assert records[0].findings, "the rules found the crash"
+    said = json.dumps(
+        {
+            "notices": [(n.title, n.text) for n in notices],
+            "diagnoses": [(r.summary, r.findings, r.evidence, r.answer) for r in records],
+            "model": [r.json for r in openai_server.chat_requests],
+        }
+    )
+    assert any(n.kind == "ai.rejected" for n in notices)
+    for secret in (*SECRETS, "Sup3rS3cretDbPass", "sk_live_" + "Z9" * 12):
+        assert secret not in said

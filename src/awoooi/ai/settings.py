@@ -118,7 +118,11 @@ class AISettings(BaseModel):
     breaker_cooldown_seconds: float = Field(
         60.0, gt=0, le=86400, description="How long an open breaker skips its provider."
     )
-    diagnose_incidents: bool = Field(True, description="Diagnose every new incident (a job).")
+    diagnose_incidents: bool = Field(
+        True,
+        description="Ask the local model to explain each new incident's diagnosis "
+        "(else the rules' findings are the diagnosis).",
+    )
     max_prompt_chars: int = Field(
         16000, ge=1000, le=1_000_000, description="Longer prompts are cut to this."
     )
