@@ -35,6 +35,7 @@ from awoooi.adapters.kube import (
     KubeConflict,
     KubeError,
     KubeNotFound,
+    LogReader,
     ObjectRef,
 )
 from tests.helpers.kube_api import strategic_merge
@@ -80,6 +81,9 @@ class InMemoryKube:
     # Objects another manager owns fields of: an apply without force answers KubeConflict with
     # this message (the server's, naming fields and managers); a forced apply clears it.
     conflicts: dict[ObjectKey, str] = field(default_factory=dict)
+    # Container logs: (namespace, pod, container, previous) -> text (read_log answers None
+    # for any other).
+    logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
 
     def add(self, kind: str, namespace: str, name: str, **values: Any) -> Workload:
         """Create a workload."""
@@ -194,6 +198,7 @@ class InMemoryKube:
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         where = f"list {api_version} {kind}" + (f" in {namespace}" if namespace else "")
         await self._enter("list_objects", where.removeprefix("list "))
@@ -209,7 +214,38 @@ class InMemoryKube:
                 continue
             if matches((obj.get("metadata") or {}).get("labels") or {}):
                 found.append(copy.deepcopy(obj))
-        return found
+        return found[:limit] if limit is not None else found
+
+    # -- LogReader -----------------------------------------------------------------------------
+
+    def set_log(
+        self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
+    ) -> None:
+        """The log a container has (its current run, or the one before)."""
+        self.logs[(namespace, pod, container, previous)] = text
+
+    async def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> str | None:
+        await self._enter("read_log", f"{namespace}/{pod}/{container}")
+        text = self.logs.get((namespace, pod, container, previous))
+        if text is None:
+            return None
+        lines = text.splitlines(keepends=True)
+        if tail_lines is not None:
+            lines = lines[len(lines) - tail_lines :] if tail_lines else []
+        data = "".join(lines).encode()
+        # Like the kubelet: the tail is selected first, then its end is cut after limit_bytes.
+        if limit_bytes is not None:
+            data = data[:limit_bytes]
+        return data.decode("utf-8", "replace")
 
     # -- ClusterWriter -------------------------------------------------------------------------
 
@@ -296,6 +332,11 @@ def _writes(writer: ClusterWriter) -> ClusterWriter:
     return writer
 
 
+def _logs(reader: LogReader) -> LogReader:
+    return reader
+
+
 _conforms(InMemoryKube())  # mypy-style checks that the fake implements the Protocols
 _reads(InMemoryKube())
 _writes(InMemoryKube())
+_logs(InMemoryKube())
