@@ -122,11 +122,22 @@ class InMemoryKube:
 
     async def rollout_undo(self, ref: ObjectRef, *, to_revision: int | None = None) -> int:
         await self._enter("rollout_undo", str(ref))
+        if ref.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+            raise KubeError(f"undo {ref}: a {ref.kind} cannot be rolled back", status=None)
         workload = self._workload(ref)
-        older = [rev for rev in workload.revisions if rev < workload.revision]
-        target = to_revision if to_revision is not None else (max(older) if older else None)
+        if ref.kind == "Deployment":
+            older = [rev for rev in workload.revisions if rev < workload.revision]
+            default = max(older) if older else None
+        else:
+            # kubectl's ControllerRevision rule: the second highest, whatever runs now.
+            ordered = sorted(workload.revisions)
+            default = ordered[-2] if len(ordered) > 1 else None
+        target = to_revision or default  # 0 means the previous one, as for kubectl
         if target is None or target not in workload.revisions:
             raise KubeError(f"no revision to roll {ref} back to", status=None)
+        if ref.kind != "Deployment":
+            # The controller renumbers the revision whose template runs again to the top.
+            workload.revisions.remove(target)
         workload.revision = max(workload.revisions) + 1
         workload.revisions.append(workload.revision)
         return target
