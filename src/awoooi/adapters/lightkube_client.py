@@ -42,6 +42,7 @@ from awoooi.adapters.kube import (
     KubeNotFound,
     ObjectRef,
 )
+from awoooi.adapters.settings import KubeSettings
 
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -390,6 +391,17 @@ class LightkubeClient:
         self._discovery: dict[str, _GroupVersion] = {}
         self._discovery_retry = discovery_retry
         self._discovery_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, kube: KubeSettings) -> LightkubeClient:
+        """A client for the `kube` settings (server, kubeconfig and context, or in-cluster)."""
+        return cls.connect(
+            server=kube.server,
+            kubeconfig=str(kube.kubeconfig) if kube.kubeconfig else None,
+            context=kube.context,
+            in_cluster=kube.in_cluster,
+            timeout=kube.timeout_seconds,
+        )
 
     @classmethod
     def connect(

@@ -39,7 +39,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "diagnose": (
         "awoooi.cli.diagnose",
         "diagnose",
-        "Diagnose an alert from a cluster dump: evidence, findings, the model's explanation.",
+        "Diagnose an alert from a cluster dump or the live cluster: evidence, findings, diagnosis.",
     ),
     "tokens": ("awoooi.cli.tokens", "app", "API tokens."),
     "jobs": ("awoooi.cli.jobs", "app", "Durable jobs."),
