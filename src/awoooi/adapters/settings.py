@@ -22,6 +22,12 @@ class KubeSettings(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0, le=600, description="Per API call.")
 
 
+KUBE_NOT_CONFIGURED = (
+    "no cluster configured: set kube.server, kube.kubeconfig or kube.in_cluster "
+    "(AWOOOI_KUBE__SERVER, ...), or $KUBECONFIG, or create ~/.kube/config"
+)
+
+
 def kube_configured(settings: KubeSettings) -> bool:
     """Whether any way to reach a cluster is configured (settings, $KUBECONFIG, ~/.kube)."""
     # The same rule as awoooi.runtime.kube_configured, without loading the runtime.

@@ -53,12 +53,6 @@ def _read_alert(path: Path) -> AlertContext:
         raise fail(exc.detail, EXIT_CONFIG) from None
 
 
-NO_CLUSTER = (
-    "no cluster configured: set kube.server, kube.kubeconfig or kube.in_cluster "
-    "(AWOOOI_KUBE__SERVER, ...), or $KUBECONFIG, or create ~/.kube/config"
-)
-
-
 async def _investigate(
     alert: AlertContext, cluster_dump: Path | None, kube: KubeSettings | None
 ) -> Investigation:
@@ -136,12 +130,12 @@ def diagnose(
     loaded = settings_from(ctx) if cluster or not no_model else None
     kube = None
     if cluster:
-        from awoooi.adapters.settings import kube_configured
+        from awoooi.adapters.settings import KUBE_NOT_CONFIGURED, kube_configured
 
         assert loaded is not None
         kube = loaded.kube
         if not kube_configured(kube):
-            raise fail(NO_CLUSTER, EXIT_CONFIG)
+            raise fail(KUBE_NOT_CONFIGURED, EXIT_CONFIG)
     settings = None
     why_not = "model not asked (--no-model)"
     if not no_model:

@@ -41,6 +41,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "diagnose",
         "Diagnose an alert from a cluster dump or the live cluster: evidence, findings, diagnosis.",
     ),
+    "cluster": ("awoooi.cli.cluster", "app", "The cluster: dump what a diagnosis reads."),
     "tokens": ("awoooi.cli.tokens", "app", "API tokens."),
     "jobs": ("awoooi.cli.jobs", "app", "Durable jobs."),
     "kb": ("awoooi.cli.kb", "app", "Knowledge base: runbooks, anti-patterns, postmortems."),

@@ -99,10 +99,10 @@ class KubeSource:
         except KubeKindNotServed:
             raw = []  # an API the cluster does not have holds no objects
         if len(raw) > self._max_list_items:
-            where = f" in {space}" if space else ""
+            where = f" in {space}" if space else " in all namespaces"
             raise SourceLimitExceeded(
                 f"more than {self._max_list_items} {kind} objects{where}: the live source "
-                "reads no more (diagnose a namespaced alert, or raise max_list_items)"
+                "reads at most that many per list (narrow it to a namespace)"
             )
         found = [_clean(obj) for obj in raw]
         if self._cache:
