@@ -339,7 +339,7 @@ async def test_rollout_undo_to_the_running_template_skips_the_patch(
     assert api.writes() == []
 
 
-async def test_rollout_undo_refuses_paused_deployments_and_other_kinds(
+async def test_rollout_undo_refuses_paused_deployments_and_replicasets(
     api: FakeKubeAPI, kube: LightkubeClient
 ) -> None:
     seed_history(api)
@@ -348,8 +348,8 @@ async def test_rollout_undo_refuses_paused_deployments_and_other_kinds(
 
     with pytest.raises(KubeError, match="paused"):
         await kube.rollout_undo(WEB)
-    with pytest.raises(KubeError, match="only a Deployment"):
-        await kube.rollout_undo(ObjectRef("StatefulSet", NS, "web"))
+    with pytest.raises(KubeError, match="only a Deployment, StatefulSet or DaemonSet"):
+        await kube.rollout_undo(ObjectRef("ReplicaSet", NS, "web"))
     assert api.writes() == []
 
 

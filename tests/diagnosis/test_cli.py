@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.diagnosis.dumps import Dump, alertmanager, container, exited, template, waiting
+from tests.diagnosis.live_cluster import load_dump
+from tests.helpers.kube_api import FakeKubeAPI, refusing_port
 from tests.helpers.llm_servers import OpenAIServer
 
 AWOOOI = Path(sys.executable).parent / "awoooi"
@@ -18,8 +20,11 @@ SECRET = "Qw3rty-Secr3t-Pass-42"
 
 
 def env(home: Path, **extra: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWOOOI_")}
-    return {**clean, "AWOOOI_HOME": str(home), "COLUMNS": "200", **extra}
+    # No cluster unless a test names one: no $KUBECONFIG, and a HOME without ~/.kube.
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith("AWOOOI_") and k != "KUBECONFIG"
+    }
+    return {**clean, "AWOOOI_HOME": str(home), "HOME": str(home), "COLUMNS": "200", **extra}
 
 
 def cli(*args: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -175,7 +180,11 @@ def test_the_table_is_what_an_sre_reads_first(case: Path, tmp_path: Path) -> Non
             "no Deployment ml/ghost",
         ),
         (["--alert", "{case}/alert.json", "--cluster-dump", "{case}/nowhere"], "no cluster dump"),
-        (["--alert", "{case}/alert.json", "--cluster"], "not available yet"),
+        (["--alert", "{case}/alert.json", "--cluster"], "no cluster configured"),
+        (
+            ["--alert", "{case}/alert.json", "--cluster", "--cluster-dump", "{case}/cluster"],
+            "not both",
+        ),
         (["--alert", "{case}/alert.json"], "--cluster-dump"),
     ],
 )
@@ -205,3 +214,53 @@ def test_models_switched_off_in_settings_leave_the_rules(case: Path, tmp_path: P
     diagnosis = json.loads(result.stdout)["diagnosis"]
     assert diagnosis["by"] == "rules"
     assert "ai.diagnose_incidents" in diagnosis["reason"]
+
+
+# -- --cluster: the live cluster of the kube settings -------------------------------------------
+
+
+def test_the_live_cluster_gives_the_dumps_answer(case: Path, tmp_path: Path) -> None:
+    dumped = cli(
+        "--alert", str(case / "alert.json"), "--cluster-dump", str(case / "cluster"),
+        "--format", "json", "--no-model", environ=env(tmp_path),
+    )  # fmt: skip
+    with FakeKubeAPI() as api:
+        load_dump(api, case / "cluster")
+        live = cli(
+            "--alert", str(case / "alert.json"), "--cluster", "--format", "json", "--no-model",
+            environ=env(tmp_path, AWOOOI_KUBE__SERVER=api.url),
+        )  # fmt: skip
+        logs = [r for r in api.requests if r.path.endswith("/log")]
+
+    assert live.returncode == 0, live.stderr
+    assert dumped.returncode == 0, dumped.stderr
+    assert json.loads(live.stdout) == json.loads(dumped.stdout)
+    assert json.loads(live.stdout)["findings"][0]["cause"] == "OOM_KILLED"
+    assert logs, "the live diagnosis read no container log"
+    assert all(r.method == "GET" for r in api.requests)  # read-only
+    assert SECRET not in live.stdout + live.stderr
+
+
+def test_a_live_target_that_does_not_exist_exits_2(case: Path, tmp_path: Path) -> None:
+    with FakeKubeAPI() as api:
+        load_dump(api, case / "cluster")
+        result = cli(
+            "--alert", str(case / "ghost.json"), "--cluster", "--no-model",
+            environ=env(tmp_path, AWOOOI_KUBE__SERVER=api.url),
+        )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "no Deployment ml/ghost" in result.stderr
+
+
+def test_an_unreachable_cluster_exits_1_with_one_line(case: Path, tmp_path: Path) -> None:
+    with refusing_port() as port:
+        result = cli(
+            "--alert", str(case / "alert.json"), "--cluster", "--no-model",
+            environ=env(tmp_path, AWOOOI_KUBE__SERVER=f"http://127.0.0.1:{port}"),
+        )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "cannot reach the API server" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""

@@ -35,6 +35,7 @@ from awoooi.adapters.kube import (
     KubeConflict,
     KubeError,
     KubeNotFound,
+    LogReader,
     ObjectRef,
 )
 from tests.helpers.kube_api import strategic_merge
@@ -80,6 +81,9 @@ class InMemoryKube:
     # Objects another manager owns fields of: an apply without force answers KubeConflict with
     # this message (the server's, naming fields and managers); a forced apply clears it.
     conflicts: dict[ObjectKey, str] = field(default_factory=dict)
+    # Container logs: (namespace, pod, container, previous) -> text (read_log answers None
+    # for any other).
+    logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
 
     def add(self, kind: str, namespace: str, name: str, **values: Any) -> Workload:
         """Create a workload."""
@@ -118,11 +122,22 @@ class InMemoryKube:
 
     async def rollout_undo(self, ref: ObjectRef, *, to_revision: int | None = None) -> int:
         await self._enter("rollout_undo", str(ref))
+        if ref.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+            raise KubeError(f"undo {ref}: a {ref.kind} cannot be rolled back", status=None)
         workload = self._workload(ref)
-        older = [rev for rev in workload.revisions if rev < workload.revision]
-        target = to_revision if to_revision is not None else (max(older) if older else None)
+        if ref.kind == "Deployment":
+            older = [rev for rev in workload.revisions if rev < workload.revision]
+            default = max(older) if older else None
+        else:
+            # kubectl's ControllerRevision rule: the second highest, whatever runs now.
+            ordered = sorted(workload.revisions)
+            default = ordered[-2] if len(ordered) > 1 else None
+        target = to_revision or default  # 0 means the previous one, as for kubectl
         if target is None or target not in workload.revisions:
             raise KubeError(f"no revision to roll {ref} back to", status=None)
+        if ref.kind != "Deployment":
+            # The controller renumbers the revision whose template runs again to the top.
+            workload.revisions.remove(target)
         workload.revision = max(workload.revisions) + 1
         workload.revisions.append(workload.revision)
         return target
@@ -194,6 +209,7 @@ class InMemoryKube:
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         where = f"list {api_version} {kind}" + (f" in {namespace}" if namespace else "")
         await self._enter("list_objects", where.removeprefix("list "))
@@ -209,7 +225,38 @@ class InMemoryKube:
                 continue
             if matches((obj.get("metadata") or {}).get("labels") or {}):
                 found.append(copy.deepcopy(obj))
-        return found
+        return found[:limit] if limit is not None else found
+
+    # -- LogReader -----------------------------------------------------------------------------
+
+    def set_log(
+        self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
+    ) -> None:
+        """The log a container has (its current run, or the one before)."""
+        self.logs[(namespace, pod, container, previous)] = text
+
+    async def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> str | None:
+        await self._enter("read_log", f"{namespace}/{pod}/{container}")
+        text = self.logs.get((namespace, pod, container, previous))
+        if text is None:
+            return None
+        lines = text.splitlines(keepends=True)
+        if tail_lines is not None:
+            lines = lines[len(lines) - tail_lines :] if tail_lines else []
+        data = "".join(lines).encode()
+        # Like the kubelet: the tail is selected first, then its end is cut after limit_bytes.
+        if limit_bytes is not None:
+            data = data[:limit_bytes]
+        return data.decode("utf-8", "replace")
 
     # -- ClusterWriter -------------------------------------------------------------------------
 
@@ -296,6 +343,11 @@ def _writes(writer: ClusterWriter) -> ClusterWriter:
     return writer
 
 
+def _logs(reader: LogReader) -> LogReader:
+    return reader
+
+
 _conforms(InMemoryKube())  # mypy-style checks that the fake implements the Protocols
 _reads(InMemoryKube())
 _writes(InMemoryKube())
+_logs(InMemoryKube())

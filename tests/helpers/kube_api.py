@@ -19,6 +19,20 @@ types, `resourceVersion`/`generation` bookkeeping. Objects live in `objects`, ke
 API discovery (`/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`) lists the
 kinds the server knows: the built-in ones below, any registered, any of an added object.
 
+Container logs (`GET .../pods/<pod>/log?container=&previous=&tailLines=&limitBytes=`, text/plain)
+come from `set_log`; the errors are the real server's: 404 for a missing pod, 400 for a missing
+container, a previous run that never happened (`previous terminated container "c" in pod "p" not
+found`) or a container still waiting to start. tailLines picks the last lines first, then
+limitBytes cuts the end of that, as the kubelet does.
+
+    api.set_log("prod", "web-abc12", "web", "started\npanic: boom\n")
+    api.set_log("prod", "web-abc12", "web", "the run before\n", previous=True)
+
+ControllerRevisions (the StatefulSet and DaemonSet history) are objects like any other:
+`make_controller_revision` builds one as the controllers record it, and `record_revision` does
+what those controllers do after a template change (a new highest revision, or the equal one
+renumbered to the top).
+
 Server-side apply (PATCH `application/apply-patch+yaml`) needs `fieldManager`, merges the applied
 fields into the live object (creating it when missing) and keeps field ownership in each object's
 `metadata.managedFields`: changing a field another manager owns answers 409 with the real
@@ -38,6 +52,7 @@ resource leave `status` alone, as on the real server; use `set_status` (or `/sta
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import socket
@@ -68,7 +83,15 @@ API_VERSIONS = {
     "StatefulSet": "apps/v1",
     "DaemonSet": "apps/v1",
     "ReplicaSet": "apps/v1",
+    "ControllerRevision": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2",
     "Pod": "v1",
+    "Event": "v1",
+    "PersistentVolumeClaim": "v1",
+    "ResourceQuota": "v1",
+    "ReplicationController": "v1",
     "ConfigMap": "v1",
     "Secret": "v1",
     "Service": "v1",
@@ -85,7 +108,15 @@ PLURALS = {
     "StatefulSet": "statefulsets",
     "DaemonSet": "daemonsets",
     "ReplicaSet": "replicasets",
+    "ControllerRevision": "controllerrevisions",
+    "Job": "jobs",
+    "CronJob": "cronjobs",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "Pod": "pods",
+    "Event": "events",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "ResourceQuota": "resourcequotas",
+    "ReplicationController": "replicationcontrollers",
     "ConfigMap": "configmaps",
     "Secret": "secrets",
     "Service": "services",
@@ -103,9 +134,13 @@ CLUSTER_SCOPED = frozenset(
 )
 # What discovery says a resource allows (every resource here answers all of them).
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-SCALABLE = frozenset({"deployments", "statefulsets", "replicasets"})
+SCALABLE = frozenset({"deployments", "statefulsets", "replicasets", "replicationcontrollers"})
 # Resources whose status is a subresource: writes to the object itself never change it.
-WITH_STATUS = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets", "pods"})
+WITH_STATUS = frozenset({
+    "deployments", "statefulsets", "daemonsets", "replicasets", "pods", "jobs", "cronjobs",
+    "horizontalpodautoscalers", "persistentvolumeclaims", "resourcequotas",
+    "replicationcontrollers",
+})
 WITH_SELECTOR = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets"})
 
 REASONS = {
@@ -133,6 +168,19 @@ _DISCOVERY_PATH = re.compile(
     r"^/(?:api(?:/(?P<core>[^/]+))?|apis(?:/(?P<group>[^/]+)(?:/(?P<version>[^/]+))?)?)/?$"
 )
 _SET_TERM = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+# Field selectors the real server supports beyond metadata.name and metadata.namespace
+# (k8s.io/kubernetes pkg/registry/core/{event,pod}/strategy.go); "source" is source.component.
+FIELD_LABELS = {
+    "events": {
+        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+        "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type",
+    },
+    "pods": {
+        "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+        "status.phase", "status.podIP", "status.nominatedNodeName",
+    },
+}
 
 
 def now_rfc3339() -> str:
@@ -311,6 +359,54 @@ def make_pod(
         "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
         "spec": {"containers": [{"name": "main", "image": "nginx:1.25"}]},
+    }
+
+
+# The alphabet of generated names and hashes (k8s.io/apimachinery rand.SafeEncodeString).
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def make_controller_revision(
+    workload: JSON,
+    *,
+    revision: int,
+    image: str | None = None,
+    owner_uid: str | None = None,
+) -> JSON:
+    """A ControllerRevision of a stored StatefulSet or DaemonSet (its template, `image` set on
+    every container when given), as the controller records it: `data` is the strategic merge
+    patch that puts the template back, named `<workload>-<hash>` with that hash as its
+    `controller-revision-hash` label, the template's labels and a controller reference."""
+    meta = workload["metadata"]
+    template = copy.deepcopy(workload["spec"]["template"])
+    if image is not None:
+        for container in template["spec"]["containers"]:
+            container["image"] = image
+    data = {"spec": {"template": {**template, "$patch": "replace"}}}
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).digest()
+    revision_hash = "".join(_SAFE[b % len(_SAFE)] for b in digest[:10])
+    labels = {**(template.get("metadata") or {}).get("labels", {}),
+              "controller-revision-hash": revision_hash}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": f"{meta['name']}-{revision_hash}",
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": workload["kind"],
+                    "name": meta["name"],
+                    "uid": owner_uid or meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "data": data,
+        "revision": revision,
     }
 
 
@@ -742,6 +838,13 @@ class _Answer:
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Text:
+    """A text/plain answer (pod logs) instead of a JSON document."""
+
+    body: bytes
+
+
 class FakeKubeAPI:
     """The fake API server: state, request log, faults, and the HTTP front end."""
 
@@ -757,6 +860,8 @@ class FakeKubeAPI:
         # The manager of a non-apply write without fieldManager (None: the User-Agent's).
         self.default_field_manager: str | None = None
         self._faults: list[Fault] = []
+        # Container logs: (namespace, pod, container, previous) -> text.
+        self.logs: dict[tuple[str, str, str, bool], str] = {}
         self._lock = threading.RLock()
         self._release = threading.Event()
         self._resource_version = 1000
@@ -860,6 +965,36 @@ class FakeKubeAPI:
             obj["metadata"]["resourceVersion"] = self._next_version()
             return copy.deepcopy(obj)
 
+    def set_log(self, namespace: str, pod: str, container: str, text: str, *,
+                previous: bool = False) -> None:
+        """The log the kubelet holds for a container: its current run, or the one before."""
+        with self._lock:
+            self.logs[(namespace, pod, container, previous)] = text
+
+    def record_revision(self, kind: str, namespace: str, name: str) -> JSON:
+        """What the StatefulSet and DaemonSet controllers do after a template change: the
+        running template becomes the highest revision, an equal older revision renumbered
+        (rollback) or a new one created; returns it."""
+        with self._lock:
+            workload = self.objects[self._key_for(kind, namespace, name)]
+            uid = workload["metadata"]["uid"]
+            history = sorted(
+                (obj for key, obj in self.objects.items()
+                 if key[:3] == ("apps/v1", namespace, "controllerrevisions")
+                 and any(ref.get("uid") == uid and ref.get("controller")
+                         for ref in obj["metadata"].get("ownerReferences") or [])),
+                key=lambda obj: obj["revision"],
+            )
+            top = history[-1]["revision"] if history else 0
+            fresh = make_controller_revision(workload, revision=top + 1)
+            equal = [obj for obj in history if obj["data"] == fresh["data"]]
+            if not equal:
+                return self.add(fresh)
+            if equal[-1]["revision"] != top:
+                equal[-1]["revision"] = top + 1
+                equal[-1]["metadata"]["resourceVersion"] = self._next_version()
+            return copy.deepcopy(equal[-1])
+
     def fail_next(
         self,
         status: int,
@@ -930,6 +1065,8 @@ class FakeKubeAPI:
                 code, answer = self._route(request)
         except ApiFailure as failure:
             return _Answer(failure.code, _dump(failure.body), hang=hang)
+        if isinstance(answer, _Text):
+            return _Answer(code, answer.body, "text/plain", hang=hang)
         return _Answer(code, _dump(answer), hang=hang)
 
     def wait_released(self, seconds: float) -> None:
@@ -999,6 +1136,9 @@ class FakeKubeAPI:
                 resources.append({"name": f"{d.plural}/status", "singularName": "",
                                   "namespaced": d.namespaced, "kind": d.kind,
                                   "verbs": ["get", "patch", "update"]})
+            if d.plural == "pods":
+                resources.append({"name": "pods/log", "singularName": "",
+                                  "namespaced": True, "kind": "Pod", "verbs": ["get"]})
             if d.plural in SCALABLE:
                 resources.append({"name": f"{d.plural}/scale", "singularName": "",
                                   "namespaced": d.namespaced, "group": "autoscaling",
@@ -1012,6 +1152,11 @@ class FakeKubeAPI:
         if discovery is not None and request.method == "GET":
             return 200, self._discovery(discovery)
         m = _PATH.match(request.path)
+        if m is not None and m["core"] and m["plural"] == "pods" and m["sub"] == "log":
+            if request.method != "GET":
+                raise ApiFailure(405, f"the server does not allow this method on the requested "
+                                      f"resource ({request.method} {request.path})")
+            return 200, self._pod_log(m["namespace"] or "", m["name"], request.query)
         if m is None or (m["sub"] is not None and m["sub"] not in ("scale", "status")):
             raise ApiFailure(404, "the server could not find the requested resource")
         group = m["group"] or ""
@@ -1091,6 +1236,48 @@ class FakeKubeAPI:
         raise ApiFailure(405, f"the server does not allow this method on the requested resource "
                               f"({method} {request.path})")
 
+    def _pod_log(self, namespace: str, name: str, query: dict[str, str]) -> _Text:
+        """GET pods/<name>/log as the API server answers it (through the kubelet)."""
+        pod = self._existing(("v1", namespace, "pods", name))
+        spec = pod.get("spec") or {}
+        names = [c["name"] for group in ("initContainers", "containers", "ephemeralContainers")
+                 for c in spec.get(group) or []]
+        container = query.get("container") or ""
+        if not container:
+            main = [c["name"] for c in spec.get("containers") or []]
+            if len(main) != 1:
+                raise ApiFailure(400, f"a container name must be specified for pod {name}, "
+                                      f"choose one of: [{' '.join(main)}]")
+            container = main[0]
+        if container not in names:
+            raise ApiFailure(400, f"container {container} is not valid for pod {name}")
+        previous = _parse_bool(query.get("previous", "false"), "previous")
+        tail = _log_number(query, "tailLines", minimum=0)
+        limit = _log_number(query, "limitBytes", minimum=1)
+        text = self.logs.get((namespace, name, container, previous))
+        if text is None:
+            if previous:
+                raise ApiFailure(400, f'previous terminated container "{container}" in pod '
+                                      f'"{name}" not found')
+            status = _container_status(pod, container)
+            waiting = (status.get("state") or {}).get("waiting")
+            if waiting is not None and not (status.get("lastState") or {}).get("terminated"):
+                raise ApiFailure(400, f'container "{container}" in pod "{name}" is waiting to '
+                                      f'start: {waiting.get("reason") or "ContainerCreating"}')
+            text = ""
+        data = text.encode()
+        if tail is not None:
+            # The kubelet counts "\n"-terminated lines; an unterminated last line counts too.
+            lines = [line + b"\n" for line in data.split(b"\n")]
+            if data.endswith(b"\n") or not data:
+                lines.pop()
+            else:
+                lines[-1] = lines[-1][:-1]
+            data = b"".join(lines[len(lines) - tail:]) if tail else b""
+        if limit is not None:
+            data = data[:limit]  # the kubelet stops writing after limitBytes
+        return _Text(data)
+
     def _existing(self, key: Key) -> JSON:
         obj = self.objects.get(key)
         if obj is None:
@@ -1100,7 +1287,7 @@ class FakeKubeAPI:
     def _list(self, api_version: str, namespace: str | None, plural: str,
               query: dict[str, str]) -> JSON:
         matches = label_matcher(query.get("labelSelector", ""))
-        fields = _field_matcher(query.get("fieldSelector", ""))
+        fields = _field_matcher(query.get("fieldSelector", ""), plural)
         items = []
         for (version, ns, kind_plural, _name), obj in sorted(self.objects.items()):
             if (version, kind_plural) != (api_version, plural):
@@ -1298,18 +1485,64 @@ def _validate(key: Key, obj: JSON) -> None:
                               f"{labels!r}: `selector` does not match template `labels`")
 
 
-def _field_matcher(selector: str) -> Callable[[JSON], bool]:
+def _field_matcher(selector: str, plural: str) -> Callable[[JSON], bool]:
     checks: list[Callable[[JSON], bool]] = []
+    supported = {"metadata.name", "metadata.namespace", *FIELD_LABELS.get(plural, ())}
     for term in _split_terms(selector):
         negate = "!=" in term
         name, value = (p.strip() for p in re.split("!=|==?", term, maxsplit=1))
-        if name not in ("metadata.name", "metadata.namespace"):
+        if name not in supported:
             raise ApiFailure(400, f'field label not supported: "{name}"')
-        field_name = name.split(".", 1)[1]
+        path = "source.component" if (plural, name) == ("events", "source") else name
         checks.append(
-            lambda obj, f=field_name, v=value, n=negate: (obj["metadata"].get(f) == v) != n
+            lambda obj, p=path, v=value, n=negate: (_field_value(obj, p) == v) != n
         )
     return lambda obj: all(check(obj) for check in checks)
+
+
+def _field_value(obj: JSON, path: str) -> str:
+    """A field as the server's field selectors see it: a string, "" when missing."""
+    node: Any = obj
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is None:
+        return ""
+    return str(node).lower() if isinstance(node, bool) else str(node)
+
+
+def _parse_bool(value: str, name: str) -> bool:
+    """Go's strconv.ParseBool, as the API server parses boolean query parameters."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise ApiFailure(400, f'{name}: Invalid value: "{value}": not a boolean')
+
+
+def _log_number(query: dict[str, str], name: str, *, minimum: int) -> int | None:
+    """An integer pod log option, checked as the server validates PodLogOptions."""
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiFailure(400, f'{name}: Invalid value: "{text}": not an integer') from None
+    if value < minimum:
+        rule = "must be greater than 0" if minimum else "must be greater than or equal to 0"
+        raise ApiFailure(422, f'PodLogOptions "" is invalid: {name}: Invalid value: {value}: '
+                              f"{rule}")
+    return value
+
+
+def _container_status(pod: JSON, container: str) -> JSON:
+    """The status of one container (init, app or ephemeral), {} when not reported."""
+    status = pod.get("status") or {}
+    for group in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+        for item in status.get(group) or []:
+            if item.get("name") == container:
+                return dict(item)
+    return {}
 
 
 class _Handler(BaseHTTPRequestHandler):

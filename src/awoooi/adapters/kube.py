@@ -41,6 +41,10 @@ class KubeNotFound(KubeError):
     """The object does not exist."""
 
 
+class KubeKindNotServed(KubeError):
+    """The API server does not serve the kind (a CRD not installed, an API version removed)."""
+
+
 class KubeConflict(KubeError):
     """Server-side apply found fields owned by another manager (retry with force to take them)."""
 
@@ -65,8 +69,9 @@ class KubeClient(Protocol):
         ...
 
     async def rollout_undo(self, ref: ObjectRef, *, to_revision: int | None = None) -> int:
-        """Roll a Deployment back to a ReplicaSet's template (the previous one by default);
-        returns the revision rolled back to."""
+        """Roll a Deployment back to a ReplicaSet's template, a StatefulSet or DaemonSet to a
+        ControllerRevision's (the previous one by default); returns the revision rolled back
+        to."""
         ...
 
     async def delete_pod(
@@ -106,9 +111,32 @@ class ClusterReader(Protocol):
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Every object of the kind (in every namespace when `namespace` is None) matching the
-        label selector, each with apiVersion and kind set."""
+        label selector, each with apiVersion and kind set; at most `limit` of them (the first
+        in the server's order) when given."""
+        ...
+
+
+@runtime_checkable
+class LogReader(Protocol):
+    """Reads container logs (diagnosis)."""
+
+    async def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> str | None:
+        """The container's log as the API server sends it: the last `tail_lines` lines, cut
+        after `limit_bytes` bytes (the server cuts the end, not the start), the run before
+        when `previous`; None when there is none (no such pod or container, a container
+        that has not started, no previous run)."""
         ...
 
 

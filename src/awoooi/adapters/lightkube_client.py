@@ -35,7 +35,14 @@ from lightkube.models.meta_v1 import LabelSelector
 from lightkube.resources import apps_v1, core_v1
 from lightkube.types import CascadeType, PatchType
 
-from awoooi.adapters.kube import KubeConflict, KubeError, KubeNotFound, ObjectRef
+from awoooi.adapters.kube import (
+    KubeConflict,
+    KubeError,
+    KubeKindNotServed,
+    KubeNotFound,
+    ObjectRef,
+)
+from awoooi.adapters.settings import KubeSettings
 
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -197,10 +204,45 @@ def _template_without_hash(template: PodTemplateSpec | None) -> dict[str, Any]:
     return data
 
 
-def _owned_by(rs: apps_v1.ReplicaSet, uid: str | None) -> bool:
-    """True when the ReplicaSet's controller is the object with this uid."""
-    refs = rs.metadata.ownerReferences if rs.metadata is not None else None
+def _owned_by(obj: apps_v1.ReplicaSet | apps_v1.ControllerRevision, uid: str | None) -> bool:
+    """True when the object's controller is the object with this uid."""
+    refs = obj.metadata.ownerReferences if obj.metadata is not None else None
     return uid is not None and any(ref.uid == uid and ref.controller for ref in refs or [])
+
+
+def _plain_template(template: PodTemplateSpec | None) -> dict[str, Any]:
+    """A workload's pod template as a plain dict (a deep copy, unknown fields kept)."""
+    if template is None:
+        return {}
+    return copy.deepcopy(cast(dict[str, Any], cast(Any, template).to_dict()))
+
+
+def _revision_patch(revision: apps_v1.ControllerRevision, where: str) -> dict[str, Any]:
+    """A ControllerRevision's data: the strategic merge patch that restores its pod template
+    (`{"spec": {"template": {..., "$patch": "replace"}}}`, as the StatefulSet and DaemonSet
+    controllers record it)."""
+    data = revision.data
+    if hasattr(data, "to_dict"):
+        data = data.to_dict()
+    spec = data.get("spec") if isinstance(data, Mapping) else None
+    template = spec.get("template") if isinstance(spec, Mapping) else None
+    if not isinstance(template, Mapping):
+        raise KubeError(f"{where}: revision {revision.revision} holds no pod template")
+    return copy.deepcopy(dict(cast(Mapping[str, Any], data)))
+
+
+def _pick_controller_revision(
+    where: str, history: Mapping[int, apps_v1.ControllerRevision], to_revision: int | None
+) -> int:
+    """kubectl's rule for StatefulSets and DaemonSets: the explicit revision, else the second
+    highest (the controller always holds the running template in the highest one)."""
+    if to_revision:
+        if to_revision not in history:
+            raise KubeError(f"{where}: revision {to_revision} not found in its history")
+        return to_revision
+    if len(history) < 2:
+        raise KubeError(f"{where}: no previous revision to roll back to")
+    return sorted(history)[-2]
 
 
 # -- generic objects (drift) -------------------------------------------------------------------
@@ -351,6 +393,17 @@ class LightkubeClient:
         self._discovery_lock = asyncio.Lock()
 
     @classmethod
+    def from_settings(cls, kube: KubeSettings) -> LightkubeClient:
+        """A client for the `kube` settings (server, kubeconfig and context, or in-cluster)."""
+        return cls.connect(
+            server=kube.server,
+            kubeconfig=str(kube.kubeconfig) if kube.kubeconfig else None,
+            context=kube.context,
+            in_cluster=kube.in_cluster,
+            timeout=kube.timeout_seconds,
+        )
+
+    @classmethod
     def connect(
         cls,
         *,
@@ -426,12 +479,18 @@ class LightkubeClient:
             )
 
     async def rollout_undo(self, ref: ObjectRef, *, to_revision: int | None = None) -> int:
-        """Put an owned ReplicaSet's pod template back into the Deployment, as `kubectl
-        rollout undo` does; returns the revision rolled back to."""
-        if ref.kind != "Deployment":
-            raise KubeError(f"undo {ref}: only a Deployment can be rolled back, not a {ref.kind}")
+        """Put an earlier pod template back into the workload, as `kubectl rollout undo`
+        does (a Deployment from its ReplicaSets, a StatefulSet or DaemonSet from its
+        ControllerRevisions); returns the revision rolled back to."""
         if to_revision is not None and to_revision < 0:
             raise KubeError(f"undo {ref}: revision {to_revision} is not a revision")
+        if ref.kind in ("StatefulSet", "DaemonSet"):
+            return await self._undo_to_controller_revision(ref, to_revision)
+        if ref.kind != "Deployment":
+            raise KubeError(
+                f"undo {ref}: only a Deployment, StatefulSet or DaemonSet can be rolled back, "
+                f"not a {ref.kind}"
+            )
         with _api_errors("undo", str(ref)):
             deployment = await self._client.get(
                 apps_v1.Deployment, ref.name, namespace=ref.namespace
@@ -476,6 +535,83 @@ class LightkubeClient:
                 patch_type=PatchType.JSON,
             )
         return target
+
+    async def _undo_to_controller_revision(self, ref: ObjectRef, to_revision: int | None) -> int:
+        """kubectl's StatefulSet/DaemonSet rollback: the chosen ControllerRevision's data (a
+        strategic merge patch replacing spec.template) is patched into the workload, unless
+        the workload already runs that template."""
+        where = f"undo {ref}"
+        resource = apps_v1.StatefulSet if ref.kind == "StatefulSet" else apps_v1.DaemonSet
+        with _api_errors("undo", str(ref)):
+            workload: apps_v1.StatefulSet | apps_v1.DaemonSet = await self._client.get(
+                resource, ref.name, namespace=ref.namespace
+            )
+            uid = workload.metadata.uid if workload.metadata is not None else None
+            labels = cast("dict[str, Any] | None", _selector_pairs(workload.spec.selector) or None)
+            history: dict[int, apps_v1.ControllerRevision] = {}
+            async for revision in self._client.list(
+                apps_v1.ControllerRevision, namespace=ref.namespace, labels=labels
+            ):
+                # As for ReplicaSets: the selector may match another workload's revisions.
+                if revision.revision is not None and _owned_by(revision, uid):
+                    history.setdefault(revision.revision, revision)
+            target = _pick_controller_revision(where, history, to_revision)
+            patch = _revision_patch(history[target], where)
+            wanted = {k: v for k, v in patch["spec"]["template"].items() if k != "$patch"}
+            if wanted == _plain_template(workload.spec.template):
+                # kubectl skips it too ("current template already matches revision N").
+                return target
+            await self._client.patch(
+                resource,
+                ref.name,
+                patch,
+                namespace=ref.namespace,
+                patch_type=PatchType.STRATEGIC,
+            )
+        return target
+
+    async def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> str | None:
+        """GET one container's log (pods/log, text); None on a 404 and on the 400 the server
+        answers when there is no such log (no previous run, not started, no such container)."""
+        where = f"{namespace}/Pod/{pod} container {container}" + (" (previous)" if previous else "")
+        for value, what in ((namespace, "namespace"), (pod, "name"), (container, "container")):
+            _check_name(value, what, f"log {where}")
+        if tail_lines is not None and tail_lines < 0:
+            raise KubeError(f"log {where}: tail_lines must be >= 0, not {tail_lines}")
+        if limit_bytes is not None and limit_bytes < 1:
+            raise KubeError(f"log {where}: limit_bytes must be >= 1, not {limit_bytes}")
+        params = {"container": container}
+        if previous:
+            params["previous"] = "true"
+        if tail_lines is not None:
+            params["tailLines"] = str(tail_lines)
+        if limit_bytes is not None:
+            params["limitBytes"] = str(limit_bytes)
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        with _api_errors("log", where):
+            async with self._http().stream("GET", path, params=params) as response:
+                if response.status_code >= 400:
+                    await response.aread()  # the Status body names the reason
+                    if response.status_code in (400, 404):
+                        return None
+                    response.raise_for_status()
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if limit_bytes is not None and len(data) >= limit_bytes:
+                        break  # a server (or proxy) that ignores limitBytes is cut here
+        if limit_bytes is not None:
+            del data[limit_bytes:]
+        return data.decode("utf-8", "replace")
 
     async def delete_pod(
         self, namespace: str, name: str, *, grace_period_seconds: int | None = None
@@ -549,12 +685,17 @@ class LightkubeClient:
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """LIST every object of a kind (all namespaces when `namespace` is None), apiVersion
-        and kind filled in on each item (the server leaves them out of list items)."""
+        and kind filled in on each item (the server leaves them out of list items); with
+        `limit`, only the first that many (no further page is fetched)."""
         where = f"list {api_version} {kind}" + (f" in {namespace}" if namespace else "")
         if namespace is not None:
             _check_name(namespace, "namespace", where)
+        if limit is not None and limit < 1:
+            raise KubeError(f"{where}: limit must be at least 1, not {limit}")
+        chunk = min(_LIST_CHUNK, limit) if limit is not None else _LIST_CHUNK
         resource, _ = await self._resource(api_version, kind, "list", where)
         # lightkube builds selectors from (key, operator) pairs; an "exists" term encodes as
         # its bare key, which carries the caller's selector through verbatim.
@@ -570,16 +711,18 @@ class LightkubeClient:
                         resource,
                         namespace=namespace if namespace is not None else ALL_NS,
                         labels=labels,
-                        chunk_size=_LIST_CHUNK,
+                        chunk_size=chunk,
                     )
                 else:  # cluster-scoped: a namespace means nothing, as for kubectl
                     listing = self._client.list(
                         cast(type[GlobalResource], resource),
                         labels=labels,
-                        chunk_size=_LIST_CHUNK,
+                        chunk_size=chunk,
                     )
                 async for obj in listing:
                     items.append(_plain(obj, api_version, kind))
+                    if limit is not None and len(items) >= limit:
+                        break  # the next page is never requested
         except KubeNotFound:
             # The kind was served at discovery time and is gone now (a CRD removed).
             self._discovery.pop(api_version, None)
@@ -696,7 +839,7 @@ class LightkubeClient:
                 self._discovery[api_version] = served
         info = served.kinds.get(kind)
         if info is None:
-            raise KubeError(f"{where}: unknown kind {kind} in {api_version} (not served)")
+            raise KubeKindNotServed(f"{where}: unknown kind {kind} in {api_version} (not served)")
         return info
 
     async def _discover(self, api_version: str) -> _GroupVersion:

@@ -1,5 +1,5 @@
-"""`awoooi diagnose`: an alert and a cluster dump in; target, findings, evidence and the local
-model's explanation out. No database: nothing is stored."""
+"""`awoooi diagnose`: an alert and a cluster dump (or the live cluster) in; target, findings,
+evidence and the local model's explanation out. No database: nothing is stored."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from awoooi.diagnosis.service import investigate
 from awoooi.diagnosis.source import DumpSource
 
 if TYPE_CHECKING:
+    from awoooi.adapters.settings import KubeSettings
     from awoooi.settings import Settings
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
@@ -52,10 +53,32 @@ def _read_alert(path: Path) -> AlertContext:
         raise fail(exc.detail, EXIT_CONFIG) from None
 
 
+async def _investigate(
+    alert: AlertContext, cluster_dump: Path | None, kube: KubeSettings | None
+) -> Investigation:
+    """The investigation over the dump, else over the live cluster of the `kube` settings."""
+    if kube is None:
+        assert cluster_dump is not None
+        return await investigate(DumpSource(cluster_dump), alert.labels, at=alert.starts_at)
+    # Only a live diagnosis needs the Kubernetes client.
+    from awoooi.adapters.lightkube_client import LightkubeClient
+    from awoooi.diagnosis.live import KubeSource
+
+    client = LightkubeClient.from_settings(kube)
+    try:
+        return await investigate(KubeSource(client, client), alert.labels, at=alert.starts_at)
+    finally:
+        await client.aclose()
+
+
 async def _run(
-    source: DumpSource, alert: AlertContext, settings: Settings | None, why_not: str
+    alert: AlertContext,
+    cluster_dump: Path | None,
+    kube: KubeSettings | None,
+    settings: Settings | None,
+    why_not: str,
 ) -> tuple[Investigation, dict[str, Any]]:
-    investigation = await investigate(source, alert.labels, at=alert.starts_at)
+    investigation = await _investigate(alert, cluster_dump, kube)
     if settings is None:
         diagnosis = await explain(investigation, router=None, incident=alert.describe())
         return investigation, {**diagnosis, "reason": why_not}
@@ -90,35 +113,38 @@ def diagnose(
         ),
     ] = None,
     cluster: Annotated[
-        bool, typer.Option("--cluster", help="Read the live cluster (not available yet).")
+        bool,
+        typer.Option("--cluster", help="Read the live cluster of the kube settings (read-only)."),
     ] = False,
     output: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Do not ask a model: the findings are the answer.")
     ] = False,
 ) -> None:
-    """Diagnose an alert from a cluster dump: evidence, findings, the model's explanation."""
+    """Diagnose an alert from a cluster dump or the live cluster: evidence, findings, diagnosis."""
     if cluster and cluster_dump is not None:
         raise fail("give either --cluster-dump DIR or --cluster, not both", EXIT_CONFIG)
-    if cluster:
-        raise fail(
-            "--cluster is not available yet: diagnose a dump instead "
-            "(kubectl cluster-info dump --all-namespaces --output-directory DIR)",
-            EXIT_CONFIG,
-        )
-    if cluster_dump is None:
+    if not cluster and cluster_dump is None:
         raise fail("give --cluster-dump DIR (or --cluster)", EXIT_CONFIG)
     context = _read_alert(alert)
+    loaded = settings_from(ctx) if cluster or not no_model else None
+    kube = None
+    if cluster:
+        from awoooi.adapters.settings import KUBE_NOT_CONFIGURED, kube_configured
+
+        assert loaded is not None
+        kube = loaded.kube
+        if not kube_configured(kube):
+            raise fail(KUBE_NOT_CONFIGURED, EXIT_CONFIG)
     settings = None
     why_not = "model not asked (--no-model)"
     if not no_model:
-        settings = settings_from(ctx)
-        if not settings.ai.diagnose_incidents:
+        settings = loaded
+        if settings is not None and not settings.ai.diagnose_incidents:
             settings = None  # diagnosis by models is switched off: the rules answer
             why_not = "model not asked (ai.diagnose_incidents is false)"
     try:
-        source = DumpSource(cluster_dump)
-        investigation, diagnosis = asyncio.run(_run(source, context, settings, why_not))
+        investigation, diagnosis = asyncio.run(_run(context, cluster_dump, kube, settings, why_not))
     except DiagnosisInputError as exc:
         raise fail(exc.detail, EXIT_CONFIG) from None
     except AwoooiError as exc:

@@ -39,8 +39,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "diagnose": (
         "awoooi.cli.diagnose",
         "diagnose",
-        "Diagnose an alert from a cluster dump: evidence, findings, the model's explanation.",
+        "Diagnose an alert from a cluster dump or the live cluster: evidence, findings, diagnosis.",
     ),
+    "cluster": ("awoooi.cli.cluster", "app", "The cluster: dump what a diagnosis reads."),
     "tokens": ("awoooi.cli.tokens", "app", "API tokens."),
     "jobs": ("awoooi.cli.jobs", "app", "Durable jobs."),
     "kb": ("awoooi.cli.kb", "app", "Knowledge base: runbooks, anti-patterns, postmortems."),

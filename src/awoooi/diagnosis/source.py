@@ -97,6 +97,18 @@ def _bounded_lines(handle: IO[str]) -> Iterator[str]:
         yield line[:MAX_LINE_CHARS] + " …[line cut]"
 
 
+def is_object_name(value: str) -> bool:
+    """Whether `value` can be a Kubernetes object or container name (and so a path part)."""
+    return _NAME.fullmatch(value) is not None
+
+
+def bounded_tail(handle: IO[str], max_lines: int, max_bytes: int) -> str:
+    """The newest `max_lines` lines of a text stream, each cut to MAX_LINE_CHARS, the oldest
+    dropped whole until the rest fits `max_bytes`."""
+    tail: deque[str] = deque(_bounded_lines(handle), maxlen=max(1, max_lines))
+    return _tail_text(tail, max_bytes)
+
+
 def _tail_text(lines: deque[str], max_bytes: int) -> str:
     """The newest lines whose UTF-8 size fits `max_bytes` (the oldest are dropped whole)."""
     kept: list[str] = []
@@ -271,8 +283,7 @@ class DumpSource:
         if handle is None:
             return None
         with handle:
-            tail: deque[str] = deque(_bounded_lines(handle), maxlen=max(1, max_lines))
-        return _tail_text(tail, max_bytes)
+            return bounded_tail(handle, max_lines, max_bytes)
 
     def _read_block_tail(
         self, path: Path, pod_ref: str, container: str, max_lines: int, max_bytes: int
