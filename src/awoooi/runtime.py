@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from awoooi.adapters.git import GitCli, GitClient
-from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient
+from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient, LogReader
 from awoooi.adapters.lightkube_client import LightkubeClient
 from awoooi.adapters.settings import KubeSettings
 from awoooi.ai.ledger import DatabaseLedger
@@ -28,6 +28,7 @@ from awoooi.core.models import Role
 from awoooi.diagnosis.evidence import EvidenceProvider
 from awoooi.diagnosis.history import IncidentHistory, KnowledgeEvidence
 from awoooi.diagnosis.incidents import DiagnosisPolicy, IncidentDiagnoser, queue_diagnosis
+from awoooi.diagnosis.live import KubeSource
 from awoooi.diagnosis.source import ClusterSource
 from awoooi.drift.evidence import DriftEvidence
 from awoooi.drift.remediate import DriftRemediator
@@ -141,9 +142,14 @@ class Runtime:
         return client if isinstance(client, ClusterReader) else None
 
     def cluster_source(self) -> ClusterSource | None:
-        """The cluster as a diagnosis reads it (the one given, else the live cluster), or None
-        without a cluster."""
-        return self.diagnosis_source
+        """The cluster as a diagnosis reads it (the one given, else the live cluster through
+        the kube adapter: a fresh snapshot per investigation), or None without a cluster."""
+        if self.diagnosis_source is not None:
+            return self.diagnosis_source
+        client = self.kube()
+        if isinstance(client, ClusterReader) and isinstance(client, LogReader):
+            return KubeSource(client, client)
+        return None
 
     def cluster_writer(self) -> ClusterWriter | None:
         """The cluster client as a writer of any kind (drift rollback), or None."""

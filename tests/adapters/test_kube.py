@@ -489,6 +489,90 @@ async def test_deployment_available_follows_a_rollout(
     assert await kube.deployment_available(NS, "web") is True
 
 
+# -- workload_available ------------------------------------------------------------------------
+
+
+def _sts(status: dict[str, Any] | None, generation: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": NS, "generation": generation},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {},
+        },
+        **({"status": status} if status is not None else {}),
+    }
+
+
+STS_DONE = {
+    "observedGeneration": 1,
+    "replicas": 3,
+    "readyReplicas": 3,
+    "updatedReplicas": 3,
+    "currentRevision": "db-7f9",
+    "updateRevision": "db-7f9",
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "generation", "expected"),
+    [
+        pytest.param(STS_DONE, 1, True, id="complete"),
+        pytest.param({**STS_DONE, "updateRevision": "db-8a1"}, 1, False, id="rolling"),
+        pytest.param({**STS_DONE, "readyReplicas": 2}, 1, False, id="not-ready"),
+        pytest.param(STS_DONE, 2, False, id="old-generation"),
+        pytest.param(None, 1, False, id="no-status"),
+    ],
+)
+async def test_statefulset_available(
+    api: FakeKubeAPI,
+    kube: LightkubeClient,
+    status: dict[str, Any] | None,
+    generation: int,
+    expected: bool,
+) -> None:
+    api.add(_sts(status, generation))
+    assert await kube.workload_available(ObjectRef("StatefulSet", NS, "db")) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        pytest.param({"observedGeneration": 1, "desiredNumberScheduled": 4,
+                      "updatedNumberScheduled": 4, "numberAvailable": 4,
+                      "currentNumberScheduled": 4, "numberMisscheduled": 0,
+                      "numberReady": 4}, True, id="complete"),
+        pytest.param({"observedGeneration": 1, "desiredNumberScheduled": 4,
+                      "updatedNumberScheduled": 2, "numberAvailable": 4,
+                      "currentNumberScheduled": 4, "numberMisscheduled": 0,
+                      "numberReady": 4}, False, id="rolling"),
+    ],
+)
+async def test_daemonset_available(
+    api: FakeKubeAPI, kube: LightkubeClient, status: dict[str, Any], expected: bool
+) -> None:
+    api.add(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "agent", "namespace": NS, "generation": 1},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {}},
+            "status": status,
+        }
+    )
+    assert await kube.workload_available(ObjectRef("DaemonSet", NS, "agent")) is expected
+
+
+async def test_workload_available_of_a_deployment_is_deployment_available(
+    api: FakeKubeAPI, kube: LightkubeClient
+) -> None:
+    add_web(api, status=COMPLETE)
+    assert await kube.workload_available(WEB) is True
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 Call = Callable[[LightkubeClient], Awaitable[object]]

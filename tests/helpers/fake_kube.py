@@ -34,12 +34,14 @@ from awoooi.adapters.kube import (
     KubeClient,
     KubeConflict,
     KubeError,
+    KubeKindNotServed,
     KubeNotFound,
     LogReader,
     ObjectRef,
 )
 from tests.helpers.kube_api import strategic_merge
 
+READS = frozenset({"get_object", "list_objects", "read_log"})
 ObjectKey = tuple[str, str, str | None, str]  # (apiVersion, kind, namespace, name)
 # Metadata the server sets; an applied object's copies are dropped, as the adapter does.
 _SERVER_METADATA = frozenset(
@@ -94,6 +96,12 @@ class InMemoryKube:
     def get(self, kind: str, namespace: str, name: str) -> Workload:
         """A workload the test created."""
         return self.workloads[(kind, namespace, name)]
+
+    @property
+    def actions(self) -> list[tuple[str, str]]:
+        """The calls that act on the cluster or wait for it: everything but reads (a diagnosis
+        reads objects and logs before any repair is decided)."""
+        return [call for call in self.calls if call[0] not in READS]
 
     async def _enter(self, verb: str, what: str) -> None:
         self.calls.append((verb, what))
@@ -161,6 +169,13 @@ class InMemoryKube:
             return False
         return self._workload(ObjectRef("Deployment", namespace, name)).available
 
+    async def workload_available(self, ref: ObjectRef) -> bool:
+        await self._enter("workload_available", str(ref))
+        if self.unavailable_checks > 0:
+            self.unavailable_checks -= 1
+            return False
+        return self._workload(ref).available
+
     async def aclose(self) -> None:
         self.closed = True
 
@@ -188,7 +203,7 @@ class InMemoryKube:
     def _served(self, api_version: str, kind: str, where: str) -> bool:
         namespaced = self.kinds.get((api_version, kind))
         if namespaced is None:
-            raise KubeError(f"{where}: unknown kind {kind} in {api_version} (not served)")
+            raise KubeKindNotServed(f"{where}: unknown kind {kind} in {api_version} (not served)")
         return namespaced
 
     async def get_object(

@@ -407,9 +407,14 @@ async def test_undo(kube: InMemoryKube, http: httpx.AsyncClient) -> None:
     assert await run("kube.rollout_undo", {"to_revision": 1}, http, kube=kube) == (
         "rolled prod/Deployment/web back to revision 1"
     )
-    with pytest.raises(ActionFailed, match="rollout undo works on Deployments only"):
+    db = kube.add("StatefulSet", NS, "db")
+    db.revisions, db.revision = [4, 5], 5
+    assert await run(
+        "kube.rollout_undo", {}, http, kube=kube, target=ObjectRef("StatefulSet", NS, "db")
+    ) == ("rolled prod/StatefulSet/db back to revision 4")
+    with pytest.raises(ActionFailed, match="works on Deployments, StatefulSets and DaemonSets"):
         await run(
-            "kube.rollout_undo", {}, http, kube=kube, target=ObjectRef("StatefulSet", NS, "db")
+            "kube.rollout_undo", {}, http, kube=kube, target=ObjectRef("ReplicaSet", NS, "web-1")
         )
 
 

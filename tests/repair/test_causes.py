@@ -13,7 +13,7 @@ from awoooi.core.db import transaction
 from awoooi.diagnosis.models import DiagnosisRecord
 from awoooi.incidents.models import Incident
 from awoooi.repair.models import Verdict
-from awoooi.repair.playbooks import Playbook
+from awoooi.repair.playbooks import Playbook, resolve_plan
 from awoooi.repair.service import SYSTEM_ACTOR
 from awoooi.runtime import Runtime
 from tests.repair.test_gates import RuntimeFactory, add_incident, decide, moment
@@ -118,18 +118,45 @@ async def test_without_a_diagnosis_cause_playbooks_do_not_match(runtime: Runtime
 
 
 async def test_a_statefulset_pods_alert_targets_the_statefulset(runtime: Runtime) -> None:
-    """The diagnosis resolved the pod to its StatefulSet: the shipped crash-loop restart plans on
-    it, never on a Deployment of the same name."""
+    """The diagnosis resolved the pod to its StatefulSet: the shipped crash-loop restart acts on
+    it (and waits for its rollout), never on a Deployment of the same name."""
     incident_id = await add_incident(runtime, services=("cart",))
     await diagnose(runtime, incident_id, findings=[OOM], target=("StatefulSet", "prod", "cart"))
     decision = await decide(runtime, incident_id, moment())
     assert all("Deployment/cart" not in reason for reason in decision.reasons)
-    assert decision.verdict is Verdict.NO_PLAYBOOK
-    assert any(
-        "verify deployment_available needs a Deployment; the target is prod/StatefulSet/cart"
-        in reason
-        for reason in decision.reasons
+    assert decision.verdict is Verdict.AUTO
+    assert decision.plan is not None
+    assert decision.plan.target_key == "prod/StatefulSet/cart"
+    assert decision.plan.playbook.verify.check == "workload_available"
+
+
+async def test_deployment_available_needs_a_deployment(make_runtime: RuntimeFactory) -> None:
+    """A playbook that waits for a Deployment is not planned on a StatefulSet."""
+    runtime = await make_runtime(include_default_playbooks=False, playbooks_dir=None)
+    playbook = Playbook.model_validate(
+        {
+            "id": "restart-deployment",
+            "name": "Restart",
+            "match": {"signals": ["KubePodCrashLooping"]},
+            "target": {"kind": "${target.kind}", "name": "${target.name}",
+                       "namespace": "${target.namespace}"},
+            "risk": "low",
+            "steps": [{"action": "kube.rollout_restart"}],
+            "verify": {"check": "deployment_available", "timeout": "1m"},
+        }
     )
+    incident_id = await add_incident(runtime, services=("cart",))
+    await diagnose(runtime, incident_id, findings=[OOM], target=("StatefulSet", "prod", "cart"))
+    async with runtime.session_factory() as session:
+        incident = await session.get(Incident, incident_id)
+        assert incident is not None
+        with pytest.raises(ValueError, match="needs a Deployment; the target is prod/StatefulSet"):
+            resolve_plan(
+                playbook,
+                incident,
+                runtime.repairs.settings,
+                await runtime.repairs.decider.diagnosed(session, incident),
+            )
 
 
 async def test_a_target_only_guessed_from_labels_is_not_taken_as_resolved(

@@ -468,7 +468,7 @@ async def test_dry_run_records_the_verdict_and_runs_nothing(
         assert repair["started_at"] is None
         assert repair["reasons"], repair
     assert "dry-run" in by_playbook["heal-ok"]["reasons"][-1]
-    assert kube.calls == []
+    assert kube.actions == []
     assert heal_server.requests == []
     assert await jobs(runtime, RUNBOOK_JOB, ANTI_PATTERN_JOB) == []
     assert await jobs(runtime, "repair.execute") == []

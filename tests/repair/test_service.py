@@ -421,7 +421,7 @@ async def test_approval_policy(
     asked = await notifications(runtime, "repair.approval")
     assert len(asked) == 3
     await run_jobs(runtime)
-    assert kube.calls == []
+    assert kube.actions == []
     assert await jobs(runtime, EXECUTE_JOB) == []
 
 
@@ -447,7 +447,7 @@ async def test_a_step_timeout_stops_the_repair_at_that_step(
     assert "timed out" in (done.steps[0].error or "")
     assert done.steps[1].started_at is None
     assert [r.path for r in heal_server.requests] == ["/slow"]
-    assert kube.calls == []
+    assert kube.actions == []
     [anti] = await entries(runtime, "ANTI_PATTERN")
     assert (anti.status, anti.symptoms_hash) == ("PUBLISHED", done.symptoms_hash)
     assert (await incident(runtime, human_id)).status == "escalated"
@@ -521,7 +521,7 @@ async def test_an_interrupted_step_is_not_run_again(runtime: Runtime, kube: InMe
         ("kube.scale", "planned"),
     ]
     assert "interrupted" in (done.steps[0].error or "")
-    assert kube.calls == []
+    assert kube.actions == []
     [anti] = await entries(runtime, "ANTI_PATTERN")
     assert anti.symptoms_hash == done.symptoms_hash
     assert (await incident(runtime, human_id)).status == "escalated"
@@ -557,7 +557,7 @@ async def test_an_approved_repair_meets_an_anti_pattern_published_meanwhile(
     assert (done.status, done.gate, done.anti_pattern_id) == ("blocked", "anti_pattern", entry.id)
     assert done.steps == []
     assert done.started_at is None
-    assert kube.calls == []
+    assert kube.actions == []
     assert [e.event for e in await events(runtime, human_id)] == [
         "repair_decision",
         "repair_approved",
@@ -626,7 +626,7 @@ async def test_a_playbook_changed_since_the_decision_does_not_run(
     assert gone is not None
     assert (gone.status, gone.gate) == ("blocked", "playbook")
     assert "no longer loaded" in gone.reasons[-1]
-    assert kube.calls == []
+    assert kube.actions == []
 
 
 # ---------------------------------------------------------------- one at a time, and crashes
@@ -933,6 +933,6 @@ async def test_without_a_cluster_kube_playbooks_are_not_tried(
         assert (ping.verdict, ping.playbook_id) == ("AUTO", "ping")
         await runtime.worker().run_until_idle()
         assert await entries(runtime, "ANTI_PATTERN") == []
-        assert kube.calls == []
+        assert kube.actions == []
     finally:
         await service.aclose()

@@ -88,6 +88,11 @@ class KubeClient(Protocol):
         """True when the Deployment's rollout is complete and its Available condition is True."""
         ...
 
+    async def workload_available(self, ref: ObjectRef) -> bool:
+        """True when a Deployment's, StatefulSet's or DaemonSet's rollout is complete: the
+        latest spec observed, every pod updated and ready."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...

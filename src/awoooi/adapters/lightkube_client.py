@@ -656,6 +656,36 @@ class LightkubeClient:
                 and available_condition
             )
 
+    async def workload_available(self, ref: ObjectRef) -> bool:
+        """A Deployment as `deployment_available`; a StatefulSet when every replica runs the
+        update revision and is ready; a DaemonSet when every scheduled pod is updated and
+        available (what `kubectl rollout status` waits for)."""
+        if ref.kind == "Deployment":
+            return await self.deployment_available(ref.namespace, ref.name)
+        if ref.kind == "StatefulSet":
+            with _api_errors("get", str(ref)):
+                sts = await self._client.get(apps_v1.StatefulSet, ref.name, namespace=ref.namespace)
+            generation = (sts.metadata.generation if sts.metadata else None) or 0
+            desired = sts.spec.replicas if sts.spec.replicas is not None else 1
+            status = sts.status
+            return status is not None and (
+                (status.observedGeneration or 0) >= generation
+                and (status.updatedReplicas or 0) >= desired
+                and (status.readyReplicas or 0) >= desired
+                and (status.currentRevision or "") == (status.updateRevision or "")
+            )
+        if ref.kind == "DaemonSet":
+            with _api_errors("get", str(ref)):
+                ds = await self._client.get(apps_v1.DaemonSet, ref.name, namespace=ref.namespace)
+            generation = (ds.metadata.generation if ds.metadata else None) or 0
+            daemons = ds.status
+            return daemons is not None and (
+                (daemons.observedGeneration or 0) >= generation
+                and (daemons.updatedNumberScheduled or 0) >= daemons.desiredNumberScheduled
+                and (daemons.numberAvailable or 0) >= daemons.desiredNumberScheduled
+            )
+        raise KubeError(f"{ref.kind} has no rollout to wait for")
+
     async def get_object(
         self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> dict[str, Any] | None:

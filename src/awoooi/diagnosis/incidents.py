@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.ai.router import RejectionSubject
 from awoooi.core.audit import Caller, record_audit
+from awoooi.core.errors import AwoooiError
 from awoooi.core.jobs import JobContext, JobRegistry, enqueue
 from awoooi.core.logging import get_logger
 from awoooi.diagnosis import repository
@@ -187,6 +188,9 @@ class IncidentDiagnoser:
             except DiagnosisInputError as exc:
                 log.warning("target not found", incident=incident.human_id, error=exc.detail)
                 note = f"the cluster does not hold the alerted object: {exc.detail}"
+            except AwoooiError as exc:  # forbidden, unreachable, a bad answer: the API said so
+                log.warning("cluster unreadable", incident=incident.human_id, error=exc.detail)
+                note = f"the cluster could not be read: {exc.detail}"
             except OSError as exc:
                 note = f"the cluster could not be read: {type(exc).__name__}: {exc}"
         else:

@@ -296,8 +296,8 @@ async def _scale(params: ScaleParams, ctx: ActionContext) -> str:
 
 async def _undo(params: UndoParams, ctx: ActionContext) -> str:
     target = ctx.workload()
-    if target.kind != "Deployment":
-        raise ActionFailed("rollout undo works on Deployments only")
+    if target.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+        raise ActionFailed("rollout undo works on Deployments, StatefulSets and DaemonSets")
     revision = await ctx.cluster().rollout_undo(target, to_revision=params.to_revision)
     return f"rolled {target} back to revision {revision}"
 

@@ -156,7 +156,9 @@ class Verify(_Model):
     """After the steps: wait, then check until `timeout`; a failed check fails the repair."""
 
     wait: Duration = 0.0
-    check: Literal["none", "alert_resolved", "deployment_available"] = "none"
+    check: Literal["none", "alert_resolved", "deployment_available", "workload_available"] = (
+        "none"
+    )
     timeout: Duration = 300.0
     interval: Duration = 5.0
 
@@ -201,12 +203,14 @@ class Playbook(_Model):
             self.target is None or self.target.kind not in ("Deployment", TARGET_KIND)
         ):
             raise ValueError("verify: check deployment_available needs a Deployment target")
+        if self.verify.check == "workload_available" and self.target is None:
+            raise ValueError("verify: check workload_available needs a target")
         return self
 
     @property
     def needs_cluster(self) -> bool:
         """Whether a step or the verification talks to Kubernetes."""
-        return self.verify.check == "deployment_available" or any(
+        return self.verify.check in ("deployment_available", "workload_available") or any(
             step.action.startswith("kube.") for step in self.steps
         )
 

@@ -299,6 +299,8 @@ class RepairRunner:
             async with self._factory() as session:
                 return not await incidents.firing_alerts(session, execution.incident_id)
         target = context.workload()
+        if check == "workload_available":
+            return await context.cluster().workload_available(target)
         return await context.cluster().deployment_available(target.namespace, target.name)
 
     # ------------------------------------------------------------------ record
