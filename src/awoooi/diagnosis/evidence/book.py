@@ -79,9 +79,15 @@ class Scrubber:
 
     def __init__(self) -> None:
         self._literals: set[str] = set()
+        # Pairs already judged: every revision and pod repeats its template's env, and each
+        # judgement may cost two redactions.
+        self._env_seen: set[tuple[str, str]] = set()
 
     def protect_env(self, name: str, value: str) -> None:
         """Remember an environment value if it is a credential (by name or by shape)."""
+        if (name, value) in self._env_seen:
+            return
+        self._env_seen.add((name, value))
         for password in _URL_PASSWORD.findall(value):
             # A DSN's password may be printed on its own (a log line quoting the URL's parts).
             if len(password) >= _MIN_LITERAL:
