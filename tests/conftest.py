@@ -23,6 +23,9 @@ from awoooi.core.config import JobsSettings
 from awoooi.runtime import ADMIN_TOKEN_FILE, Runtime
 from awoooi.settings import Settings
 
+# The API-server stand-in's `api` and `kube` fixtures, for adapter and diagnosis tests.
+pytest_plugins = ["tests.helpers.kube_fixtures"]
+
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -40,19 +40,6 @@ PLURALS = {
     "ReplicaSet": "replicasets",
 }
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-
-
-@pytest.fixture
-def api() -> Iterator[FakeKubeAPI]:
-    with FakeKubeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def kube(api: FakeKubeAPI) -> AsyncIterator[LightkubeClient]:
-    client = LightkubeClient.connect(server=api.url, timeout=5.0)
-    yield client
-    await client.aclose()
 
 
 def workload_path(kind: str, name: str = "web", namespace: str = NS) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,19 +21,6 @@ RBAC = "rbac.authorization.k8s.io/v1"
 CRONTAB = "stable.example.com/v1"
 WEB_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments/web"
 WEB_KEY = ("apps/v1", NS, "deployments", "web")
-
-
-@pytest.fixture
-def api() -> Iterator[FakeKubeAPI]:
-    with FakeKubeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def kube(api: FakeKubeAPI) -> AsyncIterator[LightkubeClient]:
-    client = LightkubeClient.connect(server=api.url, timeout=5.0)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ server's: tailLines then limitBytes, 400 for a previous run that never happened)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,19 +16,6 @@ from tests.helpers.kube_api import FakeKubeAPI, make_pod
 NS = "prod"
 POD = "web-7d9f8-x2x4q"
 LOG_PATH = f"/api/v1/namespaces/{NS}/pods/{POD}/log"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeKubeAPI]:
-    with FakeKubeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def kube(api: FakeKubeAPI) -> AsyncIterator[LightkubeClient]:
-    client = LightkubeClient.connect(server=api.url, timeout=5.0)
-    yield client
-    await client.aclose()
 
 
 def crashing_pod(**status: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -26,19 +25,6 @@ MANAGED_FIELDS = [
         "fieldsV1": {"f:spec": {"f:replicas": {}}},
     }
 ]
-
-
-@pytest.fixture
-def api() -> Iterator[FakeKubeAPI]:
-    with FakeKubeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def kube(api: FakeKubeAPI) -> AsyncIterator[LightkubeClient]:
-    client = LightkubeClient.connect(server=api.url, timeout=5.0)
-    yield client
-    await client.aclose()
 
 
 def configmap(name: str, namespace: str = NS, **labels: str) -> dict[str, Any]:

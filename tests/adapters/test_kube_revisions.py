@@ -4,7 +4,6 @@ fake's model of it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -21,19 +20,6 @@ from tests.helpers.kube_api import (
 
 NS = "prod"
 PLURALS = {"StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
-
-
-@pytest.fixture
-def api() -> Iterator[FakeKubeAPI]:
-    with FakeKubeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def kube(api: FakeKubeAPI) -> AsyncIterator[LightkubeClient]:
-    client = LightkubeClient.connect(server=api.url, timeout=5.0)
-    yield client
-    await client.aclose()
 
 
 def seed(api: FakeKubeAPI, kind: str, revisions: int = 3) -> dict[str, Any]:

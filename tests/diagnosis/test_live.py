@@ -5,7 +5,6 @@ from a dump of the same objects."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,6 @@ from tests.helpers.kube_api import FakeKubeAPI
 
 SECRET = "Zx9-super-Secret-Value-71"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeKubeAPI]:
-    with FakeKubeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def kube(api: FakeKubeAPI) -> AsyncIterator[LightkubeClient]:
-    client = LightkubeClient.connect(server=api.url, timeout=5.0)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
