@@ -212,7 +212,9 @@ _STEPS = tuple(
 
 async def statuses(engine: AsyncEngine) -> tuple[list[str], list[str]]:
     async with engine.connect() as conn:
-        repairs = (await conn.execute(text("SELECT status FROM repairs ORDER BY id"))).scalars().all()
+        repairs = (
+            (await conn.execute(text("SELECT status FROM repairs ORDER BY id"))).scalars().all()
+        )
         steps = await conn.execute(text("SELECT status FROM repair_steps ORDER BY position"))
         return list(repairs), list(steps.scalars().all())
 
@@ -233,7 +235,9 @@ async def test_0013_allows_interrupted_and_keeps_every_repair_and_step(
     assert await statuses(engine) == (["running"], ["succeeded", "running"])
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE repairs SET status = 'interrupted'"))
-        await conn.execute(text("UPDATE repair_steps SET status = 'interrupted' WHERE position = 1"))
+        await conn.execute(
+            text("UPDATE repair_steps SET status = 'interrupted' WHERE position = 1")
+        )
     for table in ("repairs", "repair_steps"):
         with pytest.raises(IntegrityError):
             async with engine.begin() as conn:
