@@ -19,7 +19,6 @@ _REPAIR = (
     "'expired', 'dry_run', 'no_playbook'"
 )
 _STEP = "'planned', 'running', 'succeeded', 'failed'"
-_KEPT_STEPS = "_awoooi_0013_repair_steps"
 
 
 def _set_checks(repair_statuses: str, step_statuses: str) -> None:
@@ -27,7 +26,7 @@ def _set_checks(repair_statuses: str, step_statuses: str) -> None:
     if sqlite:
         # SQLite changes a CHECK by rebuilding the table, and dropping the old `repairs` with
         # foreign keys on cascades to repair_steps: keep the steps aside meanwhile.
-        op.execute(f"CREATE TABLE {_KEPT_STEPS} AS SELECT * FROM repair_steps")
+        op.execute("CREATE TABLE _awoooi_0013_repair_steps AS SELECT * FROM repair_steps")
     with op.batch_alter_table("repairs", schema=None) as batch_op:
         batch_op.drop_constraint("status", type_="check")
         batch_op.create_check_constraint("status", f"status IN ({repair_statuses})")
@@ -36,8 +35,8 @@ def _set_checks(repair_statuses: str, step_statuses: str) -> None:
         batch_op.create_check_constraint("status", f"status IN ({step_statuses})")
     if sqlite:
         op.execute("DELETE FROM repair_steps")
-        op.execute(f"INSERT INTO repair_steps SELECT * FROM {_KEPT_STEPS}")
-        op.execute(f"DROP TABLE {_KEPT_STEPS}")
+        op.execute("INSERT INTO repair_steps SELECT * FROM _awoooi_0013_repair_steps")
+        op.execute("DROP TABLE _awoooi_0013_repair_steps")
 
 
 def upgrade() -> None:
