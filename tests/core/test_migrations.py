@@ -11,6 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from awoooi import models
@@ -102,7 +103,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0012"
+    assert migrate.head_revision() == "0013"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 
@@ -188,3 +189,65 @@ async def test_runtime_migrations_can_run_concurrently(settings: Settings) -> No
     finally:
         for runtime in runtimes:
             await runtime.dispose()
+
+
+_INCIDENT = (
+    "INSERT INTO incidents (human_id, title, severity, status, affected_services, labels,"
+    " annotations, symptoms, symptoms_hash, source, occurrences, first_seen, last_seen,"
+    " created_at, updated_at) VALUES ('INC-1', 't', 'high', 'repairing', '[]', '{}', '{}', '{}',"
+    " 'h', 'test', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+)
+_REPAIR = (
+    "INSERT INTO repairs (incident_id, target, verdict, reasons, status, dry_run, symptoms_hash,"
+    " plan, requested_by, started_at, created_at, updated_at) SELECT id, 'shop/Deployment/web',"
+    " 'AUTO', '[]', 'running', false, 'h', '[]', 'test', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP,"
+    " CURRENT_TIMESTAMP FROM incidents"
+)
+_STEPS = tuple(
+    "INSERT INTO repair_steps (repair_id, position, action, params, status) "
+    f"SELECT id, {position}, '{action}', '{{}}', '{status}' FROM repairs"
+    for position, action, status in ((0, "http.request", "succeeded"), (1, "kube.scale", "running"))
+)
+
+
+async def statuses(engine: AsyncEngine) -> tuple[list[str], list[str]]:
+    async with engine.connect() as conn:
+        repairs = (
+            (await conn.execute(text("SELECT status FROM repairs ORDER BY id"))).scalars().all()
+        )
+        steps = await conn.execute(text("SELECT status FROM repair_steps ORDER BY position"))
+        return list(repairs), list(steps.scalars().all())
+
+
+async def test_0013_allows_interrupted_and_keeps_every_repair_and_step(
+    engine: AsyncEngine,
+) -> None:
+    await migrate.upgrade(engine, "0012")
+    async with engine.begin() as conn:
+        for statement in (_INCIDENT, _REPAIR, *_STEPS):
+            await conn.execute(text(statement))
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE repairs SET status = 'interrupted'"))
+
+    await migrate.upgrade(engine)
+    # Rebuilding `repairs` on SQLite must not cascade to its steps.
+    assert await statuses(engine) == (["running"], ["succeeded", "running"])
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE repairs SET status = 'interrupted'"))
+        await conn.execute(
+            text("UPDATE repair_steps SET status = 'interrupted' WHERE position = 1")
+        )
+    for table in ("repairs", "repair_steps"):
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(text(f"UPDATE {table} SET status = 'bogus'"))
+    # The partial unique index still allows one running repair per target, and only one.
+    async with engine.begin() as conn:
+        await conn.execute(text(_REPAIR))
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(text(_REPAIR))
+
+    await downgrade(engine, "0012")
+    assert await statuses(engine) == (["failed", "running"], ["succeeded", "failed"])

@@ -29,7 +29,13 @@ from awoooi.knowledge.harvest import ANTI_PATTERN_JOB, RUNBOOK_JOB, harvest_key
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType
 from awoooi.repair.models import Repair, RepairStep, StepStatus
 from awoooi.repair.playbooks import PlaybookCatalog
-from awoooi.repair.service import DECIDE_JOB, EXECUTE_JOB, RepairService, queue_decision
+from awoooi.repair.service import (
+    DECIDE_JOB,
+    EXECUTE_JOB,
+    EXECUTE_JOB_ATTEMPTS,
+    RepairService,
+    queue_decision,
+)
 from awoooi.repair.settings import RepairSettings
 from awoooi.runtime import Runtime
 from awoooi.settings import Settings
@@ -483,18 +489,18 @@ async def test_a_failed_verification_fails_the_repair_and_teaches(
     assert len(await notifications(runtime, "repair.failed")) == 1
 
 
-async def test_an_interrupted_step_is_not_run_again(runtime: Runtime, kube: InMemoryKube) -> None:
-    human_id = await fire(runtime, alertname="TwoSteps")
-    repair = await decide(runtime, human_id)
-    # As a killed worker leaves it: repair running, its first step running, the job's lease
-    # expired.
+async def leave_as_a_killed_worker_does(
+    runtime: Runtime, repair: Repair, actions: tuple[str, ...], *, attempts: int = 1
+) -> None:
+    """As a killed worker leaves it: repair running, its first step running, the job's lease
+    expired after `attempts` claims."""
     past = utcnow() - timedelta(seconds=5)
     async with transaction(runtime.session_factory) as session:
         row = await session.get(Repair, repair.id)
         assert row is not None
         row.status = "running"
         row.started_at = past
-        for position, action in enumerate(("kube.rollout_restart", "kube.scale")):
+        for position, action in enumerate(actions):
             session.add(
                 RepairStep(
                     repair_id=repair.id,
@@ -508,23 +514,60 @@ async def test_an_interrupted_step_is_not_run_again(runtime: Runtime, kube: InMe
         job = await session.get(Job, await job_for_key(session, f"repair:{repair.id}"))
         assert job is not None
         job.status = JobStatus.RUNNING.value
-        job.attempts = 1
+        job.attempts = attempts
         job.locked_by = "killed-worker:1:abc"
         job.lease_expires_at = past
 
+
+async def test_an_interrupted_step_is_not_run_again(runtime: Runtime, kube: InMemoryKube) -> None:
+    human_id = await fire(runtime, alertname="TwoSteps")
+    repair = await decide(runtime, human_id)
+    await leave_as_a_killed_worker_does(runtime, repair, ("kube.rollout_restart", "kube.scale"))
+
     await run_jobs(runtime)
     done = await load_repair(runtime, repair.id)
-    assert done.status == "failed"
-    assert "interrupted" in (done.error or "")
+    assert (done.status, done.success) == ("interrupted", None)
+    assert "interrupted by a restart" in (done.error or "")
     assert [(s.action, s.status) for s in done.steps] == [
-        ("kube.rollout_restart", "failed"),
+        ("kube.rollout_restart", "interrupted"),
         ("kube.scale", "planned"),
     ]
     assert "interrupted" in (done.steps[0].error or "")
     assert kube.actions == []
-    [anti] = await entries(runtime, "ANTI_PATTERN")
-    assert anti.symptoms_hash == done.symptoms_hash
+    # An interruption is not a failed fix: nothing is learnt from it.
+    assert await entries(runtime, "ANTI_PATTERN") == []
+    assert await jobs(runtime, RUNBOOK_JOB, ANTI_PATTERN_JOB) == []
     assert (await incident(runtime, human_id)).status == "escalated"
+    assert len(await notifications(runtime, "repair.interrupted")) == 1
+
+
+async def test_a_dead_execute_job_interrupts_the_repair_it_left_running(
+    runtime: Runtime, kube: InMemoryKube
+) -> None:
+    # Killed on its last allowed attempt: no worker will take the job again, so the repair
+    # must not stay `running` (holding its target) for ever.
+    human_id = await fire(runtime, alertname="TwoSteps")
+    repair = await decide(runtime, human_id)
+    await leave_as_a_killed_worker_does(
+        runtime, repair, ("kube.rollout_restart", "kube.scale"), attempts=EXECUTE_JOB_ATTEMPTS
+    )
+
+    await run_jobs(runtime)
+    [job] = await jobs(runtime, EXECUTE_JOB)
+    assert job.status == "dead"
+    done = await load_repair(runtime, repair.id)
+    assert (done.status, done.success) == ("interrupted", None)
+    assert "gave up after 5 attempt(s)" in (done.error or "")
+    assert [(s.action, s.status) for s in done.steps] == [
+        ("kube.rollout_restart", "interrupted"),
+        ("kube.scale", "planned"),
+    ]
+    assert kube.actions == []
+    assert await entries(runtime, "ANTI_PATTERN") == []
+    assert [e.event for e in await events(runtime, human_id)][-1] == "repair_interrupted"
+    [note] = await notifications(runtime, "repair.interrupted")
+    assert "1. kube.rollout_restart" in note.text
+    assert await count_repairs(runtime, status="running") == 0
 
 
 # ---------------------------------------------------------------- approvals and changes

@@ -53,6 +53,8 @@ def _ending(events: Sequence[IncidentEvent]) -> str:
             parts.append(f"repair {detail.get('playbook')} succeeded")
         elif event.event == "repair_failed":
             parts.append(f"repair {detail.get('playbook')} failed")
+        elif event.event == "repair_interrupted":
+            parts.append(f"repair {detail.get('playbook')} interrupted by a restart")
         elif event.event == "diagnosis" and detail.get("cause"):
             parts.append(f"diagnosed {detail.get('cause')}")
         elif event.to_status == "resolved":

@@ -29,6 +29,8 @@ PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 MAX_RESPONSE_DETAIL = 300
+# RFC 9110's safe methods among the ones offered: they only read, so running one again is harmless.
+SAFE_HTTP_METHODS = frozenset({"GET", "HEAD"})
 
 
 class ActionFailed(Exception):
@@ -226,6 +228,10 @@ class HttpParams(Params):
         """Whether the response status counts as success."""
         return status in self.expect_status if self.expect_status else 200 <= status < 300
 
+    def changes_something(self) -> bool:
+        """Whether the request may change the server's state (any method but GET and HEAD)."""
+        return self.method not in SAFE_HTTP_METHODS
+
 
 class WaitParams(Params):
     """`wait`: pause between steps."""
@@ -261,12 +267,24 @@ P = TypeVar("P", bound=Params)
 
 @dataclass(frozen=True)
 class Action(Generic[P]):
-    """One catalog entry: its parameter model and what it does."""
+    """One catalog entry: its parameter model, what it does, and whether that changes anything.
+
+    `side_effects` is True (it changes something), False (it only reads or waits), or a function
+    of the parameters when that depends on them (an HTTP method). A step without side effects
+    interrupted by a restart runs again; one with side effects is never repeated blindly.
+    """
 
     name: str
     params: type[P]
     run: Callable[[P, ActionContext], Awaitable[str]]
     needs_target: bool = False
+    side_effects: bool | Callable[[P], bool] = True
+
+    def has_side_effects(self, params: P) -> bool:
+        """Whether running the action with these parameters may change something."""
+        if callable(self.side_effects):
+            return self.side_effects(params)
+        return self.side_effects
 
 
 async def _restart(_params: NoParams, ctx: ActionContext) -> str:
@@ -352,13 +370,15 @@ async def _wait(params: WaitParams, _ctx: ActionContext) -> str:
 CATALOG: dict[str, Action[Any]] = {
     action.name: action
     for action in (
-        Action("kube.rollout_restart", NoParams, _restart, needs_target=True),
-        Action("kube.scale", ScaleParams, _scale, needs_target=True),
-        Action("kube.rollout_undo", UndoParams, _undo, needs_target=True),
-        Action("kube.delete_pod", DeletePodParams, _delete_pod, needs_target=True),
-        Action("kube.patch", PatchParams, _patch, needs_target=True),
-        Action("http.request", HttpParams, _http),
-        Action("wait", WaitParams, _wait),
+        Action("kube.rollout_restart", NoParams, _restart, needs_target=True, side_effects=True),
+        Action("kube.scale", ScaleParams, _scale, needs_target=True, side_effects=True),
+        Action("kube.rollout_undo", UndoParams, _undo, needs_target=True, side_effects=True),
+        Action(
+            "kube.delete_pod", DeletePodParams, _delete_pod, needs_target=True, side_effects=True
+        ),
+        Action("kube.patch", PatchParams, _patch, needs_target=True, side_effects=True),
+        Action("http.request", HttpParams, _http, side_effects=HttpParams.changes_something),
+        Action("wait", WaitParams, _wait, side_effects=False),
     )
 }
 
@@ -370,6 +390,11 @@ def validate_params(action: str, params: Mapping[str, Any], settings: RepairSett
         raise ValueError(f"unknown action {action!r}; known: {', '.join(sorted(CATALOG))}")
     typed: Params = entry.params.model_validate(dict(params), context={"settings": settings})
     return typed
+
+
+def has_side_effects(action: str, params: Params) -> bool:
+    """Whether a validated step may change something (so a restart must not repeat it)."""
+    return bool(CATALOG[action].has_side_effects(params))
 
 
 async def run_action(action: str, params: Params, ctx: ActionContext) -> str:

@@ -185,7 +185,8 @@ class RateLimitGate:
 
 
 class AttemptsGate:
-    """A playbook runs at most `max_attempts` times for one incident."""
+    """A playbook runs at most `max_attempts` times for one incident (an interrupted run is
+    neither a success nor a failure, and does not count)."""
 
     name = GateName.MAX_ATTEMPTS
     phases = _BOTH

@@ -39,6 +39,8 @@ class RepairStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # A restart cut a step with side effects short: its effect is unknown, a human decides.
+    INTERRUPTED = "interrupted"
     BLOCKED = "blocked"
     REJECTED = "rejected"
     EXPIRED = "expired"
@@ -50,6 +52,7 @@ FINISHED_STATUSES = frozenset(
     {
         RepairStatus.SUCCEEDED,
         RepairStatus.FAILED,
+        RepairStatus.INTERRUPTED,
         RepairStatus.BLOCKED,
         RepairStatus.REJECTED,
         RepairStatus.EXPIRED,
@@ -83,6 +86,8 @@ class StepStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Running when the process died, and not safe to run again.
+    INTERRUPTED = "interrupted"
 
 
 class Repair(Base):

@@ -1,4 +1,4 @@
-"""What people are told about repairs: blocked, waiting for approval, failed."""
+"""What people are told about repairs: blocked, waiting for approval, failed, interrupted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from awoooi.incidents.models import Incident
 from awoooi.notify.base import Button, Severity
 from awoooi.notify.routing import ChannelChoice
 from awoooi.notify.service import notify
-from awoooi.repair.models import GateName, Repair
+from awoooi.repair.models import GateName, Repair, RepairStep
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,32 @@ class RepairNotices:
                 f"{incident.title}\n{repair.error}\nThe incident is escalated; an anti-pattern "
                 "will block this fix for these symptoms for "
                 f"{self.anti_pattern_days:g} days."
+            ),
+            channels=self.channels,
+            severity=Severity.HIGH,
+            buttons=[Button(label="Open repair", url=self.link(repair))],
+        )
+
+    async def interrupted(
+        self, session: AsyncSession, incident: Incident, repair: Repair, step: RepairStep | None
+    ) -> None:
+        """A restart cut the repair short in a step with side effects: someone must check what
+        that step did; nothing was learnt from it."""
+        running = (
+            f"{step.position + 1}. {step.action} {step.params}"
+            if step is not None
+            else "none (between steps)"
+        )
+        await notify(
+            session,
+            kind="repair.interrupted",
+            title=f"{incident.human_id}: repair #{repair.id} ({repair.playbook_id}) interrupted",
+            text=(
+                f"{incident.title}\nTarget: {repair.target or '-'}\n"
+                f"Step running when awoooi restarted: {running}\n{repair.error}\n"
+                "Check what that step did. The incident is escalated; no anti-pattern is "
+                "published, so the fix may be asked for again "
+                f"(POST /api/v1/incidents/{incident.human_id}/repair)."
             ),
             channels=self.channels,
             severity=Severity.HIGH,

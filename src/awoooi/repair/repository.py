@@ -17,10 +17,12 @@ _LAST_FINISHED = select(func.max(Repair.finished_at)).where(
 _STARTED_SINCE = select(func.count()).where(
     Repair.target == bindparam("target"), Repair.started_at >= bindparam("since")
 )
+# An interrupted run proved nothing either way, so a human may ask for the fix again.
 _ATTEMPTS = select(func.count()).where(
     Repair.incident_id == bindparam("incident_id"),
     Repair.playbook_id == bindparam("playbook_id"),
     Repair.started_at.is_not(None),
+    Repair.status != RepairStatus.INTERRUPTED,
 )
 _BUSY = (
     select(Repair)
@@ -73,7 +75,7 @@ async def started_since(session: AsyncSession, target: str, since: datetime) -> 
 
 
 async def attempts(session: AsyncSession, incident_id: int, playbook_id: str) -> int:
-    """How many times this playbook has run for this incident."""
+    """How many times this playbook has run for this incident (interrupted runs aside)."""
     parameters = {"incident_id": incident_id, "playbook_id": playbook_id}
     return int(await session.scalar(_ATTEMPTS, parameters) or 0)
 

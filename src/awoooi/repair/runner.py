@@ -4,6 +4,10 @@ A queued repair is claimed under its target's lock (the gates are checked again 
 steps run one by one, each recorded as it starts and ends in a transaction of its own, then the
 result and the knowledge-harvest job are written together, so a crash never leaves a finished
 repair that teaches nothing; a repair interrupted mid-way is resumed by its durable job.
+
+On resume, steps recorded as done are never run again. The step that was running when the
+process died runs again from its start when the catalog says it has no side effects (a wait, a
+GET); otherwise the repair ends `interrupted`: its effect is unknown and a human decides.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from awoooi.incidents import service as incidents
 from awoooi.incidents.models import Incident
 from awoooi.knowledge.harvest import StepResult
 from awoooi.repair import gates, repository
-from awoooi.repair.actions import ActionContext, ActionFailed, run_action
+from awoooi.repair.actions import ActionContext, ActionFailed, has_side_effects, run_action
 from awoooi.repair.decide import RepairDecision, gate_context
 from awoooi.repair.models import (
     FINISHED_STATUSES,
@@ -52,6 +56,8 @@ class AutoRepairResult:
     executed_steps: tuple[StepResult, ...]
     execution_time_ms: int
     error: str | None = None
+    # A restart cut a step with side effects short: neither a success nor a failure.
+    interrupted: bool = False
 
 
 def step_result(step: RepairStep) -> StepResult:
@@ -63,6 +69,12 @@ def step_result(step: RepairStep) -> StepResult:
         detail=step.detail or "",
         error=step.error,
     )
+
+
+def repair_locks(repair: Repair) -> list[str]:
+    """The lock names a change of this repair takes: itself, its incident, its target."""
+    names = [f"repair:{repair.id}", f"incident:{repair.incident_id}"]
+    return [*names, f"repair-target:{repair.target}"] if repair.target else names
 
 
 @dataclass(frozen=True)
@@ -127,10 +139,7 @@ class RepairRunner:
         change); None when there is no such repair."""
         async with self._factory() as session:
             repair = await repository.get(session, repair_id)
-        if repair is None:
-            return None
-        names = [f"repair:{repair_id}", f"incident:{repair.incident_id}"]
-        return [*names, f"repair-target:{repair.target}"] if repair.target else names
+        return None if repair is None else repair_locks(repair)
 
     async def _claim(self, repair_id: int) -> ExecutionPlan | str | None:
         """Move queued -> running under the target's lock: the plan to run, the reason a
@@ -235,13 +244,15 @@ class RepairRunner:
                 error = previous.error or f"step {step.position + 1} ({step.action}) failed"
                 break  # it failed before a restart; the result was not recorded yet
             if previous is not None and previous.status == StepStatus.RUNNING:
-                error = (
-                    f"step {step.position + 1} ({step.action}) was interrupted by a restart; "
-                    "its effect is unknown, so the repair stops here"
-                )
-                results.append(StepResult(step.action, False, 0, "", error))
-                await self._record_step_end(execution.repair_id, step.position, False, 0, "", error)
-                break
+                if has_side_effects(step.action, step.params):
+                    error = (
+                        f"step {step.position + 1} ({step.action}) was interrupted by a restart; "
+                        "it may have changed something, so it is not run again: its effect is "
+                        "unknown"
+                    )
+                    elapsed = int((time.perf_counter() - started) * 1000)
+                    return AutoRepairResult(False, tuple(results), elapsed, error, True)
+                await self._record_resume(execution, step.position, step.action)
             await self._record_step_start(execution.repair_id, step.position)
             step_started = time.perf_counter()
             detail, failure = "", None
@@ -308,6 +319,13 @@ class RepairRunner:
     async def _recorded_steps(self, repair_id: int) -> dict[int, RepairStep]:
         async with self._factory() as session:
             return {step.position: step for step in await repository.steps_of(session, repair_id)}
+
+    async def _record_resume(self, execution: ExecutionPlan, position: int, action: str) -> None:
+        async with self._factory() as session, session.begin():
+            await lock_names(session, [f"incident:{execution.incident_id}"])
+            incident = await incidents.get_incident(session, execution.incident_id)
+            if incident is not None:
+                self._service.resumed(session, incident, execution.repair_id, position, action)
 
     async def _record_step_start(self, repair_id: int, position: int) -> None:
         async with self._factory() as session, session.begin():

@@ -1,7 +1,8 @@
 """Auto-repair decisions in the caller's session: record a verdict, approve, reject, expire.
 
 A repair's life: decided (recorded with its reasons) -> queued, or pending approval, or
-blocked -> running (claimed under a per-target lock by `RepairRunner`) -> succeeded | failed.
+blocked -> running (claimed under a per-target lock by `RepairRunner`) -> succeeded | failed |
+interrupted (a restart cut a step with side effects short: nothing is learnt, a human is told).
 Every write of this module happens in the caller's transaction and never commits; human
 decisions are audited here, in the same transaction, whatever door they came through.
 """
@@ -17,10 +18,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from awoooi.adapters.kube import KubeClient
-from awoooi.core.audit import Caller, Door, record_audit
+from awoooi.core.audit import SYSTEM_CALLER, Caller, Door, record_audit
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, InvalidInputError, NotFoundError
-from awoooi.core.jobs import JobContext, JobRegistry, enqueue
+from awoooi.core.jobs import JobContext, JobFailure, JobRegistry, enqueue
 from awoooi.core.locks import lock_names
 from awoooi.core.redact import redact, redact_structure
 from awoooi.incidents import service as incidents
@@ -41,7 +42,7 @@ from awoooi.repair.models import (
 )
 from awoooi.repair.notices import RepairNotices
 from awoooi.repair.playbooks import PlaybookCatalog, ResolvedPlan
-from awoooi.repair.runner import AutoRepairResult, RepairRunner, step_result
+from awoooi.repair.runner import AutoRepairResult, RepairRunner, repair_locks, step_result
 from awoooi.repair.settings import RepairSettings
 
 DECIDE_JOB = "repair.decide"
@@ -148,7 +149,7 @@ class RepairService:
     def register(self, registry: JobRegistry) -> None:
         """Register the decide, execute and expire jobs."""
         registry.register(DECIDE_JOB, self._decide_job)
-        registry.register(EXECUTE_JOB, self.runner.execute_job)
+        registry.register(EXECUTE_JOB, self.runner.execute_job, on_failure=self._execute_failed)
         registry.register(EXPIRE_JOB, self._expire_job)
 
     async def aclose(self) -> None:
@@ -316,6 +317,9 @@ class RepairService:
 
     async def finish(self, session: AsyncSession, repair: Repair, result: AutoRepairResult) -> None:
         """Record a run's result, queue the knowledge harvest and move the incident, together."""
+        if result.interrupted:
+            await self.interrupt(session, repair, reason=result.error or "interrupted by a restart")
+            return
         now = self._now()
         repair.status = RepairStatus.SUCCEEDED if result.success else RepairStatus.FAILED
         repair.success = result.success
@@ -366,6 +370,85 @@ class RepairService:
             return
         move_incident(session, incident, IncidentStatus.ESCALATED, f"repair #{repair.id} failed")
         await self.notices.failed(session, incident, repair)
+
+    def resumed(
+        self, session: AsyncSession, incident: Incident, repair_id: int, position: int, action: str
+    ) -> None:
+        """Note on the timeline that a step without side effects runs again after a restart."""
+        add_event(
+            session,
+            incident,
+            actor=SYSTEM_ACTOR,
+            event="repair_resumed",
+            detail={"repair_id": repair_id, "step": position + 1, "action": action},
+        )
+
+    async def interrupt(self, session: AsyncSession, repair: Repair, *, reason: str) -> None:
+        """End a running repair as `interrupted`: its running step's effect is unknown. Neither
+        a success nor a failure, so nothing is harvested; the incident is escalated, a human is
+        told which step was running, and the audit keeps it."""
+        now = self._now()
+        repair.status = RepairStatus.INTERRUPTED
+        repair.success = None
+        repair.finished_at = now
+        repair.execution_ms = int((now - (repair.started_at or now)).total_seconds() * 1000)
+        repair.error = redact(reason)
+        repair.updated_at = now
+        steps = await repository.steps_of(session, repair.id)
+        step = next((step for step in steps if step.status == StepStatus.RUNNING), None)
+        if step is not None:
+            step.status = StepStatus.INTERRUPTED
+            step.finished_at = now
+            step.error = repair.error
+        where = {
+            "step": step.position + 1 if step else None,
+            "action": step.action if step else None,
+        }
+        await record_audit(
+            session,
+            SYSTEM_CALLER,
+            action="repair.interrupted",
+            target=f"repair:{repair.id}",
+            detail={"playbook": repair.playbook_id, "target": repair.target, **where},
+        )
+        incident = await incidents.get_incident(session, repair.incident_id)
+        if incident is None:
+            return
+        await session.refresh(incident)
+        add_event(
+            session,
+            incident,
+            actor=SYSTEM_ACTOR,
+            event="repair_interrupted",
+            detail={
+                "repair_id": repair.id,
+                "playbook": repair.playbook_id,
+                **where,
+                "error": repair.error,
+            },
+        )
+        move_incident(
+            session, incident, IncidentStatus.ESCALATED, f"repair #{repair.id} was interrupted"
+        )
+        await self.notices.interrupted(session, incident, repair, step)
+
+    async def _execute_failed(self, session: AsyncSession, failure: JobFailure) -> None:
+        """The execute job is dead: a repair it left running is interrupted, so its target is
+        free again and a human knows."""
+        if not failure.dead:
+            return
+        repair = await repository.get(session, int(failure.payload["repair_id"]))
+        if repair is None:
+            return
+        await lock_names(session, repair_locks(repair))
+        await session.refresh(repair)
+        if repair.status != RepairStatus.RUNNING:
+            return
+        reason = (
+            f"the repair job gave up after {failure.attempt} attempt(s) ({failure.error}); "
+            "the effect of the step that was running is unknown"
+        )
+        await self.interrupt(session, repair, reason=reason)
 
     # ------------------------------------------------------------------ approvals
 
