@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from awoooi.drift.diff import DEFAULT_GITOPS_MANAGERS, DEFAULT_IMPERATIVE_MANAGERS
 
 LevelName = Literal["critical", "high", "medium", "low", "info"]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_SECONDS = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
 
@@ -110,7 +112,7 @@ class DriftSettings(BaseModel):
     )
     scan_interval: timedelta = Field(
         timedelta(hours=1),
-        description="How often the service scans (`30m`, `1h`, seconds); 0 turns it off.",
+        description="How often the service scans; `0` turns it off.",
     )
     interpret: bool = Field(
         True, description="Ask the local model what each drift is (else heuristics only)."
@@ -160,12 +162,21 @@ class DriftSettings(BaseModel):
     @field_validator("scan_interval", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        """Accept `30m`, `1h`, `1d` besides seconds and ISO 8601."""
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if match:
-                return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
-        return value
+        """Read seconds given as text (the environment's `0`, `3600`) and `30m`, `1h30m`, `1d`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if _SECONDS.match(text):
+            seconds = float(text)
+        elif _DURATION.match(text):
+            parts = _DURATION_PART.findall(text)
+            seconds = sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+        else:
+            return text
+        try:
+            return timedelta(seconds=seconds)
+        except OverflowError:
+            raise ValueError("scan_interval must be at most 31 days") from None
 
     @field_validator("scan_interval")
     @classmethod
