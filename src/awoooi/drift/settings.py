@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,15 @@ _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def valid_branch(name: str) -> bool:
@@ -89,6 +99,11 @@ class DriftSettings(BaseModel):
     kustomize_timeout_seconds: float = Field(
         60.0, gt=0, le=3600, description="Per `kubectl kustomize` run."
     )
+    kustomize_allow_remote: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Hosts remote kustomize bases and files may come from; none when empty.",
+    )
     max_file_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, le=1024**3, description="Larger manifest files are refused."
     )
@@ -158,6 +173,17 @@ class DriftSettings(BaseModel):
         if value is not None and not valid_branch(value):
             raise ValueError(f"{value!r} is not a usable branch name")
         return value
+
+    @field_validator("kustomize_allow_remote")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        """Bare host names or addresses (`github.com`, `10.0.0.5`, `::1`): no scheme, port,
+        path or wildcard."""
+        hosts = [host.strip().lower().removeprefix("[").removesuffix("]") for host in value]
+        for host in hosts:
+            if not (_HOST.fullmatch(host) or _is_address(host)):
+                raise ValueError(f"{host!r} is not a host name (no scheme, port or path)")
+        return hosts
 
     @field_validator("scan_interval", mode="before")
     @classmethod
