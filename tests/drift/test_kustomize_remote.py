@@ -19,7 +19,7 @@ import yaml
 from awoooi.adapters.git import GitCli
 from awoooi.core.models import Role
 from awoooi.drift.settings import DriftSettings
-from awoooi.drift.sources import DesiredState, load_desired
+from awoooi.drift.sources import DesiredState, DriftSourceError, load_desired
 from awoooi.runtime import Runtime
 from awoooi.settings import Settings
 from tests.conftest import make_settings
@@ -390,6 +390,18 @@ async def test_problems_of_a_git_checkout_show_repository_paths_only(
         assert str(tmp_path) not in message
     broken = next(m for m in shown if m.startswith("apps/broken/kustomization.yaml:"))
     assert "apps/broken/empty" in broken  # kustomize's own error, with the repository's path
+
+
+async def test_a_missing_path_names_the_git_url_not_the_cache(tmp_path: Path) -> None:
+    remote = seed_remote(tmp_path, {"a.yaml": LOCAL})
+    cache = tmp_path / "home" / "git-cache"
+
+    with pytest.raises(DriftSourceError) as caught:
+        await load_desired(
+            f"file://{remote}", git=GIT, sub_path="nope", settings=DriftSettings(), cache_dir=cache
+        )
+
+    assert caught.value.detail == f"--path 'nope' does not exist in file://{remote}"
 
 
 @pytest.fixture
