@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -51,6 +52,8 @@ def _type_name(annotation: Any) -> str:
         return "secret string"
     if annotation is Path:
         return "path"
+    if annotation is timedelta:
+        return "duration (seconds, `30m`, `1h30m`, `1d`, ISO 8601)"
     return str(getattr(annotation, "__name__", annotation))
 
 
@@ -68,6 +71,8 @@ def _default(field: FieldInfo) -> str:
         return json.dumps([getattr(v, "name", type(v).__name__) for v in value])
     if isinstance(value, SecretStr):
         return "(secret)"
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}"
     return json.dumps(value, default=str)
 
 

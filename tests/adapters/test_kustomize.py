@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from awoooi.adapters.kustomize import KustomizeError, render_kustomization
+from awoooi.adapters.kustomize import (
+    KustomizeError,
+    KustomizeRefused,
+    relative_paths,
+    render_kustomization,
+)
 from awoooi.core.errors import AwoooiError
 
 
@@ -71,17 +76,20 @@ async def test_a_kustomization_renders(tmp_path: Path) -> None:
     )
     (tmp_path / "kustomization.yaml").write_text("namePrefix: prod-\nresources:\n  - cm.yaml\n")
 
-    rendered = await render_kustomization(tmp_path, timeout=60)
+    rendered = await render_kustomization(
+        tmp_path, repository=tmp_path, allow_remote=(), timeout=60
+    )
 
     assert "name: prod-settings" in rendered
 
 
 async def test_a_failure_is_typed_and_its_secret_redacted(tmp_path: Path) -> None:
-    # kustomize names the missing resource in its error, so the secret lands on stderr.
+    # kustomize names the broken resource in its error, so the secret lands on stderr.
+    (tmp_path / "password=hunter2.yaml").write_text("kind: [\n")
     (tmp_path / "kustomization.yaml").write_text("resources:\n  - password=hunter2.yaml\n")
 
     with pytest.raises(KustomizeError) as caught:
-        await render_kustomization(tmp_path, timeout=60)
+        await render_kustomization(tmp_path, repository=tmp_path, allow_remote=(), timeout=60)
 
     error = caught.value
     assert isinstance(error, AwoooiError)
@@ -96,7 +104,9 @@ async def test_a_timeout_is_a_typed_error_and_kills_kubectl_and_its_child(
     tmp_path: Path, hanging_kubectl: Path
 ) -> None:
     started_at = time.monotonic()
-    task = asyncio.create_task(render_kustomization(tmp_path, timeout=1))
+    task = asyncio.create_task(
+        render_kustomization(tmp_path, repository=tmp_path, allow_remote=(), timeout=1)
+    )
     pids = await started(hanging_kubectl)
 
     with pytest.raises(KustomizeError, match=r"^kubectl kustomize timed out after 1s$") as caught:
@@ -112,7 +122,9 @@ async def test_a_timeout_is_a_typed_error_and_kills_kubectl_and_its_child(
 async def test_a_cancelled_render_leaves_no_process_running(
     tmp_path: Path, hanging_kubectl: Path
 ) -> None:
-    task = asyncio.create_task(render_kustomization(tmp_path, timeout=300))
+    task = asyncio.create_task(
+        render_kustomization(tmp_path, repository=tmp_path, allow_remote=(), timeout=300)
+    )
     pids = await started(hanging_kubectl)
     assert all(alive(pid) for pid in pids)
 
@@ -130,4 +142,89 @@ async def test_without_kubectl_the_error_says_so(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
 
     with pytest.raises(KustomizeError, match="kubectl is not installed"):
-        await render_kustomization(tmp_path, timeout=5)
+        await render_kustomization(tmp_path, repository=tmp_path, allow_remote=(), timeout=5)
+
+
+@pytest.fixture
+def recording_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `kubectl` first on PATH that only records that it was started."""
+    bin_dir, marker = tmp_path / "bin", tmp_path / "kubectl-ran"
+    bin_dir.mkdir()
+    stub = bin_dir / "kubectl"
+    stub.write_text(f"#!/bin/sh\necho \"$@\" > '{marker}'\n")
+    stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return marker
+
+
+async def test_a_refused_reference_is_typed_and_kubectl_never_starts(
+    tmp_path: Path, recording_kubectl: Path
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "kustomization.yaml").write_text(
+        "resources:\n  - https://user:hunter2@git.example.com/org/repo.git\n  - ../../outside\n"
+    )
+
+    with pytest.raises(KustomizeRefused) as caught:
+        await render_kustomization(
+            repo / "app", repository=repo, allow_remote=["example.com"], timeout=60
+        )
+
+    error = caught.value
+    assert isinstance(error, KustomizeError)
+    assert error.status_code == 422
+    assert [(r.file, r.field, r.reason.split(";")[0]) for r in error.refusals] == [
+        ("app/kustomization.yaml", "resources", "is remote (host git.example.com)"),
+        ("app/kustomization.yaml", "resources", "leaves the repository: refused"),
+    ]
+    assert "hunter2" not in error.detail
+    assert not await asyncio.to_thread(recording_kubectl.exists)
+
+
+async def test_allowed_hosts_reach_kubectl_with_the_restricting_flags(
+    tmp_path: Path, recording_kubectl: Path
+) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - https://GIT.example.com/o/r\n")
+
+    await render_kustomization(
+        tmp_path, repository=tmp_path, allow_remote=["git.example.com"], timeout=60
+    )
+
+    assert (await asyncio.to_thread(recording_kubectl.read_text)).split() == [
+        "kustomize",
+        "--load-restrictor=LoadRestrictionsRootOnly",
+        "--enable-helm=false",
+        "--enable-alpha-plugins=false",
+        "--network=false",
+        str(tmp_path),
+    ]
+
+
+async def test_a_failure_shows_paths_relative_to_the_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "cache" / "checkout"
+    (repo / "app" / "empty").mkdir(parents=True)
+    (repo / "app" / "kustomization.yaml").write_text("resources:\n  - empty\n")
+
+    with pytest.raises(KustomizeError) as caught:
+        await render_kustomization(repo / "app", repository=repo, allow_remote=(), timeout=60)
+
+    error = caught.value
+    assert str(tmp_path) not in error.detail
+    assert str(tmp_path) not in error.stderr
+    assert "'app/empty'" in error.detail
+    assert 'run.go' not in error.detail  # kubectl's log prefix is not part of the reason
+    assert error.detail.startswith("kubectl kustomize failed: accumulating resources")
+
+
+def test_server_paths_are_cut_and_repository_paths_made_relative(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    text = (
+        f"lstat {repo}/app/x: no such file; '{repo}2/y' and '{repo}'; "
+        "clone in /tmp/kustomize-123/repo failed; see https://example.com/a/b and apps/v1"
+    )
+
+    assert relative_paths(text, repo) == (
+        "lstat app/x: no such file; '.../y' and '.'; clone in .../repo failed; "
+        "see https://example.com/a/b and apps/v1"
+    )

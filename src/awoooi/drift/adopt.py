@@ -13,6 +13,7 @@ from typing import Any
 from awoooi.adapters.git import GitClient, Worktree
 from awoooi.adapters.kube import ClusterReader
 from awoooi.adapters.kustomize import KustomizeError, render_kustomization
+from awoooi.adapters.kustomize_refs import KUSTOMIZATION_FILES
 from awoooi.drift.decisions import (
     ActionResult,
     ItemOutcome,
@@ -22,7 +23,7 @@ from awoooi.drift.decisions import (
 )
 from awoooi.drift.diff import LAST_APPLIED
 from awoooi.drift.kustomize_source import locate
-from awoooi.drift.manifests import KUSTOMIZATION_FILES, parse_documents
+from awoooi.drift.manifests import parse_documents
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
 from awoooi.drift.paths import ABSENT, decode_segments, value_at, values_match
 from awoooi.drift.report import Change, DriftStatus
@@ -193,7 +194,7 @@ class DriftAdopt:
             )
         try:
             for kustomization, item in kustomized:
-                await self._check_rendered(kustomization, item, edits[item.id])
+                await self._check_rendered(worktree.path, kustomization, item, edits[item.id])
         except EditRefused:
             for relative in changed:  # leave the worktree as it was (it is thrown away anyway)
                 await asyncio.to_thread(
@@ -214,13 +215,16 @@ class DriftAdopt:
         return changed
 
     async def _check_rendered(
-        self, kustomization: Path, item: DriftItemRecord, edit: FieldEdit
+        self, repository: Path, kustomization: Path, item: DriftItemRecord, edit: FieldEdit
     ) -> None:
         """After the edit, the rendered object must carry the live value: else the field comes
         from a patch or transformer, and the edit went to the wrong file."""
         try:
             text = await render_kustomization(
-                kustomization.parent, timeout=self.settings.kustomize_timeout_seconds
+                kustomization.parent,
+                repository=repository,
+                allow_remote=self.settings.kustomize_allow_remote,
+                timeout=self.settings.kustomize_timeout_seconds,
             )
         except KustomizeError as exc:
             raise EditRefused(

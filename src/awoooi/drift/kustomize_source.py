@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from awoooi.drift.manifests import KUSTOMIZATION_FILES, parse_documents
+from awoooi.adapters.kustomize_refs import kustomization_file
+from awoooi.drift.manifests import parse_documents
 from awoooi.drift.report import ResourceId
 from awoooi.drift.yaml_edit import EditRefused
 
@@ -24,12 +25,6 @@ class SourceDocument:
     file: str
     document_index: int
     item_index: int | None
-
-
-def _kustomization(directory: Path) -> Path | None:
-    return next(
-        (directory / name for name in KUSTOMIZATION_FILES if (directory / name).is_file()), None
-    )
 
 
 def _inside(path: Path, root: Path, shown: str) -> Path:
@@ -78,7 +73,7 @@ def _search(
 ) -> None:
     if depth > MAX_DEPTH:
         raise EditRefused("kustomizations nest too deeply")
-    file = _kustomization(directory)
+    file = kustomization_file(directory)
     if file is None:
         return
     spec = _load(file)

@@ -9,14 +9,15 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from awoooi.adapters.kustomize import KustomizeError, render_kustomization
+from awoooi.adapters.kustomize import KustomizeError, KustomizeRefused, render_kustomization
+from awoooi.adapters.kustomize_refs import KUSTOMIZATION_FILES, kustomization_file
 from awoooi.drift.report import ResourceId, ScanProblem
 
 try:  # the C parser is several times faster; fall back when libyaml is absent
@@ -40,7 +41,6 @@ def _construct_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
 
 _Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -259,6 +259,18 @@ def _kustomization_file(directory: Path, root: Path) -> str:
     return str(found.relative_to(root)) if root.is_dir() else found.name
 
 
+def _refusal_problems(
+    source: str, directory: Path, repository: Path, refused: KustomizeRefused
+) -> list[ScanProblem]:
+    """One problem per refused reference; the file named when it is a nested kustomization."""
+    found, root = kustomization_file(directory.resolve()), repository.resolve()
+    top = found.relative_to(root) if found is not None and found.is_relative_to(root) else None
+    return [
+        ScanProblem(source, refusal.text(with_file=refusal.file != str(top)))
+        for refusal in refused.refusals
+    ]
+
+
 async def load_directory(
     root: Path,
     *,
@@ -266,17 +278,32 @@ async def load_directory(
     max_nodes: int = 2_000_000,
     kustomize_seconds: float = 60.0,
     render: bool = True,
+    repository: Path | None = None,
+    allow_remote: Collection[str] = (),
 ) -> tuple[list[Manifest], list[ScanProblem]]:
-    """Every manifest under `root` (file labels relative to it) and every problem met."""
+    """Every manifest under `root` (file labels relative to it) and every problem met.
+
+    Kustomizations may read inside `repository` (default: `root`) and from `allow_remote`
+    hosts; one that names anything else is a problem, not rendered.
+    """
     manifests, problems, kustomizations = await asyncio.to_thread(
         read_plain_files, root, max_bytes=max_bytes, max_nodes=max_nodes
     )
     if not render:
         return manifests, problems
+    repository = repository or root
     for directory in kustomizations:
         source = await asyncio.to_thread(_kustomization_file, directory, root)
         try:
-            text = await render_kustomization(directory, timeout=kustomize_seconds)
+            text = await render_kustomization(
+                directory,
+                repository=repository,
+                allow_remote=allow_remote,
+                timeout=kustomize_seconds,
+            )
+        except KustomizeRefused as exc:
+            problems.extend(_refusal_problems(source, directory, repository, exc))
+            continue
         except KustomizeError as exc:
             # One kustomization that does not render is a problem of the scan, not its end.
             problems.append(ScanProblem(source, exc.detail))

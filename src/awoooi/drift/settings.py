@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -12,9 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from awoooi.drift.diff import DEFAULT_GITOPS_MANAGERS, DEFAULT_IMPERATIVE_MANAGERS
 
 LevelName = Literal["critical", "high", "medium", "low", "info"]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_SECONDS = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def valid_branch(name: str) -> bool:
@@ -87,6 +99,11 @@ class DriftSettings(BaseModel):
     kustomize_timeout_seconds: float = Field(
         60.0, gt=0, le=3600, description="Per `kubectl kustomize` run."
     )
+    kustomize_allow_remote: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Hosts remote kustomize bases and files may come from; none when empty.",
+    )
     max_file_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, le=1024**3, description="Larger manifest files are refused."
     )
@@ -110,7 +127,7 @@ class DriftSettings(BaseModel):
     )
     scan_interval: timedelta = Field(
         timedelta(hours=1),
-        description="How often the service scans (`30m`, `1h`, seconds); 0 turns it off.",
+        description="How often the service scans; `0` turns it off.",
     )
     interpret: bool = Field(
         True, description="Ask the local model what each drift is (else heuristics only)."
@@ -157,15 +174,35 @@ class DriftSettings(BaseModel):
             raise ValueError(f"{value!r} is not a usable branch name")
         return value
 
+    @field_validator("kustomize_allow_remote")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        """Bare host names or addresses (`github.com`, `10.0.0.5`, `::1`): no scheme, port,
+        path or wildcard."""
+        hosts = [host.strip().lower().removeprefix("[").removesuffix("]") for host in value]
+        for host in hosts:
+            if not (_HOST.fullmatch(host) or _is_address(host)):
+                raise ValueError(f"{host!r} is not a host name (no scheme, port or path)")
+        return hosts
+
     @field_validator("scan_interval", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        """Accept `30m`, `1h`, `1d` besides seconds and ISO 8601."""
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if match:
-                return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
-        return value
+        """Read seconds given as text (the environment's `0`, `3600`) and `30m`, `1h30m`, `1d`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if _SECONDS.match(text):
+            seconds = float(text)
+        elif _DURATION.match(text):
+            parts = _DURATION_PART.findall(text)
+            seconds = sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+        else:
+            return text
+        try:
+            return timedelta(seconds=seconds)
+        except OverflowError:
+            raise ValueError("scan_interval must be at most 31 days") from None
 
     @field_validator("scan_interval")
     @classmethod

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from awoooi.adapters.git import GitClient, GitError
+from awoooi.adapters.git import GitClient, GitError, display_url
 from awoooi.adapters.kube import ClusterReader, KubeError
 from awoooi.core.errors import AwoooiError
 from awoooi.drift.manifests import Manifest, load_directory
@@ -42,15 +42,25 @@ def is_git_url(text: str) -> bool:
     return bool(_REMOTE.match(text))
 
 
-def _inside(root: Path, sub_path: str | None) -> Path:
+def _inside(root: Path, sub_path: str | None, shown: str) -> Path:
     if not sub_path:
         return root
     target = (root / sub_path).resolve()
     if not target.is_relative_to(root.resolve()):
         raise DriftSourceError(f"--path {sub_path!r} leaves the repository")
     if not target.exists():
-        raise DriftSourceError(f"--path {sub_path!r} does not exist in {root}")
+        raise DriftSourceError(f"--path {sub_path!r} does not exist in {shown}")
     return target
+
+
+def _repository_root(directory: Path) -> Path:
+    """The Git work tree a local directory is in (its kustomizations may read all of it), else
+    the directory itself."""
+    resolved = directory.resolve()
+    return next(
+        (parent for parent in (resolved, *resolved.parents) if (parent / ".git").exists()),
+        resolved,
+    )
 
 
 async def load_desired(
@@ -65,25 +75,31 @@ async def load_desired(
     """Read the desired state: a local directory or file, or a Git URL (cloned into a cache)."""
     local = Path(desired)
     revision = None
+    shown = display_url(desired)
     exists, is_dir = await asyncio.to_thread(lambda: (local.exists(), local.is_dir()))
     if exists and ref is None:
         root = local
+        repository = await asyncio.to_thread(_repository_root, local) if is_dir else local
     elif is_dir or _REMOTE.match(desired):
         try:
             checked = await git.checkout(
                 desired, ref, cache_dir, timeout=settings.git_timeout_seconds
             )
         except GitError as exc:
-            raise DriftSourceError(exc.detail) from exc
+            # git's messages may name the checkout: the cache is the server's business.
+            raise DriftSourceError(exc.detail.replace(str(cache_dir), "<git cache>")) from exc
         root, revision = checked.path, checked.commit
+        repository = root
     else:
-        raise DriftSourceError(f"--desired {desired!r} is neither a directory nor a Git URL")
-    base = await asyncio.to_thread(_inside, root, sub_path)
+        raise DriftSourceError(f"--desired {shown!r} is neither a directory nor a Git URL")
+    base = await asyncio.to_thread(_inside, root, sub_path, shown)
     manifests, problems = await load_directory(
         base,
         max_bytes=settings.max_file_bytes,
         max_nodes=settings.max_yaml_nodes,
         kustomize_seconds=settings.kustomize_timeout_seconds,
+        repository=repository,
+        allow_remote=settings.kustomize_allow_remote,
     )
     return DesiredState(manifests, problems, desired, revision)
 
