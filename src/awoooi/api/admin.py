@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime
 
 from awoooi.api.deps import Admin, AdminCaller, Operator, SessionDep, Viewer
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.api.schemas import (
     AuditEntryOut,
     JobOut,
@@ -21,7 +22,7 @@ from awoooi.core.audit import list_audit
 from awoooi.core.models import JobStatus
 from awoooi.notify.repository import list_notifications
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=AuthBeforeBodyRoute)
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 # Ids are INTEGER columns: a larger value made PostgreSQL (and SQLite past 2**63) fail with a 500.
