@@ -210,3 +210,24 @@ async def test_metrics_count_only_committed_ingestion(runtime: Runtime) -> None:
     async with transaction(runtime.session_factory) as session:
         await runtime.incident_ingestor.ingest(session, alerts, actor="test")
     assert _counters() == (before[0] + 3, before[1] + 3)
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/incidents", {"service": "web\x00"}),
+        ("/api/v1/incidents", {"since": "0001-01-01T00:00:00+14:00"}),
+        ("/api/v1/audit", {"actor": "a\x00"}),
+        ("/api/v1/audit", {"since": "9999-12-31T23:59:59-01:00"}),
+        ("/api/v1/drift/reports", {"source": "a\x00"}),
+        ("/api/v1/repairs", {"incident": "INC\x00"}),
+        ("/api/v1/ai/calls", {"provider": "a\x00"}),
+    ],
+)
+async def test_query_filters_the_databases_cannot_hold_are_422(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], path: str, params: dict[str, str]
+) -> None:
+    response = await client.get(path, params=params, headers=admin_headers)
+
+    assert response.status_code == 422, response.text
+    assert set(response.json()) == {"error", "detail"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
 from awoooi.api.deps import Ingest, OperatorCaller, RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError, NotFoundError
+from awoooi.core.inputs import UtcTime
 from awoooi.core.logging import get_logger
 from awoooi.diagnosis.incidents import latest_diagnosis
 from awoooi.diagnosis.schemas import DiagnosisOut
@@ -123,7 +123,7 @@ async def list_incidents(
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
     service: Annotated[str | None, Query(max_length=253)] = None,
-    since: AwareDatetime | None = None,
+    since: UtcTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> IncidentPage:
