@@ -23,6 +23,7 @@ from awoooi.core.jobs import (
     JobContext,
     JobFailure,
     JobRegistry,
+    PermanentJobError,
     Worker,
     backoff_delay,
     enqueue,
@@ -437,6 +438,29 @@ async def test_failing_failure_hook_does_not_block_job_bookkeeping(runtime: Runt
     assert (job.status, job.attempts) == (JobStatus.DEAD.value, 2)
     # The hook's own writes were rolled back to its savepoint; the job's state was saved.
     assert await audit_targets(runtime) == []
+
+
+async def test_permanent_failure_dies_at_once_with_its_reason(runtime: Runtime) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    async def hopeless(ctx: JobContext) -> None:
+        raise PermanentJobError(f"report_id {ctx.payload['report_id']!r} is not a number")
+
+    async def on_failure(session: Any, failure: JobFailure) -> None:
+        seen.append((failure.attempt, failure.dead))
+
+    registry = JobRegistry()
+    registry.register("test.hopeless", hopeless, on_failure=on_failure)
+    job_id = await add_job(runtime, "test.hopeless", {"report_id": "x"}, max_attempts=20)
+    worker = make_worker(runtime, registry, clock=FakeClock())
+
+    assert await worker.run_until_idle() == 1
+
+    job = await load_job(runtime, job_id)
+    assert (job.status, job.attempts) == (JobStatus.DEAD.value, 1)
+    assert job.last_error == "PermanentJobError: report_id 'x' is not a number"
+    assert job.finished_at is not None
+    assert seen == [(1, True)]
 
 
 async def test_unknown_kind_retries_then_dies_naming_the_kind(runtime: Runtime) -> None:

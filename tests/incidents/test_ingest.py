@@ -220,11 +220,6 @@ async def test_thousand_alerts_in_one_payload(
     [
         (lambda p: p.pop("alerts"), "alerts"),
         (lambda p: p.update(version="3"), "version"),
-        (lambda p: p["alerts"][0].pop("fingerprint"), "fingerprint"),
-        (lambda p: p["alerts"][0].update(status="pending"), "status"),
-        (lambda p: p["alerts"][0].update(labels=["not", "a", "map"]), "labels"),
-        (lambda p: p["alerts"][0]["labels"].update(severity=5), "severity"),
-        (lambda p: p["alerts"][0].update(startsAt="yesterday"), "startsAt"),
     ],
 )
 async def test_bad_payload_is_422_naming_the_field(
@@ -244,6 +239,63 @@ async def test_bad_payload_is_422_naming_the_field(
     body = response.json()
     assert body["error"] == "validation_error"
     assert any(field in [str(part) for part in problem["loc"]] for problem in body["detail"])
+    assert await _count(runtime, Incident) == 0
+
+
+BAD_ALERTS = [
+    (lambda a: a.pop("fingerprint"), "fingerprint"),
+    (lambda a: a.update(status="pending"), "status"),
+    (lambda a: a.update(labels=["not", "a", "map"]), "labels"),
+    (lambda a: a["labels"].update(severity=5), "severity"),
+    (lambda a: a.update(startsAt="yesterday"), "startsAt"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "field"), BAD_ALERTS)
+async def test_a_bad_alert_is_set_aside_naming_the_field(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    headers_for: TokenFactory,
+    mutate: Any,
+    field: str,
+) -> None:
+    ingest = await headers_for(Role.INGEST)
+    payload = am_payload([am_alert(), am_alert(alertname="KubernetesPodNotHealthy", pod="db-0")])
+    mutate(payload["alerts"][0])
+
+    response = await client.post(AM, json=payload, headers=ingest)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    [rejected] = body["rejected"]
+    assert rejected["index"] == 0
+    assert field in rejected["reason"]
+    assert body["alerts"] == 1
+    assert await _count(runtime, Incident) == 1
+
+
+@pytest.mark.parametrize(("mutate", "field"), BAD_ALERTS)
+async def test_a_batch_of_only_bad_alerts_is_422_naming_each(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    headers_for: TokenFactory,
+    mutate: Any,
+    field: str,
+) -> None:
+    ingest = await headers_for(Role.INGEST)
+    payload = am_payload([am_alert(), am_alert(pod="web-7d9f8c6b5d-other")])
+    for alert in payload["alerts"]:
+        mutate(alert)
+
+    response = await client.post(AM, json=payload, headers=ingest)
+
+    assert response.status_code == 422, response.text
+    named = {
+        problem["loc"][2]
+        for problem in response.json()["detail"]
+        if field in [str(part) for part in problem["loc"]]
+    }
+    assert named == {0, 1}
     assert await _count(runtime, Incident) == 0
 
 

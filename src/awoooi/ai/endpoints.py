@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from awoooi.ai import ledger
 from awoooi.ai.intents import Intent
 from awoooi.api.deps import RuntimeDep, SessionDep, Viewer
+from awoooi.api.routing import AuthBeforeBodyRoute
 
-router = APIRouter(prefix="/api/v1/ai", tags=["ai"])
+router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=AuthBeforeBodyRoute)
 
 
 class LlmCallOut(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import AwareDatetime
 
 from awoooi.api.deps import Admin, AdminCaller, Operator, SessionDep, Viewer
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.api.schemas import (
     AuditEntryOut,
     JobOut,
@@ -18,10 +18,11 @@ from awoooi.api.schemas import (
 )
 from awoooi.core import auth, jobs
 from awoooi.core.audit import list_audit
+from awoooi.core.inputs import UtcTime
 from awoooi.core.models import JobStatus
 from awoooi.notify.repository import list_notifications
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=AuthBeforeBodyRoute)
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 # Ids are INTEGER columns: a larger value made PostgreSQL (and SQLite past 2**63) fail with a 500.
@@ -37,7 +38,7 @@ async def get_audit(
     actor: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     # Aware only: a naive time is ambiguous, and the database layer refuses it (was a 500).
-    since: AwareDatetime | None = None,
+    since: UtcTime | None = None,
 ) -> list[AuditEntryOut]:
     """Audit entries, newest first; page with `before_id`."""
     entries = await list_audit(

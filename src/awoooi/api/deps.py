@@ -50,7 +50,10 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require_role(role: Role) -> Callable[[Request, AsyncSession], Awaitable[Principal]]:
+RoleCheck = Callable[[Request, AsyncSession], Awaitable[Principal]]
+
+
+def require_role(role: Role) -> RoleCheck:
     """A dependency that authenticates the caller and checks the role."""
 
     async def dependency(request: Request, session: SessionDep) -> Principal:
@@ -72,6 +75,12 @@ _viewer = require_role(Role.VIEWER)
 _ingest = require_role(Role.INGEST)
 _operator = require_role(Role.OPERATOR)
 _admin = require_role(Role.ADMIN)
+
+
+def role_checks() -> frozenset[RoleCheck]:
+    """The dependencies that authenticate a caller (one per role)."""
+    return frozenset({_viewer, _ingest, _operator, _admin})
+
 
 Viewer = Annotated[Principal, Depends(_viewer)]
 Ingest = Annotated[Principal, Depends(_ingest)]

@@ -21,7 +21,10 @@ from awoooi.core.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from awoooi.core.logging import get_logger
 from awoooi.core.models import ApiToken, Role
+
+log = get_logger(__name__)
 
 TOKEN_PREFIX = "awi_"  # a public marker that lets redaction spot tokens
 TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -128,7 +131,8 @@ async def revoke_token(session: AsyncSession, *, name: str, caller: Caller) -> A
 
 
 async def authenticate(session: AsyncSession, secret: str) -> Principal:
-    """The principal behind a presented token; raises AuthError for unknown or revoked tokens."""
+    """The principal behind a presented token; raises AuthError ("invalid token", the same for
+    unknown and revoked tokens) otherwise."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 256:
         raise AuthError("invalid token")
     record = await repository.token_by_hash(session, hash_token(secret))
@@ -137,7 +141,10 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
     if record is None or not secrets.compare_digest(record.token_hash, hash_token(secret)):
         raise AuthError("invalid token")
     if record.revoked_at is not None:
-        raise AuthError("token revoked")
+        # The caller hears what an unknown token hears, so a leaked token does not reveal that
+        # it was once valid; the log keeps the difference for the operator.
+        log.warning("revoked token used", token=record.name, revoked_at=str(record.revoked_at))
+        raise AuthError("invalid token")
     now = utcnow()
     if record.last_used_at is None or now - record.last_used_at > _LAST_USED_GRANULARITY:
         record.last_used_at = now

@@ -56,6 +56,11 @@ JobHandler = Callable[[JobContext], Awaitable[None]]
 FailureHook = Callable[[AsyncSession, JobFailure], Awaitable[None]]
 
 
+class PermanentJobError(Exception):
+    """The job's input can never work: the worker marks it dead at once, with this reason,
+    instead of retrying it."""
+
+
 class UnknownJobKindError(Exception):
     """No handler is registered for the job's kind in this process."""
 
@@ -302,7 +307,7 @@ class Worker:
 
     async def _fail(self, claim: _Claim, exc: Exception) -> None:
         error = _error_text(exc)
-        dead = claim.attempts >= claim.max_attempts
+        dead = isinstance(exc, PermanentJobError) or claim.attempts >= claim.max_attempts
         now = self._clock()
         values: dict[str, Any] = {
             "locked_by": None,

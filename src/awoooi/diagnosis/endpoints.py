@@ -6,12 +6,13 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
 from awoooi.diagnosis.incidents import latest_diagnosis, request_diagnosis
 from awoooi.diagnosis.schemas import DiagnoseRequest, DiagnosisOut
 from awoooi.incidents import repository as incidents
 
-router = APIRouter(prefix="/api/v1", tags=["incidents"])
+router = APIRouter(prefix="/api/v1", tags=["incidents"], route_class=AuthBeforeBodyRoute)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
 from awoooi.drift import repository
 from awoooi.drift.report import DriftLevel, ReportStatus
@@ -24,7 +25,7 @@ from awoooi.drift.schemas import (
     ScanRequest,
 )
 
-router = APIRouter(prefix="/api/v1/drift", tags=["drift"])
+router = APIRouter(prefix="/api/v1/drift", tags=["drift"], route_class=AuthBeforeBodyRoute)
 
 
 @router.post("/scan", response_model=ScanQueued, status_code=status.HTTP_202_ACCEPTED)

@@ -18,7 +18,14 @@ from awoooi.adapters.kube import ClusterReader
 from awoooi.core.audit import Caller, record_audit
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import AwoooiError, ConflictError
-from awoooi.core.jobs import JobContext, JobRegistry, enqueue, job_for_key
+from awoooi.core.jobs import (
+    JobContext,
+    JobFailure,
+    JobRegistry,
+    PermanentJobError,
+    enqueue,
+    job_for_key,
+)
 from awoooi.core.locks import lock_names, try_lock_name
 from awoooi.core.logging import get_logger
 from awoooi.drift import repository
@@ -145,6 +152,19 @@ async def request_scan(
     return record
 
 
+def unusable_input(sources: ScanSources) -> str | None:
+    """Why these sources can never be scanned (a NUL in a path or ref), or None."""
+    for name, value in (
+        ("desired", sources.desired),
+        ("ref", sources.ref),
+        ("path", sources.path),
+        ("live dump", sources.live_dump),
+    ):
+        if value is not None and "\x00" in value:
+            return f"the {name} {value!r} holds a NUL character; no file or ref can be named so"
+    return None
+
+
 def sources_of(record: DriftReportRecord) -> ScanSources:
     """The sources a saved report was scanned from."""
     return ScanSources(
@@ -249,18 +269,20 @@ class DriftScanner:
         self._public_url = public_url.rstrip("/")
 
     def register(self, registry: JobRegistry) -> None:
-        """Register the job handler."""
-        registry.register(SCAN_JOB, self.run)
+        """Register the job handler (and what a dead scan job does to its report)."""
+        registry.register(SCAN_JOB, self.run, on_failure=fail_report)
 
     async def run(self, ctx: JobContext) -> None:
         """Scan once; a report no longer QUEUED (a retry after success) is left alone."""
+        report_id = _report_id(ctx.payload)
         if not await try_lock_name(ctx.session, SCAN_LOCK):
             raise ScanBusy("another drift scan is running; retrying later")
-        record = await repository.get_report(
-            ctx.session, int(ctx.payload["report_id"]), for_update=True
-        )
+        record = await repository.get_report(ctx.session, report_id, for_update=True)
         if record is None or record.status != ReportStatus.QUEUED:
             return
+        problem = unusable_input(sources_of(record))
+        if problem is not None:
+            raise PermanentJobError(problem)
         settings = with_rules(self.settings, await stored_rules(ctx.session))
         try:
             done = await run_scan(
@@ -299,6 +321,27 @@ class DriftScanner:
             channels=self._channels,
             public_url=self._public_url,
         )
+
+
+def _report_id(payload: dict[str, Any]) -> int:
+    value = payload.get("report_id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PermanentJobError(f"the job's report_id {value!r} is not a report id")
+    return value
+
+
+async def fail_report(session: AsyncSession, failure: JobFailure) -> None:
+    """A scan job that died leaves its report FAILED with the reason, not QUEUED forever."""
+    report_id = failure.payload.get("report_id")
+    if not failure.dead or isinstance(report_id, bool) or not isinstance(report_id, int):
+        return
+    record = await repository.get_report(session, report_id, for_update=True)
+    if record is None or record.status != ReportStatus.QUEUED:
+        return
+    record.status = ReportStatus.FAILED
+    record.error = failure.error
+    record.finished_at = utcnow()
+    log.warning("drift scan job dead", report_id=report_id, error=failure.error)
 
 
 async def announce(

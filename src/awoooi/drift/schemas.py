@@ -7,11 +7,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from awoooi.core.inputs import Text
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
-from awoooi.knowledge.schemas import CleanText
 
 ItemIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=10_000)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\s\x00-\x1f]+$")]
+SubPath = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 
 
 class ScanRequest(BaseModel):
@@ -20,7 +23,8 @@ class ScanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ref: Ref | None = None
-    path: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    # A name, not free text (awoooi.core.inputs): a control character is refused, not replaced.
+    path: SubPath | None = None
 
 
 class ScanQueued(BaseModel):
@@ -57,7 +61,7 @@ class IgnoreRequest(ItemsRequest):
     """Accept items as they are; `add_rule` whitelists each field for later scans."""
 
     item_ids: ItemIds = Field(min_length=1)
-    reason: CleanText = Field("", max_length=500)
+    reason: Text = Field("", max_length=500)
     add_rule: bool = False
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
 from awoooi.api.deps import Ingest, OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError, NotFoundError
+from awoooi.core.inputs import UtcTime
+from awoooi.core.logging import get_logger
 from awoooi.diagnosis.incidents import latest_diagnosis
 from awoooi.diagnosis.schemas import DiagnosisOut
 from awoooi.incidents import repository, service
@@ -22,12 +24,14 @@ from awoooi.incidents.schemas import (
     IncidentOut,
     IncidentPage,
     IngestResult,
+    RejectedAlert,
     StatusChange,
     TimelineEntry,
 )
 from awoooi.runtime import Runtime
 
-router = APIRouter(prefix="/api/v1")
+log = get_logger(__name__)
+router = APIRouter(prefix="/api/v1", route_class=AuthBeforeBodyRoute)
 
 HumanId = Annotated[str, Query(max_length=32)]
 
@@ -57,11 +61,24 @@ def incident_out(incident: Incident) -> IncidentOut:
 
 
 async def _ingest(
-    runtime: Runtime, session: SessionDep, alerts: list[Alert], actor: str
+    runtime: Runtime,
+    session: SessionDep,
+    alerts: list[Alert],
+    rejected: list[RejectedAlert],
+    actor: str,
 ) -> IngestResult:
     limit = runtime.settings.incidents.max_alerts_per_request
-    if len(alerts) > limit:
-        raise InvalidInputError(f"{len(alerts)} alerts in one request; the limit is {limit}")
+    sent = len(alerts) + len(rejected)
+    if sent > limit:
+        raise InvalidInputError(f"{sent} alerts in one request; the limit is {limit}")
+    for alert in rejected:
+        log.warning(
+            "alert rejected",
+            index=alert.index,
+            fingerprint=alert.fingerprint,
+            reason=alert.reason,
+            sender=actor,
+        )
     outcome = await runtime.incident_ingestor.ingest(session, alerts, actor=actor)
     return IngestResult(
         incidents=outcome.incidents,
@@ -70,6 +87,7 @@ async def _ingest(
         deduplicated=outcome.deduplicated,
         resolved=outcome.resolved,
         ignored=outcome.ignored,
+        rejected=rejected,
     )
 
 
@@ -83,7 +101,8 @@ async def post_alertmanager(
     payload: AlertmanagerWebhook, session: SessionDep, runtime: RuntimeDep, principal: Ingest
 ) -> IngestResult:
     """Ingest an Alertmanager webhook (version 4): open, group, deduplicate or resolve."""
-    return await _ingest(runtime, session, from_alertmanager(payload), principal.name)
+    alerts = from_alertmanager(payload)
+    return await _ingest(runtime, session, alerts, payload.rejected, principal.name)
 
 
 @router.post(
@@ -93,7 +112,8 @@ async def post_generic(
     payload: GenericAlertBatch, session: SessionDep, runtime: RuntimeDep, principal: Ingest
 ) -> IngestResult:
     """Ingest generic alerts ({"alerts": [{"name", "status", "severity", "labels", ...}]})."""
-    return await _ingest(runtime, session, from_generic(payload), principal.name)
+    alerts = from_generic(payload)
+    return await _ingest(runtime, session, alerts, payload.rejected, principal.name)
 
 
 @router.get("/incidents", response_model=IncidentPage, tags=["incidents"])
@@ -103,7 +123,7 @@ async def list_incidents(
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
     service: Annotated[str | None, Query(max_length=253)] = None,
-    since: AwareDatetime | None = None,
+    since: UtcTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> IncidentPage:

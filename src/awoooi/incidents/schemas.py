@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
+from awoooi.core.inputs import Text, UtcTime, storable_text
 from awoooi.diagnosis.schemas import DiagnosisOut
 from awoooi.incidents.models import IncidentStatus, Severity
 
 MAX_LABELS = 128
-LabelName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-LabelValue = Annotated[str, StringConstraints(max_length=4096)]
-AnnotationValue = Annotated[str, StringConstraints(max_length=32 * 1024)]
+MAX_FINGERPRINT_CHARS = 64
+LabelName = Annotated[Text, StringConstraints(min_length=1, max_length=256)]
+LabelValue = Annotated[Text, StringConstraints(max_length=4096)]
+AnnotationValue = Annotated[Text, StringConstraints(max_length=32 * 1024)]
 
 
 def _few_enough(value: dict[str, str]) -> dict[str, str]:
@@ -35,26 +47,86 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: Labels
     annotations: Annotations = Field(default_factory=dict)
-    startsAt: AwareDatetime | None = None  # camelCase: Alertmanager's wire names
-    endsAt: AwareDatetime | None = None
-    generatorURL: str | None = Field(None, max_length=4096)
-    fingerprint: str = Field(min_length=1, max_length=64)
+    startsAt: UtcTime | None = None  # camelCase: Alertmanager's wire names
+    endsAt: UtcTime | None = None
+    generatorURL: Text | None = Field(None, max_length=4096)
+    fingerprint: Text = Field(min_length=1, max_length=MAX_FINGERPRINT_CHARS)
 
 
-class AlertmanagerWebhook(BaseModel):
+class RejectedAlert(BaseModel):
+    """An alert of a batch that was not taken in, and why (the rest of the batch was)."""
+
+    index: int = Field(description="Its position in the request's `alerts`.")
+    fingerprint: str | None
+    reason: str
+
+
+def _fingerprint_of(item: object) -> str | None:
+    value = item.get("fingerprint") if isinstance(item, dict) else None
+    if isinstance(value, str) and 0 < len(value) <= MAX_FINGERPRINT_CHARS:
+        return storable_text(value)
+    return None
+
+
+def _reason(error: ValidationError) -> str:
+    # Field names and messages only: the input may be large or hold a secret.
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'alert'}: {problem['msg']}"
+        for problem in error.errors(include_url=False, include_input=False)
+    )
+
+
+class AlertBatch(BaseModel):
+    """A batch whose invalid alerts are set aside one by one (`rejected`), so one bad alert
+    never sinks the others; when none is valid the whole batch is a 422 naming every fault."""
+
+    alert_model: ClassVar[type[BaseModel]]
+    _rejected: list[RejectedAlert] = PrivateAttr(default_factory=list)
+
+    @property
+    def rejected(self) -> list[RejectedAlert]:
+        """The alerts set aside, in request order."""
+        return self._rejected
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _set_invalid_alerts_aside(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        items = data.get("alerts") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            return handler(data)
+        kept: list[BaseModel] = []
+        rejected: list[RejectedAlert] = []
+        for index, item in enumerate(items):
+            try:
+                kept.append(cls.alert_model.model_validate(item))
+            except ValidationError as exc:
+                rejected.append(
+                    RejectedAlert(
+                        index=index, fingerprint=_fingerprint_of(item), reason=_reason(exc)
+                    )
+                )
+        if rejected and not kept:
+            return handler(data)  # raises, naming each field of each alert
+        batch = handler({**data, "alerts": kept})
+        batch._rejected = rejected
+        return batch
+
+
+class AlertmanagerWebhook(AlertBatch):
     """Alertmanager's webhook payload, version 4, exactly as Alertmanager sends it."""
 
     model_config = ConfigDict(extra="ignore")
+    alert_model = AlertmanagerAlert
 
     version: Literal["4"]
     status: Literal["firing", "resolved"]
-    receiver: str = Field("", max_length=1024)
-    groupKey: str = Field("", max_length=8192)
+    receiver: Text = Field("", max_length=1024)
+    groupKey: Text = Field("", max_length=8192)
     truncatedAlerts: int = Field(0, ge=0)
     groupLabels: Labels = Field(default_factory=dict)
     commonLabels: Labels = Field(default_factory=dict)
     commonAnnotations: Annotations = Field(default_factory=dict)
-    externalURL: str = Field("", max_length=4096)
+    externalURL: Text = Field("", max_length=4096)
     alerts: list[AlertmanagerAlert]
 
 
@@ -63,43 +135,46 @@ class GenericAlert(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=256, description="The signal, e.g. HighLatency.")
+    name: Text = Field(min_length=1, max_length=256, description="The signal, e.g. HighLatency.")
     status: Literal["firing", "resolved"] = "firing"
-    severity: str | None = Field(
+    severity: Text | None = Field(
         None, max_length=32, description="critical|high|medium|low|info (or a common alias)."
     )
-    summary: str | None = Field(None, max_length=32 * 1024)
-    description: str | None = Field(None, max_length=32 * 1024)
+    summary: Text | None = Field(None, max_length=32 * 1024)
+    description: Text | None = Field(None, max_length=32 * 1024)
     labels: Labels = Field(default_factory=dict)
     annotations: Annotations = Field(default_factory=dict)
-    fingerprint: str | None = Field(
+    fingerprint: Text | None = Field(
         None,
         min_length=1,
-        max_length=64,
+        max_length=MAX_FINGERPRINT_CHARS,
         description="Identity of the alert; default: a hash of name and labels.",
     )
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: UtcTime | None = None
+    ends_at: UtcTime | None = None
     source: str = Field("generic", min_length=1, max_length=32, pattern=r"^[a-z0-9_.-]+$")
 
 
-class GenericAlertBatch(BaseModel):
+class GenericAlertBatch(AlertBatch):
     """A batch of generic alerts."""
 
     model_config = ConfigDict(extra="forbid")
+    alert_model = GenericAlert
 
     alerts: list[GenericAlert]
 
 
 class IngestResult(BaseModel):
-    """What ingestion did: the incidents touched and how many alerts were duplicates."""
+    """What ingestion did: the incidents touched, how many alerts were duplicates, and the
+    alerts set aside (`alerts` + len(`rejected`) is what the request carried)."""
 
     incidents: list[str]
-    alerts: int
+    alerts: int = Field(description="Alerts taken in.")
     opened: int
     deduplicated: int
     resolved: int
     ignored: int
+    rejected: list[RejectedAlert] = Field(default_factory=list)
 
 
 class IncidentOut(BaseModel):
@@ -157,4 +232,4 @@ class StatusChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.core.after_commit import after_commit
 from awoooi.core.audit import Caller, record_audit
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
@@ -64,11 +65,25 @@ class IngestOutcome:
     deduplicated: int = 0
     resolved: int = 0
     ignored: int = 0
+    # What the metrics count once the transaction committed: (source, status) per alert,
+    # the severity of each incident opened, the reason of each deduplication.
+    received: list[tuple[str, str]] = field(default_factory=list)
+    opened_severities: list[str] = field(default_factory=list)
+    dedup_reasons: list[str] = field(default_factory=list)
 
     def touched(self, incident: Incident) -> None:
         """Remember an incident this call created or changed (once, in order)."""
         if incident.human_id not in self.incidents:
             self.incidents.append(incident.human_id)
+
+    def count(self) -> None:
+        """Add this call's alerts, deduplications and openings to the metrics."""
+        for source, status in self.received:
+            ALERTS_RECEIVED.labels(source=source, status=status).inc()
+        for reason in self.dedup_reasons:
+            ALERTS_DEDUPLICATED.labels(reason=reason).inc()
+        for severity in self.opened_severities:
+            INCIDENTS_OPENED.labels(severity=severity).inc()
 
 
 def format_human_id(day: str, number: int) -> str:
@@ -128,7 +143,8 @@ class IncidentIngestor:
     async def ingest(
         self, session: AsyncSession, alerts: Sequence[Alert], *, actor: str
     ) -> IngestOutcome:
-        """Apply a batch of alerts in the caller's transaction (all or nothing)."""
+        """Apply a batch of alerts in the caller's transaction (all or nothing); the metrics
+        count it once that transaction commits."""
         outcome = IngestOutcome(alerts=len(alerts))
         patterns = [pattern_from_alert(a.labels, a.annotations, self._symptoms) for a in alerts]
         hashes = [pattern.compute_hash() for pattern in patterns]
@@ -139,7 +155,7 @@ class IncidentIngestor:
         )
         seen: set[tuple[str, str]] = set()
         for alert, pattern, symptoms_hash in zip(alerts, patterns, hashes, strict=True):
-            ALERTS_RECEIVED.labels(source=alert.source, status=alert.status).inc()
+            outcome.received.append((alert.source, alert.status))
             if (alert.fingerprint, alert.status) in seen:
                 outcome.deduplicated += 1
                 continue
@@ -149,6 +165,7 @@ class IncidentIngestor:
             else:
                 await self._resolved(session, alert, actor, outcome)
         await session.flush()
+        after_commit(session, outcome.count)
         return outcome
 
     async def _firing(
@@ -186,6 +203,7 @@ class IncidentIngestor:
             return
         opened = await self._open(session, alert, pattern, symptoms_hash, actor, now)
         outcome.opened += 1
+        outcome.opened_severities.append(opened.severity)
         outcome.touched(opened)
 
     async def _open(
@@ -228,7 +246,6 @@ class IncidentIngestor:
             to_status=IncidentStatus.OPEN,
             detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
         )
-        INCIDENTS_OPENED.labels(severity=incident.severity).inc()
         if self._on_opened is not None:
             await self._on_opened(session, incident)  # e.g. queue its diagnosis, same transaction
         return incident
@@ -273,7 +290,7 @@ class IncidentIngestor:
     @staticmethod
     def _deduplicated(outcome: IngestOutcome, incident: Incident, reason: str) -> None:
         outcome.deduplicated += 1
-        ALERTS_DEDUPLICATED.labels(reason=reason).inc()
+        outcome.dedup_reasons.append(reason)
         outcome.touched(incident)
 
     @staticmethod

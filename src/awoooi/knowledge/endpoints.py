@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
 from awoooi.incidents import repository as incidents
 from awoooi.knowledge import search as kb_search
@@ -24,7 +25,7 @@ from awoooi.knowledge.schemas import (
 )
 from awoooi.knowledge.similar import similar_entries
 
-router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
+router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"], route_class=AuthBeforeBodyRoute)
 
 
 def hit_from_entry(entry: KnowledgeEntry, snippet: str = "", rank: float = 0.0) -> SearchHit:

@@ -5,26 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from awoooi.core.inputs import Text
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType
 
 MAX_CONTENT_CHARS = 512 * 1024
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL (it would be a 500 there, stored on SQLite): a 422 on both.
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
-CleanText = Annotated[str, AfterValidator(_no_nul)]
-Tag = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=64, strip_whitespace=True),
-    AfterValidator(_no_nul),
-]
+Tag = Annotated[Text, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 SymptomsHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 
 
@@ -33,14 +22,14 @@ class EntryCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: CleanText = Field(min_length=1, max_length=300)
-    content: CleanText = Field(max_length=MAX_CONTENT_CHARS)
+    title: Text = Field(min_length=1, max_length=300)
+    content: Text = Field(max_length=MAX_CONTENT_CHARS)
     entry_type: EntryType = EntryType.RUNBOOK
-    category: CleanText | None = Field(None, max_length=64)
+    category: Text | None = Field(None, max_length=64)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     services: list[Tag] = Field(default_factory=list, max_length=50)
-    related_incident_id: CleanText | None = Field(None, max_length=32)
-    related_playbook_id: CleanText | None = Field(None, max_length=64)
+    related_incident_id: Text | None = Field(None, max_length=32)
+    related_playbook_id: Text | None = Field(None, max_length=64)
     symptoms_hash: SymptomsHash | None = None
     status: EntryStatus = EntryStatus.DRAFT
 
@@ -50,9 +39,9 @@ class EntryUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: CleanText | None = Field(None, min_length=1, max_length=300)
-    content: CleanText | None = Field(None, max_length=MAX_CONTENT_CHARS)
-    category: CleanText | None = Field(None, max_length=64)
+    title: Text | None = Field(None, min_length=1, max_length=300)
+    content: Text | None = Field(None, max_length=MAX_CONTENT_CHARS)
+    category: Text | None = Field(None, max_length=64)
     tags: list[Tag] | None = Field(None, max_length=50)
     services: list[Tag] | None = Field(None, max_length=50)
 
@@ -62,7 +51,7 @@ class ReviewDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: CleanText | None = Field(None, max_length=4000)
+    note: Text | None = Field(None, max_length=4000)
 
 
 class RejectDecision(BaseModel):
@@ -70,7 +59,7 @@ class RejectDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: CleanText = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class EntryOut(BaseModel):

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 
 from awoooi.api.deps import RequestId, RuntimeDep, SessionDep
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import AuthError, InvalidInputError, NotFoundError
 from awoooi.notify.telegram_updates import answer, handle_update
 
-router = APIRouter(prefix="/api/v1/notify", tags=["notify"])
+router = APIRouter(prefix="/api/v1/notify", tags=["notify"], route_class=AuthBeforeBodyRoute)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 

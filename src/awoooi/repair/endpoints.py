@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
 from awoooi.core.jobs import job_for_key
 from awoooi.incidents import repository as incidents
@@ -21,7 +22,7 @@ from awoooi.repair.schemas import (
     RunRepair,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["repairs"])
+router = APIRouter(prefix="/api/v1", tags=["repairs"], route_class=AuthBeforeBodyRoute)
 
 
 async def _out(session: SessionDep, repair: Repair, *, with_steps: bool = True) -> RepairOut:

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from awoooi.core.inputs import Text
 from awoooi.core.redact import redact_structure
-from awoooi.knowledge.schemas import CleanText
 from awoooi.repair.models import Repair, RepairStep
 from awoooi.repair.playbooks import Playbook
 
@@ -85,7 +85,7 @@ class ApproveRepair(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: CleanText | None = Field(None, max_length=4000)
+    note: Text | None = Field(None, max_length=4000)
 
 
 class RejectRepair(BaseModel):
@@ -93,7 +93,7 @@ class RejectRepair(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: CleanText = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class RunRepair(BaseModel):

@@ -1,0 +1,44 @@
+"""The one rule for text and times from outside: only what both databases can store gets in.
+
+Text: PostgreSQL cannot store NUL (U+0000) and no UTF-8 text can hold a lone surrogate
+(U+D800-U+DFFF, which JSON's `\\ud800` escapes can still carry). Free text (`Text`) has each of
+them replaced by U+FFFD, as a UTF-8 decoder does with bytes it cannot read: an alert whose log
+tail holds a NUL is still an alert. Names that point at something (paths, refs, token names)
+are refused instead (422): a repaired name would point somewhere else.
+
+Times (`UtcTime`) must be aware and exist in UTC (years 1 to 9999), else 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+
+REPLACEMENT_CHARACTER = "\ufffd"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """The text with NUL and lone surrogates replaced by U+FFFD."""
+    return _UNSTORABLE.sub(REPLACEMENT_CHARACTER, value)
+
+
+def _storable_if_text(value: object) -> object:
+    # Before validation: pydantic itself refuses a str holding a lone surrogate.
+    return storable_text(value) if isinstance(value, str) else value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            "time is out of range: it must lie between years 1 and 9999 in UTC"
+        ) from None
+
+
+Text = Annotated[str, BeforeValidator(_storable_if_text)]
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
