@@ -243,3 +243,24 @@ async def test_notifications_carry_the_stored_redacted_title(
         assert_no_secret(request.body.decode())
     # The model, asked first, was sent the same redacted incident.
     assert_no_secret(json.dumps(openai_server.last_request.json))
+
+
+async def test_a_reason_typed_by_a_person_is_redacted_on_the_timeline_and_in_the_audit(
+    client: httpx.AsyncClient, headers_for: TokenFactory, admin_headers: dict[str, str]
+) -> None:
+    (human_id,) = (await post_alerts(client, headers_for, [leaky_alert()]))["incidents"]
+    operator = await headers_for(Role.OPERATOR)
+    reason = f"DBA asked: try password={PASSWORD} first"
+    escalated = await client.post(
+        f"/api/v1/incidents/{human_id}/escalate", headers=operator, json={"reason": reason}
+    )
+    assert escalated.status_code == 200, escalated.text
+
+    viewer = await headers_for(Role.VIEWER)
+    shown = (await client.get(f"/api/v1/incidents/{human_id}", headers=viewer)).json()
+    (change,) = [entry for entry in shown["timeline"] if entry["event"] == "status_changed"]
+    assert change["detail"]["reason"] == "DBA asked: try password=[REDACTED:password] first"
+    audit = await client.get("/api/v1/audit", headers=admin_headers)
+    assert_no_secret(audit.text)
+    (entry,) = [e for e in audit.json() if e["action"] == "incident.escalated"]
+    assert entry["detail"]["reason"] == change["detail"]["reason"]

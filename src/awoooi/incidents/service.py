@@ -14,6 +14,7 @@ from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
 from awoooi.core.locks import lock_names
 from awoooi.core.metrics import ALERTS_DEDUPLICATED, ALERTS_RECEIVED, INCIDENTS_OPENED
+from awoooi.core.redact import redact_structure
 from awoooi.incidents import repository
 from awoooi.incidents.alerts import Alert
 from awoooi.incidents.models import (
@@ -103,7 +104,7 @@ def add_event(
         event=event,
         from_status=from_status,
         to_status=to_status,
-        detail=detail or {},
+        detail=redact_structure(detail or {}),  # reasons are typed by people
     )
     session.add(entry)
     return entry
