@@ -4,10 +4,13 @@
 so a reader still learns *what* leaked (a GitHub token, a database password) but never the value.
 
 Rules run in a fixed order, most specific first: Kubernetes Secret manifests, private keys, token
-shapes (AWS, JWT, GitHub, Slack, ...), then header and URL credentials, then secret-named keys
-(``password=``, ``client_secret:``, ...). A later rule never rewrites an earlier placeholder, so the
-first, most precise kind wins. The rules re-run until the text stops changing (at most four passes;
-text without secrets takes one), so ``redact(redact(x)) == redact(x)``.
+shapes (AWS, JWT, GitHub, Slack, Google, ...), then header, URL and command-line credentials, then
+secret-named keys (``password=``, ``client_secret:``, ...), and last standalone random strings
+(``[REDACTED:high_entropy]``: 32+ base64 characters that look random, see `_looks_random`; hex
+is kept, as Git SHAs, digests and ids are identities, not keys). A later rule never rewrites an
+earlier placeholder, so the first, most precise kind wins. The rules re-run until the text stops
+changing (at most four passes; text without secrets takes one), so
+``redact(redact(x)) == redact(x)``.
 
 Every pattern runs in linear time, whatever the input (see `tests/core/test_redact.py`):
 
