@@ -1338,6 +1338,12 @@ HOSTILE: dict[str, Callable[[], str]] = {
     "yaml block scalar": lambda: "password: |\n" + fill("  x\n", MiB),
     "whitespace": lambda: fill(" \n\t", MiB),
     "telegram-ish": lambda: fill("1234567:", MiB),
+    "certificate begins without end": lambda: fill("-----BEGIN CERTIFICATE-----\nMIIE\n", MiB),
+    "mysql options": lambda: fill("mysql -u -p ", MiB),
+    "mysql words": lambda: fill("mysqlx", MiB),
+    "signature keys": lambda: fill("sig=", MiB),
+    "azure secret shape": lambda: fill("a0Q~", MiB),
+    "random base64 run": lambda: _random(BASE64, MiB),
 }
 
 
