@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from awoooi.core.redact import redact, redact_structure
 from awoooi.incidents.alerts import Alert
@@ -24,20 +24,38 @@ from awoooi.incidents.alerts import Alert
 FINGERPRINT_CHARS = 16
 
 
-def redact_alert(alert: Alert) -> Alert:
-    """The alert with every secret in it replaced by a typed placeholder, ready to store."""
+def redact_alerts(alerts: Sequence[Alert]) -> list[Alert]:
+    """The alerts with every secret replaced by a typed placeholder, ready to store."""
+    # Redaction is regex-heavy and a batch repeats most values (namespace, job, severity, the
+    # rule's annotations): each distinct (key, value) is redacted once per batch.
+    memo: dict[tuple[str, str], str] = {}
+    return [_redact_alert(alert, memo) for alert in alerts]
+
+
+def _redact_alert(alert: Alert, memo: dict[tuple[str, str], str]) -> Alert:
     return dataclasses.replace(
         alert,
         fingerprint=_redacted_fingerprint(alert.fingerprint),
-        labels=_redacted_values(alert.labels),
-        annotations=_redacted_values(alert.annotations),
-        generator_url=redact(alert.generator_url) if alert.generator_url else alert.generator_url,
+        labels=_redacted_values(alert.labels, memo),
+        annotations=_redacted_values(alert.annotations, memo),
+        generator_url=(
+            _redacted_text("generatorURL", alert.generator_url, memo)
+            if alert.generator_url
+            else alert.generator_url
+        ),
     )
 
 
-def _redacted_values(values: Mapping[str, str]) -> dict[str, str]:
-    # A value under a secret-named key ("db_password", "api_token") is hidden whole, as in logs.
-    return {name: str(redact_structure(value, name)) for name, value in values.items()}
+def _redacted_values(values: Mapping[str, str], memo: dict[tuple[str, str], str]) -> dict[str, str]:
+    return {name: _redacted_text(name, value, memo) for name, value in values.items()}
+
+
+def _redacted_text(name: str, value: str, memo: dict[tuple[str, str], str]) -> str:
+    key = (name, value)
+    if key not in memo:
+        # A value under a secret-named key ("db_password", "api_token") is hidden whole.
+        memo[key] = str(redact_structure(value, name))
+    return memo[key]
 
 
 def _redacted_fingerprint(fingerprint: str) -> str:

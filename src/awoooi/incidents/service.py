@@ -24,7 +24,7 @@ from awoooi.incidents.models import (
     IncidentEvent,
     IncidentStatus,
 )
-from awoooi.incidents.redaction import redact_alert
+from awoooi.incidents.redaction import redact_alerts
 from awoooi.incidents.severity import map_severity, most_severe
 from awoooi.symptoms import SymptomPattern, SymptomSettings, pattern_from_alert
 
@@ -132,7 +132,7 @@ class IncidentIngestor:
     ) -> IngestOutcome:
         """Apply a batch of alerts in the caller's transaction (all or nothing)."""
         # Before anything is computed or stored: secrets never reach the database.
-        alerts = [redact_alert(alert) for alert in alerts]
+        alerts = redact_alerts(alerts)
         outcome = IngestOutcome(alerts=len(alerts))
         patterns = [pattern_from_alert(a.labels, a.annotations, self._symptoms) for a in alerts]
         hashes = [pattern.compute_hash() for pattern in patterns]
