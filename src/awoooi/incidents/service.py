@@ -14,7 +14,7 @@ from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
 from awoooi.core.locks import lock_names
 from awoooi.core.metrics import ALERTS_DEDUPLICATED, ALERTS_RECEIVED, INCIDENTS_OPENED
-from awoooi.core.redact import redact_structure
+from awoooi.core.redact import redact
 from awoooi.incidents import repository
 from awoooi.incidents.alerts import Alert
 from awoooi.incidents.models import (
@@ -104,7 +104,7 @@ def add_event(
         event=event,
         from_status=from_status,
         to_status=to_status,
-        detail=redact_structure(detail or {}),  # reasons are typed by people
+        detail=detail or {},
     )
     session.add(entry)
     return entry
@@ -362,7 +362,8 @@ def change_status(
         event="status_changed",
         from_status=current,
         to_status=to,
-        detail={"reason": reason} if reason else {},
+        # A reason is typed by a person, who may paste a secret into it.
+        detail={"reason": redact(reason)} if reason else {},
     )
 
 
