@@ -25,6 +25,7 @@ from awoooi.core.filelock import file_lock
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.models import Role
+from awoooi.core.private_files import private_directory, warn_if_shared
 from awoooi.diagnosis.evidence import EvidenceProvider
 from awoooi.diagnosis.history import IncidentHistory, KnowledgeEvidence
 from awoooi.diagnosis.incidents import DiagnosisPolicy, IncidentDiagnoser, queue_diagnosis
@@ -188,6 +189,7 @@ class Runtime:
             catalog = load_catalog(settings.repair)
         except PlaybookError as exc:
             raise ConfigError(f"repair.playbooks_dir: {exc.detail}") from exc
+        warn_if_shared(settings.home)
         engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
         telegram = (
             TelegramBot(settings.notify.telegram) if settings.notify.telegram.bot_token else None
@@ -341,7 +343,7 @@ def kube_configured(settings: KubeSettings) -> bool:
 
 def write_secret_file(path: Path, secret: str) -> Path:
     """Write a secret readable by its owner only (0600), replacing any older file."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_directory(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(descriptor, 0o600)

@@ -46,6 +46,17 @@ def b64url(text: str) -> str:
 
 # --- Fabricated secrets ------------------------------------------------------------------------
 
+
+def random_text(alphabet: str, size: int, seed: int) -> str:
+    """`size` characters drawn from `alphabet` by a generator seeded with `seed`: random where a
+    rule judges randomness (the standalone rule), the same on every run."""
+    return "".join(random.Random(seed).choices(alphabet, k=size))
+
+
+BASE64 = ALNUM + "+/"
+HEX = "0123456789abcdef"
+GCP_KEY_ID = random_text(HEX, 40, 16)
+
 PRIVATE = "PRIV" + "ATE"
 AWS_KEY_ID = "AK" + "IA" + fill("Q7ZT3MXW", 16)
 AWS_KEY_ID_2 = "AS" + "IA" + fill("K2V9RB", 16)
@@ -601,7 +612,7 @@ GCP_SERVICE_ACCOUNT = Case(
         {
             "type": "service_account",
             "project_id": "acme-prod",
-            "private_key_id": fill("0a1b2c3d4e", 40),
+            "private_key_id": GCP_KEY_ID,
             "private_key": PKCS8_KEY,
             "client_email": "awoooi@acme-prod.iam.gserviceaccount.com",
             "client_id": fill("1", 21),
@@ -610,10 +621,10 @@ GCP_SERVICE_ACCOUNT = Case(
         },
         indent=2,
     ),
-    (key_body(PKCS8_KEY),),
-    ("private_key",),
+    (key_body(PKCS8_KEY), GCP_KEY_ID),
+    ("private_key", "private_key_id"),
     (
-        f'"private_key_id": "{fill("0a1b2c3d4e", 40)}"',
+        '"private_key_id": "',
         '"client_email": "awoooi@acme-prod.iam.gserviceaccount.com"',
         '"token_uri": "https://oauth2.googleapis.com/token"',
     ),
@@ -726,6 +737,215 @@ OAUTH_RESPONSE = Case(
     ),
 )
 
+# --- Cloud providers, databases and command lines ----------------------------------------------
+
+AWS_SECRET_STANDALONE = random_text(BASE64, 40, 1)
+SECRET_42 = random_text(BASE64, 42, 2)
+API_KEY_URL_SAFE = random_text(URL_SAFE, 48, 3)
+AZURE_ACCOUNT_KEY = random_text(BASE64, 86, 4) + "=="
+AZURE_SAS_SIG = random_text(ALNUM, 40, 5) + "%2B" + random_text(ALNUM, 3, 6) + "%3D"
+AZURE_BUS_KEY = random_text(BASE64, 43, 7) + "="
+AZURE_CLIENT_SECRET = random_text(ALNUM, 3, 8) + "8Q" + "~" + random_text(ALNUM + "_.-", 34, 9)
+AMZ_SIGNATURE = random_text(HEX, 64, 10)
+GOOG_SIGNATURE = random_text(HEX, 512, 11)
+GOOGLE_OAUTH = "ya" + "29." + random_text(URL_SAFE, 150, 12)
+GOOGLE_REFRESH = "1/" + "/0" + random_text(URL_SAFE, 100, 13)
+GCP_CLIENT_SECRET = "GOC" + "SPX-" + random_text(URL_SAFE, 28, 14)
+DIGITALOCEAN = "do" + "p_v1_" + random_text(HEX, 64, 15)
+MYSQL_PASSWORD = "My" + "P4ssw0rd"
+PGP_KEY = (
+    f"-----BEGIN PGP {PRIVATE} KEY BLOCK-----\nComment: fabricated\n\n"
+    + "\n".join(fill(f"lQdGBGXpgp{i}", 64) for i in range(3))
+    + f"\n=pGp4\n-----END PGP {PRIVATE} KEY BLOCK-----\n"
+)
+DSA_KEY = pem("DSA", "MIIBuwIBAAKBgQDdsa")
+
+CLOUD_KEYS = Case(
+    "cloud provider keys",
+    "\n".join(
+        (
+            f"aws: AssumeRole returned {AWS_KEY_ID_2} for role/deployer",
+            f"aws: rotated the secret access key to {AWS_SECRET_STANDALONE} for ci-bot",
+            f"vault: leased {SECRET_42} (ttl 768h)",
+            f"datadog: client configured with {API_KEY_URL_SAFE}, site=datadoghq.eu",
+            "s3: GET https://acme-backups.s3.eu-central-1.amazonaws.com/db.tar.gz"
+            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={AWS_KEY_ID}%2F20240501%2F"
+            "eu-central-1%2Fs3%2Faws4_request&X-Amz-Date=20240501T020000Z&X-Amz-Expires=3600"
+            f"&X-Amz-SignedHeaders=host&X-Amz-Signature={AMZ_SIGNATURE} -> 403",
+            f"gcloud: using access token {GOOGLE_OAUTH} for project acme-prod",
+            f"gcloud: stored refresh token {GOOGLE_REFRESH} in the keyring",
+            f"oauth: client awoooi-web secret {GCP_CLIENT_SECRET} registered",
+            "gcs: GET https://storage.googleapis.com/acme-prod/db.tar.gz?X-Goog-Algorithm="
+            "GOOG4-RSA-SHA256&X-Goog-Date=20240501T020000Z&X-Goog-Expires=900"
+            f"&X-Goog-SignedHeaders=host&X-Goog-Signature={GOOG_SIGNATURE} -> 200",
+            "azure: DefaultEndpointsProtocol=https;AccountName=acmeprod;"
+            f"AccountKey={AZURE_ACCOUNT_KEY};EndpointSuffix=core.windows.net",
+            "azure: GET https://acmeprod.blob.core.windows.net/backups/db.tar.gz?sv=2022-11-02"
+            f"&ss=b&srt=o&sp=r&se=2024-05-02T00:00:00Z&spr=https&sig={AZURE_SAS_SIG} -> 403",
+            "azure: Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=Root;"
+            f"SharedAccessKey={AZURE_BUS_KEY}",
+            "azure: az login --service-principal -u awoooi-sp "
+            f"-p {AZURE_CLIENT_SECRET} --tenant acme",
+            f"digitalocean: doctl auth init --access-token {DIGITALOCEAN} --context prod",
+        )
+    ),
+    (
+        AWS_KEY_ID_2,
+        AWS_SECRET_STANDALONE,
+        SECRET_42,
+        API_KEY_URL_SAFE,
+        AWS_KEY_ID,
+        AMZ_SIGNATURE,
+        GOOGLE_OAUTH,
+        GOOGLE_REFRESH,
+        GCP_CLIENT_SECRET,
+        GOOG_SIGNATURE,
+        AZURE_ACCOUNT_KEY,
+        AZURE_SAS_SIG,
+        AZURE_BUS_KEY,
+        AZURE_CLIENT_SECRET,
+        DIGITALOCEAN,
+    ),
+    (
+        "aws_access_key",
+        "high_entropy",
+        "signature",
+        "google_oauth_token",
+        "google_refresh_token",
+        "gcp_client_secret",
+        "secret",
+        "azure_client_secret",
+        "digitalocean_token",
+    ),
+    (
+        "aws: AssumeRole returned ",
+        " for role/deployer",
+        "aws: rotated the secret access key to ",
+        " for ci-bot",
+        "vault: leased ",
+        " (ttl 768h)",
+        ", site=datadoghq.eu",
+        "s3: GET https://acme-backups.s3.eu-central-1.amazonaws.com/db.tar.gz"
+        "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=",
+        "%2F20240501%2Feu-central-1%2Fs3%2Faws4_request&X-Amz-Date=20240501T020000Z"
+        "&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=",
+        " -> 403",
+        " for project acme-prod",
+        " in the keyring",
+        " registered",
+        "&X-Goog-SignedHeaders=host&X-Goog-Signature=",
+        "azure: DefaultEndpointsProtocol=https;AccountName=acmeprod;AccountKey=",
+        ";EndpointSuffix=core.windows.net",
+        "https://acmeprod.blob.core.windows.net/backups/db.tar.gz?sv=2022-11-02"
+        "&ss=b&srt=o&sp=r&se=2024-05-02T00:00:00Z&spr=https&sig=",
+        "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=",
+        "az login --service-principal -u awoooi-sp -p ",
+        " --tenant acme",
+        "doctl auth init --access-token ",
+        " --context prod",
+    ),
+)
+
+DATABASE_URLS = Case(
+    "database URLs",
+    "\n".join(
+        (
+            f"DSN postgres://awoooi:{PASSWORD}@db.prod.svc:5432/awoooi?sslmode=require",
+            f"orders: mysql://root:{PASSWORD_2}@mysql.prod.svc:3306/shop failed",
+            f"mongo: mongodb+srv://app:{PASSWORD_3}@cluster0.ab1cd.mongodb.net/orders"
+            "?retryWrites=true&w=majority timed out",
+            f"cache: redis://:{PASSWORD_4}@redis-master.prod.svc:6379/0 refused",
+            f"queue: amqp://guest:{PASSWORD}@rabbitmq.prod.svc:5672/%2F closed",
+        )
+    ),
+    (PASSWORD, PASSWORD_2, PASSWORD_3, PASSWORD_4),
+    ("password",),
+    (
+        "DSN postgres://awoooi:",
+        "@db.prod.svc:5432/awoooi?sslmode=require",
+        "orders: mysql://root:",
+        "@mysql.prod.svc:3306/shop failed",
+        "mongo: mongodb+srv://app:",
+        "@cluster0.ab1cd.mongodb.net/orders?retryWrites=true&w=majority timed out",
+        "cache: redis://:",
+        "@redis-master.prod.svc:6379/0 refused",
+        "@rabbitmq.prod.svc:5672/%2F closed",
+    ),
+)
+
+COMMAND_LINES = Case(
+    "database and tool command lines",
+    "\n".join(
+        (
+            f"restore: mysql -h db.prod.svc -u root -p{MYSQL_PASSWORD} shop < dump.sql",
+            f"backup: mysqldump --single-transaction -uroot -p'{PASSWORD_2}' shop | gzip > a.gz",
+            f"check: mariadb-admin -u root -p{PASSWORD_3} status",
+            f"shell: mysql --user=root --password={PASSWORD_4} -e 'SHOW PROCESSLIST'",
+            f"shell: mysql --user root --password {PASSWORD} -P 3306 -e 'SELECT 1'",
+            f"backup: PGPASSWORD={PASSWORD_2} pg_dump -h db -U backup awoooi",
+            f"backup: MYSQL_PWD={PASSWORD_3} mysqldump -h db shop",
+            f"probe: redis-cli -h redis -a {PASSWORD_4} PING",
+            f"deploy: sshpass -p {PASSWORD} ssh ops@bastion uptime",
+            "mysql -h db -u app -p shop  # asks for the password",
+        )
+    ),
+    (MYSQL_PASSWORD, PASSWORD, PASSWORD_2, PASSWORD_3, PASSWORD_4),
+    ("password",),
+    (
+        "restore: mysql -h db.prod.svc -u root -p",
+        " shop < dump.sql",
+        "backup: mysqldump --single-transaction -uroot -p'",
+        "' shop | gzip > a.gz",
+        "check: mariadb-admin -u root -p",
+        " status",
+        "shell: mysql --user=root --password=",
+        " -e 'SHOW PROCESSLIST'",
+        " -P 3306 -e 'SELECT 1'",
+        "backup: PGPASSWORD=",
+        " pg_dump -h db -U backup awoooi",
+        "backup: MYSQL_PWD=",
+        " mysqldump -h db shop",
+        "probe: redis-cli -h redis -a ",
+        " PING",
+        "deploy: sshpass -p ",
+        " ssh ops@bastion uptime",
+        "mysql -h db -u app -p shop  # asks for the password",
+    ),
+)
+
+TOKENS_AND_KEYS = Case(
+    "JWTs and private-key blocks",
+    "\n".join(
+        (
+            f"kubectl --token={JWT} get pods",
+            f'{{"id_token": "{JWT}", "user": "ops"}}',
+            f"curl -H 'X-Service-Auth: {JWT}' https://api.internal/v1",
+            "signing key:",
+            PGP_KEY,
+            DSA_KEY,
+            "json: " + json.dumps({"ssh_key": OPENSSH_KEY, "ec": EC_KEY}),
+            "end of keys",
+        )
+    ),
+    (
+        JWT,
+        PGP_KEY.splitlines()[3],
+        key_body(DSA_KEY),
+        key_body(OPENSSH_KEY),
+        key_body(EC_KEY),
+    ),
+    ("jwt", "private_key"),
+    (
+        "kubectl --token=",
+        " get pods",
+        '"user": "ops"',
+        " https://api.internal/v1",
+        "signing key:\n",
+        'json: {"ssh_key": "',
+        "end of keys",
+    ),
+)
+
 CASES = (
     LOG_LINES,
     SECRET_MANIFEST,
@@ -741,6 +961,10 @@ CASES = (
     POD_SPEC,
     PRIVATE_KEYS,
     OAUTH_RESPONSE,
+    CLOUD_KEYS,
+    DATABASE_URLS,
+    COMMAND_LINES,
+    TOKENS_AND_KEYS,
 )
 
 
@@ -904,6 +1128,20 @@ LOOK_ALIKES = (
     "cannot open /etc/passwd for reading",
     "retry in 12:30; backoff=2s; attempt 1234567:42",
     '{"token_type": "Bearer", "expires_in": 3600, "scope": "read"}',
+    # Long runs the standalone rule must leave: identities, encoded text, public keys, paths,
+    # identifiers.
+    "containerd://" + random_text(HEX, 64, 30),
+    "sha512 " + random_text("0123456789ABCDEF", 128, 31),
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + random_text(BASE64, 43, 32) + " ops@ci",
+    "-----BEGIN CERTIFICATE-----\n"
+    + "\n".join(random_text(BASE64, 64, seed) for seed in (33, 34, 35))
+    + "\n-----END CERTIFICATE-----",
+    "settings: " + b64("ConfigMap data is encoded text, not a key: retries=3 timeout=30s"),
+    "GET /apis/apps/v1/namespaces/Prod1/deployments/WebApp2/scale 200",
+    "///subscriptions/0b5e1f2a-7c3d-4e8f-9a1b-2c3d4e5f6a7b/resourceGroups/mc_prod/providers/x",
+    "DFSClient_NONMAPREDUCE_1537864556_1 TestStructuredMergeDiff_HPAv2ToV1Conversion",
+    "Microsoft-Windows-PlatformUpdate-Win7-SRV08R2-Package-TopLevel installed",
+    "KubernetesPodCrashLoopingAlertWithAVeryLongName2 fired",
     "",
 )
 
@@ -911,6 +1149,37 @@ LOOK_ALIKES = (
 @pytest.mark.parametrize("text", LOOK_ALIKES)
 def test_look_alikes_survive_byte_for_byte(text: str) -> None:
     assert redact(text) == text
+
+
+STANDALONE_SECRETS = {
+    "aws secret key": random_text(BASE64, 40, 40),
+    "42 characters": random_text(BASE64, 42, 41),
+    "url-safe api key": random_text(URL_SAFE, 32, 42),
+    "alphanumeric token": random_text(ALNUM, 64, 43),
+    "azure storage key": random_text(BASE64, 86, 44) + "==",
+}
+
+
+@pytest.mark.parametrize("secret", STANDALONE_SECRETS.values(), ids=list(STANDALONE_SECRETS))
+@pytest.mark.parametrize(
+    "template", ["{}", "key {} rotated", "('{}')", '"{}",', "x={}&y=2", "[{}]", "{}\n"]
+)
+def test_standalone_random_strings_are_secrets(secret: str, template: str) -> None:
+    text = template.format(secret)
+    redacted = redact(text)
+    assert redacted == template.format(placeholder("high_entropy"))
+
+
+def test_standalone_rule_keeps_what_only_looks_random() -> None:
+    # A base64 run of text is data (ConfigMap values, list continue tokens); the same length of
+    # random bytes is a key.
+    text_run = b64("the quick brown fox jumps over the lazy dog 12 times")
+    assert redact(f"data {text_run}") == f"data {text_run}"
+    key_run = base64.b64encode(random.Random(50).randbytes(39)).decode()
+    assert redact(f"data {key_run}") == f"data {placeholder('high_entropy')}"
+    # Too short, one case only, no digit: names and words, not keys.
+    for kept in (random_text(BASE64, 31, 51), random_text(string.ascii_letters, 48, 52)):
+        assert redact(kept) == kept
 
 
 # --- Properties ----------------------------------------------------------------------------------
@@ -1069,6 +1338,12 @@ HOSTILE: dict[str, Callable[[], str]] = {
     "yaml block scalar": lambda: "password: |\n" + fill("  x\n", MiB),
     "whitespace": lambda: fill(" \n\t", MiB),
     "telegram-ish": lambda: fill("1234567:", MiB),
+    "certificate begins without end": lambda: fill("-----BEGIN CERTIFICATE-----\nMIIE\n", MiB),
+    "mysql options": lambda: fill("mysql -u -p ", MiB),
+    "mysql words": lambda: fill("mysqlx", MiB),
+    "signature keys": lambda: fill("sig=", MiB),
+    "azure secret shape": lambda: fill("a0Q~", MiB),
+    "random base64 run": lambda: _random(BASE64, MiB),
 }
 
 
@@ -1306,11 +1581,13 @@ json_values = st.recursive(
     | st.floats(allow_nan=False)
     | st.text(max_size=30)
     | st.sampled_from([f"Bearer {OPAQUE}", f"password={PASSWORD}", AWOOOI_TOKEN, JWT]),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from([*SECRET_KEYS[:8], *NOT_SECRET_KEYS[:8], "data", "items"]) | st.text(),
-        children,
-        max_size=4,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from([*SECRET_KEYS[:8], *NOT_SECRET_KEYS[:8], "data", "items"]) | st.text(),
+            children,
+            max_size=4,
+        )
     ),
     max_leaves=20,
 )

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from awoooi.adapters.process import ProcessError, run_process
 from awoooi.core.filelock import file_lock
+from awoooi.core.private_files import private_directory
 from awoooi.core.redact import redact
 
 # No part of the user@host:port authority may start with "-": ssh would read it as an option
@@ -182,7 +183,7 @@ def _cache_key(url: str) -> str:
 
 def _cache_path(cache_dir: Path, url: str) -> Path:
     """Where the clone of `url` lives (the cache directory is created if missing)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(cache_dir)  # a clone's config holds its URL, credentials included
     return cache_dir / _cache_key(url)
 
 
@@ -517,7 +518,7 @@ async def edit_worktree(
 
 def _scratch_directory(work_root: Path) -> Path:
     """A new private directory under work_root (created if missing), symlinks resolved."""
-    work_root.mkdir(parents=True, exist_ok=True)
+    private_directory(work_root)
     # mkdtemp makes it 0700: the clone's config holds the URL, credentials included.
     return Path(tempfile.mkdtemp(prefix="edit-", dir=work_root)).resolve()
 

@@ -17,6 +17,7 @@ from awoooi.core import repository
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.errors import AwoooiError
 from awoooi.core.models import AuditEntry, Door, Outcome
+from awoooi.core.redact import redact_structure
 
 __all__ = [
     "SYSTEM_CALLER",
@@ -58,7 +59,8 @@ async def record_audit(
         action=action[:64],
         target=target[:256],
         outcome=outcome,
-        detail=detail or {},
+        # Details carry what people typed (reasons, notes): never a secret they pasted in.
+        detail=redact_structure(detail or {}),
         request_id=caller.request_id,
     )
     session.add(entry)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from awoooi.core.private_files import private_directory, private_file, tighten_file
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -28,6 +30,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# The files SQLite keeps beside the database while it runs.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -99,13 +104,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_database_files(database: Path) -> Callable[..., None]:
+    """A connect hook: the database file exists 0600 before SQLite opens it (SQLite gives its
+    WAL, SHM and journal the database's mode), and files an older version left open are
+    tightened."""
+
+    def before_connect(*_args: Any) -> None:
+        private_file(database)
+        for suffix in SQLITE_SIDE_FILES:
+            tighten_file(Path(f"{database}{suffix}"))
+
+    return before_connect
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """Create the async engine for a SQLite or PostgreSQL URL, with our connection settings."""
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
+        if database and database != ":memory:":
+            private_directory(Path(database).parent)
+            event.listen(engine.sync_engine, "do_connect", _private_database_files(Path(database)))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(

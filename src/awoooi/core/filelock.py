@@ -11,6 +11,8 @@ import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from awoooi.core.private_files import private_directory
+
 POLL_SECONDS = 0.05
 
 # One asyncio.Lock per (event loop, lock file) while somebody uses it: coroutines of one process
@@ -42,7 +44,7 @@ async def file_lock(
     lock = _LOCKS.get(key)
     if lock is None:
         lock = _LOCKS[key] = asyncio.Lock()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         # Only the wait is bounded: what the caller does while holding the lock is not.

@@ -4,10 +4,13 @@
 so a reader still learns *what* leaked (a GitHub token, a database password) but never the value.
 
 Rules run in a fixed order, most specific first: Kubernetes Secret manifests, private keys, token
-shapes (AWS, JWT, GitHub, Slack, ...), then header and URL credentials, then secret-named keys
-(``password=``, ``client_secret:``, ...). A later rule never rewrites an earlier placeholder, so the
-first, most precise kind wins. The rules re-run until the text stops changing (at most four passes;
-text without secrets takes one), so ``redact(redact(x)) == redact(x)``.
+shapes (AWS, JWT, GitHub, Slack, Google, ...), then header, URL and command-line credentials, then
+secret-named keys (``password=``, ``client_secret:``, ...), and last standalone random strings
+(``[REDACTED:high_entropy]``: 32+ base64 characters that look random, see `_looks_random`; hex
+is kept, as Git SHAs, digests and ids are identities, not keys). A later rule never rewrites an
+earlier placeholder, so the first, most precise kind wins. The rules re-run until the text stops
+changing (at most four passes; text without secrets takes one), so
+``redact(redact(x)) == redact(x)``.
 
 Every pattern runs in linear time, whatever the input (see `tests/core/test_redact.py`):
 
@@ -48,8 +51,13 @@ as `redact_structure`'s ``mask``.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
+import itertools
+import math
 import re
+import string
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +184,10 @@ _TOKEN_SHAPES: tuple[tuple[str, str], ...] = (
     ("stripe_key", r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16}|whsec_[A-Za-z0-9]{20}"),
     ("huggingface_token", r"hf_[A-Za-z0-9]{30}"),
     ("gcp_key", r"AIza[A-Za-z0-9_\-]{35}"),
+    ("google_oauth_token", r"ya29\.[A-Za-z0-9_\-]{20}"),
+    ("google_refresh_token", r"1//0[A-Za-z0-9_\-]{20}"),
+    ("gcp_client_secret", r"GOCSPX-[A-Za-z0-9_\-]{20}"),
+    ("digitalocean_token", r"do[opr]_v1_[a-f0-9]{32}"),
     ("npm_token", r"npm_[A-Za-z0-9]{36}"),
     ("awoooi_token", r"awi_[A-Za-z0-9_\-]{16}"),
 )
@@ -193,6 +205,11 @@ _SLACK_WEBHOOK = re.compile(
 _DISCORD_WEBHOOK = re.compile(
     r"(?P<keep>discord(?:app)?\.com/api/webhooks/[0-9]++/)[A-Za-z0-9_\-]{8,}+"
 )
+# Azure AD (Entra ID) client secrets: three characters, a digit, "Q~", then 31 to 34 more.
+_AZURE_CLIENT_SECRET = re.compile(
+    r"(?<![A-Za-z0-9_~.\-\]])[A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}+"
+    r"(?![A-Za-z0-9_~.\-\[])"
+)
 
 
 def _sub_aws(text: str) -> str:
@@ -208,7 +225,8 @@ def _sub_tokens(text: str) -> str:
     text = _TOKEN.sub(lambda match: placeholder(match.lastgroup or "token"), text)
     text = _TELEGRAM.sub(lambda match: match["bot"] + placeholder("telegram_bot_token"), text)
     text = _SLACK_WEBHOOK.sub(lambda match: match["keep"] + placeholder("slack_webhook"), text)
-    return _DISCORD_WEBHOOK.sub(lambda match: match["keep"] + placeholder("discord_webhook"), text)
+    text = _DISCORD_WEBHOOK.sub(lambda match: match["keep"] + placeholder("discord_webhook"), text)
+    return _AZURE_CLIENT_SECRET.sub(placeholder("azure_client_secret"), text)
 
 
 # --- Headers, URLs, command lines ------------------------------------------------------------
@@ -258,6 +276,46 @@ _CLI_FLAG = re.compile(
 )
 
 
+# The signature of a pre-signed URL (S3, GCS, Azure SAS "sig=", CloudFront): whoever holds the
+# URL holds the access it grants until it expires. 16+ characters, so "sig=15" (a signal) stays.
+_URL_SIGNATURE = re.compile(
+    r"(?i)(?<![A-Za-z0-9_\-])(?P<keep>(?:sig|signature|x-amz-signature|x-goog-signature)=)"
+    + _NOT_REDACTED
+    + r"[A-Za-z0-9%+/=_.\-]{16,}+"
+)
+# Tools that take a password as a short option: mysql and its siblings glue it to -p ("-p pw"
+# asks for one, and "pw" is the database), redis-cli -a, sshpass -p. The command's own arguments
+# are matched possessively up to the end of the command (a pipe, ";", "&", a redirection, the end
+# of the line), so no argument is scanned twice.
+_PASSWORD_TOOLS = re.compile(
+    r"(?<![A-Za-z0-9_.\-/])(?P<tool>(?:mysql|mariadb)[A-Za-z0-9_\-]*+|redis-cli|sshpass)"
+    r"(?P<args>[ \t][^\r\n|;&<>]*+)"
+)
+_QUOTED_OR_PLAIN = r"(?:'[^'\r\n]*+'|\"[^\"\r\n]*+\"|[^\s\"']++)"
+_TOOL_PASSWORD = {
+    "mysql": re.compile(r"(?<=[ \t])(?P<keep>-p)" + _NOT_REDACTED + _QUOTED_OR_PLAIN),
+    "redis-cli": re.compile(
+        r"(?<=[ \t])(?P<keep>-a[ \t]*+)(?!-)" + _NOT_REDACTED + _QUOTED_OR_PLAIN
+    ),
+    "sshpass": re.compile(r"(?<=[ \t])(?P<keep>-p[ \t]*+)(?!-)" + _NOT_REDACTED + _QUOTED_OR_PLAIN),
+}
+
+
+def _password_option(match: Match) -> str:
+    value = match.group(0)[len(match["keep"]) :]
+    quote = value[0] if value[0] in "'\"" else ""
+    return match["keep"] + quote + placeholder("password") + quote
+
+
+def _sub_tool_passwords(text: str) -> str:
+    def replace(match: Match) -> str:
+        tool = match["tool"]
+        family = "mysql" if tool.startswith(("mysql", "mariadb")) else tool
+        return tool + _TOOL_PASSWORD[family].sub(_password_option, match["args"])
+
+    return _PASSWORD_TOOLS.sub(replace, text)
+
+
 def _header_kind(match: Match) -> str:
     if match["head"].lower().endswith("cookie"):
         return "cookie"
@@ -275,6 +333,8 @@ def _sub_credentials(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda match: _splice(match, "password", "password"), text)
     text = _URL_USER_TOKEN.sub(lambda match: match["keep"] + placeholder("token") + "@", text)
     text = _CLI_USER.sub(lambda match: match["keep"] + placeholder("password"), text)
+    text = _URL_SIGNATURE.sub(lambda match: match["keep"] + placeholder("signature"), text)
+    text = _sub_tool_passwords(text)
     return _CLI_FLAG.sub(lambda match: match["keep"] + placeholder(_flag_kind(match)), text)
 
 
@@ -299,7 +359,7 @@ _KEY_WORDS = (
     r"|(?<!page)(?<!page[_.\-])token"
     r"|(?:api|access|secret|private|signing|encryption|master|account|app|auth|client|storage"
     r"|shared|webhook|license|service|session|consumer|subscription|functions?)[_.\-]?key"
-    r"|credentials?)"
+    r"|credentials?|private[_.\-]?key[_.\-]?id)"
 )
 _KEY = r"[A-Za-z0-9_.\-]*?" + _KEY_WORDS
 _VALUE_QUOTED = (
@@ -378,6 +438,8 @@ def _key_kind(key: str) -> str:
         return "api_key"
     if name.endswith("privatekey"):
         return "private_key"
+    if name.endswith("privatekeyid"):
+        return "private_key_id"
     return "secret"
 
 
@@ -404,6 +466,87 @@ def _sub_key_values(text: str) -> str:
     for pattern in (_ENV_PAIR_YAML, _ENV_PAIR_JSON, _KV_LINE, _KV_INLINE, _KV_XML):
         text = pattern.sub(_replace_key_value, text)
     return text
+
+
+# --- Standalone random strings ---------------------------------------------------------------
+
+# A run of base64 / base64url characters, whole: 32 or more, with at most two "=" of padding.
+_RUN = re.compile(r"(?<![A-Za-z0-9+/_\-\]])[A-Za-z0-9+/_\-]{32,}+={0,2}(?![A-Za-z0-9+/=_\-\[])")
+# What is left of PEM blocks once private keys are placeholders: certificates and public keys.
+# Their base64 is random-looking DER, public by design, so the standalone rule skips it.
+_PUBLIC_PEM = re.compile(
+    r"-----BEGIN (?P<label>[A-Z0-9 ]{1,40})-----(?:[^\-]++|-(?!----))*+-----END (?P=label)-----"
+)
+_MIN_BITS_PER_CHAR = 3.5
+_MIN_CASE_SWITCHES = 0.4
+_MIN_PRINTABLE = 0.9
+_CHAR_CLASS = {
+    **dict.fromkeys(string.ascii_uppercase, 0),
+    **dict.fromkeys(string.ascii_lowercase, 1),
+    **dict.fromkeys(string.digits, 2),
+}
+
+
+def _bits_per_char(text: str) -> float:
+    size = len(text)
+    return -sum(count / size * math.log2(count / size) for count in Counter(text).values())
+
+
+def _case_switches(text: str) -> float:
+    """How often the next letter or digit changes class (upper, lower, digit), from 0 to 1."""
+    classes = [_CHAR_CLASS[char] for char in text if char in _CHAR_CLASS]
+    changes = sum(1 for before, after in itertools.pairwise(classes) if before != after)
+    return changes / max(len(classes) - 1, 1)
+
+
+def _encodes_text(run: str) -> bool:
+    """Whether the run is base64 of (mostly printable) text: encoded data, not a key."""
+    body = run.rstrip("=")
+    alphabet = b"-_" if ("-" in body or "_" in body) else None
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=alphabet, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    shown = sum(1 for char in decoded if char.isprintable() or char in "\t\r\n")
+    return shown >= _MIN_PRINTABLE * max(len(decoded), 1)
+
+
+def _looks_random(run: str) -> bool:
+    """Whether a long run of token characters is a key rather than a name, path or encoding."""
+    body = run.rstrip("=")
+    # An absolute path; an SSH public key blob (its wire format starts with a 32-bit length).
+    if body.startswith(("/", "AAAA")):
+        return False
+    present = {_CHAR_CLASS[char] for char in body if char in _CHAR_CLASS}
+    if len(present) < 3:  # hex (SHAs, digests, ids), words, upper-case constants
+        return False
+    return (
+        _bits_per_char(body) >= _MIN_BITS_PER_CHAR
+        and _case_switches(body) >= _MIN_CASE_SWITCHES
+        and not _encodes_text(body)
+    )
+
+
+def _replace_run(match: Match) -> str:
+    run = match.group(0)
+    return placeholder("high_entropy") if _looks_random(run) else run
+
+
+def _sub_random_strings(text: str) -> str:
+    if "-----BEGIN" not in text:
+        return _RUN.sub(_replace_run, text)
+    out: list[str] = []
+    last = 0
+    for block in _PUBLIC_PEM.finditer(text):
+        out.append(_RUN.sub(_replace_run, text[last : block.start()]))
+        out.append(block.group(0))
+        last = block.end()
+    out.append(_RUN.sub(_replace_run, text[last:]))
+    return "".join(out)
 
 
 # --- Kubernetes Secret manifests ------------------------------------------------------------
@@ -647,6 +790,7 @@ _RULES: tuple[_Rule, ...] = (
     _sub_tokens,
     _sub_credentials,
     _sub_key_values,
+    _sub_random_strings,
 )
 
 

@@ -15,6 +15,7 @@ from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
 from awoooi.core.locks import lock_names
 from awoooi.core.metrics import ALERTS_DEDUPLICATED, ALERTS_RECEIVED, INCIDENTS_OPENED
+from awoooi.core.redact import redact
 from awoooi.incidents import repository
 from awoooi.incidents.alerts import Alert
 from awoooi.incidents.models import (
@@ -24,6 +25,7 @@ from awoooi.incidents.models import (
     IncidentEvent,
     IncidentStatus,
 )
+from awoooi.incidents.redaction import redact_alerts
 from awoooi.incidents.severity import map_severity, most_severe
 from awoooi.symptoms import SymptomPattern, SymptomSettings, pattern_from_alert
 
@@ -145,6 +147,8 @@ class IncidentIngestor:
     ) -> IngestOutcome:
         """Apply a batch of alerts in the caller's transaction (all or nothing); the metrics
         count it once that transaction commits."""
+        # Before anything is computed or stored: secrets never reach the database.
+        alerts = redact_alerts(alerts)
         outcome = IngestOutcome(alerts=len(alerts))
         patterns = [pattern_from_alert(a.labels, a.annotations, self._symptoms) for a in alerts]
         hashes = [pattern.compute_hash() for pattern in patterns]
@@ -375,7 +379,8 @@ def change_status(
         event="status_changed",
         from_status=current,
         to_status=to,
-        detail={"reason": reason} if reason else {},
+        # A reason is typed by a person, who may paste a secret into it.
+        detail={"reason": redact(reason)} if reason else {},
     )
 
 
