@@ -4,7 +4,6 @@ and the requests it sends, read as (apiGroup, resource, verb), are exactly what 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -25,35 +24,15 @@ from awoooi.repair.actions import (
 from awoooi.repair.settings import RepairSettings
 from tests.helpers.kube_api import (
     FakeKubeAPI,
-    RecordedRequest,
     make_controller_revision,
     make_deployment,
     make_pod,
     make_replicaset,
     make_workload,
 )
+from tests.helpers.rbac import needed
 
 NS = "prod"
-_RESOURCE_PATH = re.compile(
-    r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/[^/]+)?"
-    r"/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$"
-)
-_WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-
-
-def permission(request: RecordedRequest) -> KubePermission | None:
-    """The RBAC permission a request needs; None for discovery (granted to every account)."""
-    match = _RESOURCE_PATH.match(request.path)
-    if match is None:
-        return None
-    resource = match["plural"] + (f"/{match['sub']}" if match["sub"] else "")
-    if request.method == "GET":
-        verb = "get" if match["name"] else "list"
-    else:
-        verb = _WRITE_VERBS[request.method]
-    return KubePermission(match["group"] or "", resource, verb)
-
-
 def seed_rollout(api: FakeKubeAPI, kind: str) -> None:
     """`web` of `kind` with two revisions of history, so an undo has somewhere to go."""
     if kind == "Deployment":
@@ -109,7 +88,7 @@ async def observed(action: str) -> set[KubePermission]:
                 )
                 await run_action(action, params, ctx)
             await client.aclose()
-            seen |= {p for p in map(permission, api.requests) if p is not None}
+            seen |= needed(api.requests)
     return seen
 
 
