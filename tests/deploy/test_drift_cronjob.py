@@ -1,44 +1,18 @@
-"""deploy/kustomize renders with `kubectl kustomize`, and its RBAC stays least-privilege: the
-scan reads (get/list) and only the rollback component may patch."""
+"""The optional drift CronJob renders with `kubectl kustomize` and stays read-only: the scan
+gets and lists, reads no Secret, and rollback (a component of the service) is not its to do."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
-
-import pytest
-import yaml
-
-ROOT = Path(__file__).resolve().parents[2] / "deploy" / "kustomize"
-
-
-def render(directory: Path) -> list[dict[str, Any]]:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
-    done = subprocess.run(
-        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def verbs(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for obj in objects:
-        if obj["kind"] in {"ClusterRole", "Role"}:
-            for rule in obj["rules"]:
-                for resource in rule["resources"]:
-                    found.setdefault(resource, set()).update(rule["verbs"])
-    return found
+from awoooi.repair.actions import KubePermission
+from tests.deploy.manifests import ROOT, one, render
+from tests.helpers.rbac import role_grants
 
 
 def test_the_cronjob_scans_hourly_with_read_only_rights() -> None:
     objects = render(ROOT / "drift-cronjob")
     kinds = sorted(obj["kind"] for obj in objects)
     assert kinds == ["ClusterRole", "ClusterRoleBinding", "CronJob", "ServiceAccount"]
-    [cron] = [obj for obj in objects if obj["kind"] == "CronJob"]
+    cron = one(objects, "CronJob", "awoooi-drift-scan")
     assert cron["spec"]["schedule"] == "0 * * * *"
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
@@ -46,31 +20,24 @@ def test_the_cronjob_scans_hourly_with_read_only_rights() -> None:
     [container] = pod["containers"]
     assert container["args"][:4] == ["drift", "scan", "--cluster", "--save"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    granted = verbs(objects)
+    granted = role_grants(one(objects, "ClusterRole", "awoooi-drift-read"))
     assert granted, "no rules rendered"
-    assert all(v <= {"get", "list"} for v in granted.values()), granted
-    assert "secrets" not in granted
-    assert "*" not in granted
-    [binding] = [obj for obj in objects if obj["kind"] == "ClusterRoleBinding"]
+    assert {p.verb for p in granted} == {"get", "list"}
+    assert not any(p.resource in {"secrets", "*"} for p in granted)
+    binding = one(objects, "ClusterRoleBinding", "awoooi-drift-read")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "awoooi-drift", "namespace": "awoooi"}
     ]
 
 
-def test_the_rollback_component_adds_patch_only(tmp_path: Path) -> None:
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    # kustomize wants paths relative to the overlay.
-    base = Path("..") / Path(*[".."] * len(tmp_path.parts[1:])) / ROOT.relative_to("/")
-    (overlay / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "resources": [str(base / "drift-cronjob")],
-                "components": [str(base / "components" / "drift-rollback")],
-            }
-        )
-    )
-    granted = verbs(render(overlay))
-    assert granted["deployments"] == {"get", "list", "patch"}
-    assert all("delete" not in v and "*" not in v for v in granted.values()), granted
-    assert "secrets" not in granted
+def test_the_drift_read_role_lists_each_kind_once_per_group() -> None:
+    role = one(render(ROOT / "drift-cronjob"), "ClusterRole", "awoooi-drift-read")
+    pairs = [
+        (group, resource)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    ]
+
+    assert len(pairs) == len(set(pairs))
+    assert KubePermission("apps", "deployments", "get") in role_grants(role)

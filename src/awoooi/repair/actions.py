@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -265,6 +265,19 @@ class ActionContext:
 P = TypeVar("P", bound=Params)
 
 
+class KubePermission(NamedTuple):
+    """One RBAC grant an action needs, as a ClusterRole rule spells it."""
+
+    api_group: str
+    resource: str
+    verb: str
+
+
+def grants(api_group: str, resources: tuple[str, ...], *verbs: str) -> frozenset[KubePermission]:
+    """Every (resource, verb) pair of one API group as permissions."""
+    return frozenset(KubePermission(api_group, r, v) for r in resources for v in verbs)
+
+
 @dataclass(frozen=True)
 class Action(Generic[P]):
     """One catalog entry: its parameter model, what it does, and whether that changes anything.
@@ -279,6 +292,8 @@ class Action(Generic[P]):
     run: Callable[[P, ActionContext], Awaitable[str]]
     needs_target: bool = False
     side_effects: bool | Callable[[P], bool] = True
+    # What the kube adapter calls for it need; deploy/kustomize/components/repair grants the union.
+    permissions: frozenset[KubePermission] = frozenset()
 
     def has_side_effects(self, params: P) -> bool:
         """Whether running the action with these parameters may change something."""
@@ -367,20 +382,68 @@ async def _wait(params: WaitParams, _ctx: ActionContext) -> str:
     return f"waited {params.seconds:g} s"
 
 
+_ROLLOUT_KINDS = ("deployments", "statefulsets", "daemonsets")
+
 CATALOG: dict[str, Action[Any]] = {
     action.name: action
     for action in (
-        Action("kube.rollout_restart", NoParams, _restart, needs_target=True, side_effects=True),
-        Action("kube.scale", ScaleParams, _scale, needs_target=True, side_effects=True),
-        Action("kube.rollout_undo", UndoParams, _undo, needs_target=True, side_effects=True),
         Action(
-            "kube.delete_pod", DeletePodParams, _delete_pod, needs_target=True, side_effects=True
+            "kube.rollout_restart",
+            NoParams,
+            _restart,
+            needs_target=True,
+            side_effects=True,
+            permissions=grants("apps", _ROLLOUT_KINDS, "patch"),
         ),
-        Action("kube.patch", PatchParams, _patch, needs_target=True, side_effects=True),
+        Action(
+            "kube.scale",
+            ScaleParams,
+            _scale,
+            needs_target=True,
+            side_effects=True,
+            permissions=grants(
+                "apps",
+                ("deployments/scale", "statefulsets/scale", "replicasets/scale"),
+                "get",
+                "patch",
+            ),
+        ),
+        Action(
+            "kube.rollout_undo",
+            UndoParams,
+            _undo,
+            needs_target=True,
+            side_effects=True,
+            # A Deployment from its ReplicaSets, a StatefulSet or DaemonSet from its
+            # ControllerRevisions: read the workload and its history, patch the template back.
+            permissions=grants("apps", _ROLLOUT_KINDS, "get", "patch")
+            | grants("apps", ("replicasets", "controllerrevisions"), "list"),
+        ),
+        Action(
+            "kube.delete_pod",
+            DeletePodParams,
+            _delete_pod,
+            needs_target=True,
+            side_effects=True,
+            permissions=grants("", ("pods",), "delete"),
+        ),
+        Action(
+            "kube.patch",
+            PatchParams,
+            _patch,
+            needs_target=True,
+            side_effects=True,
+            permissions=grants("apps", (*_ROLLOUT_KINDS, "replicasets"), "patch"),
+        ),
         Action("http.request", HttpParams, _http, side_effects=HttpParams.changes_something),
         Action("wait", WaitParams, _wait, side_effects=False),
     )
 }
+
+
+def required_permissions() -> frozenset[KubePermission]:
+    """Every Kubernetes permission the catalog's actions may use."""
+    return frozenset().union(*(action.permissions for action in CATALOG.values()))
 
 
 def validate_params(action: str, params: Mapping[str, Any], settings: RepairSettings) -> Params:
