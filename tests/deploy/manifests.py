@@ -62,9 +62,9 @@ def of_kind(objects: list[JSON], kind: str) -> list[JSON]:
 
 
 def pod_specs(objects: list[JSON]) -> Iterator[tuple[str, JSON]]:
-    """(object name, pod spec) of every Deployment and CronJob."""
+    """(object name, pod spec) of every Deployment, Job and CronJob."""
     for obj in objects:
-        if obj["kind"] == "Deployment":
+        if obj["kind"] in ("Deployment", "Job"):
             yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
         elif obj["kind"] == "CronJob":
             yield obj["metadata"]["name"], obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]

@@ -12,6 +12,7 @@ import pytest
 import typer.main
 from typer.core import TyperGroup
 
+import awoooi
 from awoooi.api.app import create_app
 from awoooi.cli.main import app as cli
 from awoooi.config_docs import iter_settings
@@ -133,6 +134,24 @@ def test_migrations_run_before_the_service_starts(name: str) -> None:
         # The same database, config and state directory as the process it prepares.
         assert migrate["env"] == main["env"], workload
         assert migrate["volumeMounts"] == main["volumeMounts"], workload
+
+
+def test_production_migrates_in_a_job_named_for_its_version() -> None:
+    objects = render(ROOT / "overlays" / "production")
+    [job] = of_kind(objects, "Job")
+    # A Job's pod template is immutable: one Job per version, so an upgrade applies cleanly.
+    assert job["metadata"]["name"] == "awoooi-db-upgrade-" + awoooi.__version__.replace(".", "-")
+    spec = job["spec"]["template"]["spec"]
+    [migrate] = spec["containers"]
+    assert parse_command(migrate["args"]) == (["db", "upgrade"], {})
+    assert spec["restartPolicy"] in ("OnFailure", "Never")
+    api = deployments("production")["awoooi-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["image"] == api["image"]
+    database = env_of(migrate)["AWOOOI_DATABASE_URL"]
+    assert database == env_of(api)["AWOOOI_DATABASE_URL"]
+    assert "secretKeyRef" in database["valueFrom"]
+    assert env_of(migrate)["AWOOOI_CONFIG"] == env_of(api)["AWOOOI_CONFIG"]
+    assert of_kind(render(ROOT / "overlays" / "dev"), "Job") == []  # one process migrates itself
 
 
 def test_production_runs_replicated_api_workers_and_a_disruption_budget() -> None:
