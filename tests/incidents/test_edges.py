@@ -213,21 +213,35 @@ async def test_metrics_count_only_committed_ingestion(runtime: Runtime) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "params"),
+    ("path", "status"),
     [
-        ("/api/v1/incidents", {"service": "web\x00"}),
-        ("/api/v1/incidents", {"since": "0001-01-01T00:00:00+14:00"}),
-        ("/api/v1/audit", {"actor": "a\x00"}),
-        ("/api/v1/audit", {"since": "9999-12-31T23:59:59-01:00"}),
-        ("/api/v1/drift/reports", {"source": "a\x00"}),
-        ("/api/v1/repairs", {"incident": "INC\x00"}),
-        ("/api/v1/ai/calls", {"provider": "a\x00"}),
+        ("/api/v1/incidents?service=web%00", 200),
+        ("/api/v1/audit?actor=a%00&action=%ED%A0%80", 200),
+        ("/api/v1/drift/reports?source=a%00", 200),
+        ("/api/v1/repairs?incident=INC%00", 404),
+        ("/api/v1/ai/calls?provider=a%00", 200),
     ],
 )
-async def test_query_filters_the_databases_cannot_hold_are_422(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], path: str, params: dict[str, str]
+async def test_query_filters_follow_the_text_rule(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], path: str, status: int
 ) -> None:
-    response = await client.get(path, params=params, headers=admin_headers)
+    # A filter holding what no stored text can hold matches nothing: not a 500.
+    response = await client.get(path, headers=admin_headers)
+
+    assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/incidents?since=0001-01-01T00:00:00%2B14:00",
+        "/api/v1/audit?since=9999-12-31T23:59:59-01:00",
+    ],
+)
+async def test_since_out_of_range_is_422(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], path: str
+) -> None:
+    response = await client.get(path, headers=admin_headers)
 
     assert response.status_code == 422, response.text
-    assert set(response.json()) == {"error", "detail"}
+    assert ["query", "since"] in [problem["loc"] for problem in response.json()["detail"]]

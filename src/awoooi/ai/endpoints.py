@@ -12,6 +12,7 @@ from awoooi.ai import ledger
 from awoooi.ai.intents import Intent
 from awoooi.api.deps import RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
+from awoooi.core.inputs import Text
 
 router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=AuthBeforeBodyRoute)
 
@@ -63,7 +64,7 @@ async def get_calls(
     session: SessionDep,
     _principal: Viewer,
     intent: Intent | None = None,
-    provider: Annotated[str | None, Query(max_length=32)] = None,
+    provider: Annotated[Text | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> list[LlmCallOut]:

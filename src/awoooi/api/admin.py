@@ -18,7 +18,7 @@ from awoooi.api.schemas import (
 )
 from awoooi.core import auth, jobs
 from awoooi.core.audit import list_audit
-from awoooi.core.inputs import UtcTime
+from awoooi.core.inputs import Text, UtcTime
 from awoooi.core.models import JobStatus
 from awoooi.notify.repository import list_notifications
 
@@ -35,8 +35,8 @@ async def get_audit(
     _principal: Admin,
     limit: Limit = 100,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    actor: Annotated[str | None, Query(max_length=128)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[Text | None, Query(max_length=128)] = None,
+    action: Annotated[Text | None, Query(max_length=64)] = None,
     # Aware only: a naive time is ambiguous, and the database layer refuses it (was a 500).
     since: UtcTime | None = None,
 ) -> list[AuditEntryOut]:

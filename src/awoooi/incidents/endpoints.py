@@ -10,7 +10,7 @@ from awoooi.api.deps import Ingest, OperatorCaller, RuntimeDep, SessionDep, View
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError, NotFoundError
-from awoooi.core.inputs import UtcTime
+from awoooi.core.inputs import Text, UtcTime
 from awoooi.core.logging import get_logger
 from awoooi.diagnosis.incidents import latest_diagnosis
 from awoooi.diagnosis.schemas import DiagnosisOut
@@ -122,7 +122,7 @@ async def list_incidents(
     _principal: Viewer,
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
-    service: Annotated[str | None, Query(max_length=253)] = None,
+    service: Annotated[Text | None, Query(max_length=253)] = None,
     since: UtcTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

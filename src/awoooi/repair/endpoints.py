@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
+from awoooi.core.inputs import Text
 from awoooi.core.jobs import job_for_key
 from awoooi.incidents import repository as incidents
 from awoooi.repair import repository
@@ -43,7 +44,7 @@ async def list_repairs(
     session: SessionDep,
     _principal: Viewer,
     status: RepairStatus | None = None,
-    incident: Annotated[str | None, Query(max_length=32)] = None,
+    incident: Annotated[Text | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RepairPage:
