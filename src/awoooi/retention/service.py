@@ -14,7 +14,7 @@ from awoooi.ai import retention as ai_retention
 from awoooi.core import jobs
 from awoooi.core.audit import Caller, record_audit
 from awoooi.core.db import transaction, utcnow
-from awoooi.core.locks import try_lock_name
+from awoooi.core.locks import lock_names, try_lock_name
 from awoooi.core.logging import get_logger
 from awoooi.core.models import JobStatus
 from awoooi.diagnosis import retention as diagnosis_retention
@@ -140,6 +140,10 @@ async def _run_step(
         async with transaction(session_factory) as session:
             if not await try_lock_name(session, PRUNE_LOCK):
                 return False
+            if not report.dry_run:
+                # SQLite: take the write lock before the batch's first read, or a writer that
+                # commits in between makes the delete fail; PostgreSQL already holds this name.
+                await lock_names(session, [PRUNE_LOCK])
             ids = await step.candidates(session, after_id, batch_size)
             if not ids:
                 return True
