@@ -47,6 +47,8 @@ from awoooi.notify.routing import NotifyPolicy
 from awoooi.notify.service import NotificationSender
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.service import RepairPolicy, RepairService, queue_decision
+from awoooi.retention.schedule import RetentionPruner
+from awoooi.retention.service import RetentionPolicy
 from awoooi.review_actions import register_review_actions
 from awoooi.settings import Settings
 
@@ -112,6 +114,20 @@ class Runtime:
     @staticmethod
     async def _queue_decision(session: AsyncSession, incident: Incident) -> None:
         await queue_decision(session, incident.id)
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        """How long each kind of row is kept, from the `jobs`, `incidents`, `notify`, `ai` and
+        `retention` settings."""
+        settings = self.settings
+        return RetentionPolicy(
+            jobs_done_days=settings.jobs.retention_days,
+            jobs_dead_days=settings.jobs.dead_retention_days,
+            incidents_days=settings.incidents.retention_days,
+            notifications_days=settings.notify.retention_days,
+            llm_calls_days=settings.ai.retention_days,
+            batch_size=settings.retention.batch_size,
+        )
 
     @property
     def repairs(self) -> RepairService:
@@ -248,6 +264,9 @@ class Runtime:
             channels=runtime.notify_policy,
             public_url=settings.knowledge.public_url,
         ).register(runtime.registry)
+        RetentionPruner(runtime.session_factory, runtime.retention_policy).register(
+            runtime.registry
+        )
         runtime.drift_remediator = DriftRemediator(
             settings.drift,
             session_factory=runtime.session_factory,

@@ -17,6 +17,7 @@ from awoooi.incidents.settings import IncidentSettings
 from awoooi.knowledge.settings import KnowledgeSettings
 from awoooi.notify.settings import NotifySettings
 from awoooi.repair.settings import RepairSettings
+from awoooi.retention.settings import RetentionSettings
 from awoooi.symptoms.mapping import SymptomSettings
 
 
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     repair: RepairSettings = Field(default_factory=RepairSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("database_url")
     @classmethod

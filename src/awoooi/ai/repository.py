@@ -1,11 +1,12 @@
-"""Queries over the LLM call ledger; the ledger records and reports, this module only reads."""
+"""Queries over the LLM call ledger; the ledger records and reports, this module reads (and
+deletes what retention lets go)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Float, Row, String, case, cast, func, select
+from sqlalchemy import Float, Row, String, case, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.ai.models import LlmCall
@@ -53,3 +54,24 @@ async def daily_sums(session: AsyncSession, *, since: datetime) -> Sequence[Dail
         .order_by(day.desc(), LlmCall.provider)
     )
     return (await session.execute(query)).all()
+
+
+async def call_ids_before(
+    session: AsyncSession, *, before: datetime, after_id: int, limit: int
+) -> list[int]:
+    """Ids of calls made before a time, above `after_id`, in id order."""
+    query = (
+        select(LlmCall.id)
+        .where(LlmCall.at < before, LlmCall.id > after_id)
+        .order_by(LlmCall.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def delete_calls(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Delete these ledger rows; how many went."""
+    result = await session.execute(
+        delete(LlmCall).where(LlmCall.id.in_(ids)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

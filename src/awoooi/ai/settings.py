@@ -126,6 +126,13 @@ class AISettings(BaseModel):
     max_prompt_chars: int = Field(
         16000, ge=1000, le=1_000_000, description="Longer prompts are cut to this."
     )
+    retention_days: float = Field(
+        400.0,
+        ge=0,
+        le=36500,
+        description="LLM call ledger rows are deleted this long after; `0` keeps them "
+        "(the default outlives the 366-day cost report).",
+    )
 
     _local: dict[str, bool] = PrivateAttr(default_factory=dict)
 

@@ -22,6 +22,7 @@ from awoooi.incidents import endpoints as incident_endpoints
 from awoooi.knowledge import endpoints as knowledge_endpoints
 from awoooi.notify import endpoints as notify_endpoints
 from awoooi.repair import endpoints as repair_endpoints
+from awoooi.retention.schedule import run_schedule as run_retention_schedule
 from awoooi.runtime import Runtime
 from awoooi.settings import Settings
 
@@ -67,10 +68,21 @@ def create_app(
             if drift.desired and drift.scan_interval
             else None
         )
+        retention = settings.retention
+        retention_task = (
+            asyncio.create_task(
+                run_retention_schedule(active.session_factory, retention.interval, stop),
+                name="awoooi-retention-schedule",
+            )
+            if retention.interval and not active.retention_policy.keeps_everything
+            else None
+        )
         try:
             yield
         finally:
             stop.set()
+            if retention_task is not None:
+                await retention_task
             if schedule_task is not None:
                 await schedule_task
             if worker_task is not None:

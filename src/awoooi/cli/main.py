@@ -34,7 +34,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "ai": ("awoooi.cli.ai", "app", "AI providers and routing."),
     "config": ("awoooi.cli.config", "app", "Configuration."),
-    "db": ("awoooi.cli.db", "app", "Database schema."),
+    "db": ("awoooi.cli.db", "app", "Database schema and retention."),
     "incidents": ("awoooi.cli.incidents", "app", "Incidents."),
     "diagnose": (
         "awoooi.cli.diagnose",

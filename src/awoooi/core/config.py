@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +27,29 @@ ENV_PREFIX = "AWOOOI_"
 ENV_NESTED_DELIMITER = "__"
 CONFIG_ENV_VAR = "AWOOOI_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024
+_SECONDS = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_from_text(value: Any) -> Any:
+    """A duration setting given as text: seconds (the environment's `0`, `3600`) or `30m`,
+    `1h30m`, `1d`; anything else (ISO 8601, numbers) is left to pydantic."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if _SECONDS.match(text):
+        seconds = float(text)
+    elif _DURATION.match(text):
+        parts = _DURATION_PART.findall(text)
+        seconds = sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+    else:
+        return text
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError("the duration is too long") from None
 
 
 class Section(BaseModel):
@@ -46,6 +70,12 @@ class JobsSettings(Section):
     backoff_max: float = Field(600.0, gt=0, le=86400, description="Longest retry delay.")
     concurrency: int = Field(2, ge=1, le=64, description="Jobs one worker process runs at once.")
     run_in_serve: bool = Field(True, description="`serve` also runs a worker loop.")
+    retention_days: float = Field(
+        14.0, ge=0, le=36500, description="Done jobs are deleted this long after; `0` keeps them."
+    )
+    dead_retention_days: float = Field(
+        90.0, ge=0, le=36500, description="Dead jobs are deleted this long after; `0` keeps them."
+    )
 
 
 class YamlSource(PydanticBaseSettingsSource):

@@ -405,3 +405,41 @@ async def requeue_dead_job(session: AsyncSession, job_id: int, *, caller: Caller
         session, caller, action="job.retry", target=f"job:{job_id}", detail={"kind": job.kind}
     )
     return job
+
+
+# --------------------------------------------------------------------------- retention
+
+
+async def finished_jobs_before(
+    session: AsyncSession, status: JobStatus, *, before: datetime, after_id: int, limit: int
+) -> list[int]:
+    """Ids of done or dead jobs that finished before `before`, above `after_id`, in id order."""
+    if status not in (JobStatus.DONE, JobStatus.DEAD):
+        raise ValueError(f"only finished jobs are pruned, not {status}")
+    return await repository.finished_job_ids(
+        session, status=status, finished_before=before, after_id=after_id, limit=limit
+    )
+
+
+async def remove_finished_jobs(session: AsyncSession, ids: list[int], *, dry_run: bool) -> int:
+    """Delete these jobs while they are still done or dead (count them on a dry run)."""
+    if not ids:
+        return 0
+    if dry_run:
+        return await repository.count_finished_jobs(session, ids)
+    return await repository.delete_finished_jobs(session, ids)
+
+
+async def active_job_references(session: AsyncSession, *keys: str) -> dict[str, set[int]]:
+    """For each payload key (`incident_id`, `repair_id` ...), the ids queued or running jobs
+    name under it: rows a pending job still needs."""
+    found: dict[str, set[int]] = {key: set() for key in keys}
+    for payload in await repository.active_job_payloads(session):
+        for key in keys:
+            value = payload.get(key)
+            # bool is an int too, and never an id.
+            if isinstance(value, int) and not isinstance(value, bool):
+                found[key].add(value)
+            elif isinstance(value, str) and value.isdigit():
+                found[key].add(int(value))
+    return found

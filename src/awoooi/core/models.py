@@ -92,6 +92,8 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_claim", "status", "run_at"),
+        # Retention finds done and dead jobs by when they finished.
+        Index("ix_jobs_status_finished_at", "status", "finished_at"),
         CheckConstraint("status IN ('queued', 'running', 'done', 'dead')", name="status"),
     )
 

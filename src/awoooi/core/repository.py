@@ -1,4 +1,5 @@
-"""Queries of the core tables: API tokens, the audit log and the durable job queue."""
+"""Queries of the core tables: API tokens, the audit log and the durable job queue (and its
+retention)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,3 +213,48 @@ async def list_jobs(
     if kind is not None:
         query = query.where(Job.kind == kind)
     return list(await session.scalars(query))
+
+
+_FINISHED = (JobStatus.DONE, JobStatus.DEAD)
+_ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+async def finished_job_ids(
+    session: AsyncSession,
+    *,
+    status: JobStatus,
+    finished_before: datetime,
+    after_id: int,
+    limit: int,
+) -> list[int]:
+    """Ids of jobs in `status` (done or dead) that finished before a time, above `after_id`,
+    oldest id first."""
+    query = (
+        select(Job.id)
+        .where(Job.status == status, Job.finished_at < finished_before, Job.id > after_id)
+        .order_by(Job.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def count_finished_jobs(session: AsyncSession, ids: Sequence[int]) -> int:
+    """How many of these jobs are still done or dead."""
+    query = select(func.count()).where(Job.id.in_(ids), Job.status.in_(_FINISHED))
+    return int(await session.scalar(query) or 0)
+
+
+async def delete_finished_jobs(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Delete these jobs if they are still done or dead (a retried one is not); how many went."""
+    result = await session.execute(
+        delete(Job)
+        .where(Job.id.in_(ids), Job.status.in_(_FINISHED))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def active_job_payloads(session: AsyncSession) -> list[dict[str, Any]]:
+    """The payloads of every queued or running job."""
+    query = select(Job.payload).where(Job.status.in_(_ACTIVE))
+    return [dict(payload) for payload in await session.scalars(query)]

@@ -61,6 +61,8 @@ class Incident(Base):
         ),
         Index("ix_incidents_status_last_seen", "status", "last_seen"),
         Index("ix_incidents_created_at", "created_at"),
+        # Retention finds resolved incidents by when they were resolved.
+        Index("ix_incidents_status_resolved_at", "status", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

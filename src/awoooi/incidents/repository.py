@@ -1,11 +1,12 @@
-"""Queries over incidents; the service decides, this module only reads and counts."""
+"""Queries over incidents; the service decides, this module reads, counts and (for retention)
+deletes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -16,6 +17,7 @@ from awoooi.incidents.models import (
     Incident,
     IncidentAlert,
     IncidentDayCounter,
+    IncidentEvent,
     IncidentStatus,
 )
 
@@ -151,3 +153,53 @@ async def resolved_with_symptoms(
         .options(selectinload(Incident.events))
     )
     return list(await session.scalars(query))
+
+
+async def resolved_ids_before(
+    session: AsyncSession, *, resolved_before: datetime, after_id: int, limit: int
+) -> list[int]:
+    """Ids of incidents resolved before a time, above `after_id`, in id order."""
+    query = (
+        select(Incident.id)
+        .where(
+            Incident.status == IncidentStatus.RESOLVED,
+            Incident.resolved_at < resolved_before,
+            Incident.id > after_id,
+        )
+        .order_by(Incident.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+# The incident's own rows, children first; each (table, model, its incident id column).
+_ROWS = (
+    ("incident_alerts", IncidentAlert, IncidentAlert.incident_id),
+    ("incident_events", IncidentEvent, IncidentEvent.incident_id),
+    ("incidents", Incident, Incident.id),
+)
+
+
+async def count_rows_of(session: AsyncSession, ids: Sequence[int]) -> dict[str, int]:
+    """Per table, the rows of these incidents (alerts, timeline, the incidents)."""
+    counts = {}
+    for table, _model, column in _ROWS:
+        counts[table] = int(await session.scalar(select(func.count()).where(column.in_(ids))) or 0)
+    return counts
+
+
+async def delete_resolved(session: AsyncSession, ids: Sequence[int]) -> dict[str, int]:
+    """Delete these incidents (only resolved ones) with their alerts and timeline; per table,
+    the rows deleted."""
+    resolved = select(Incident.id).where(
+        Incident.id.in_(ids), Incident.status == IncidentStatus.RESOLVED
+    )
+    counts = {}
+    for table, model, column in _ROWS:
+        result = await session.execute(
+            delete(model)
+            .where(column.in_(resolved))
+            .execution_options(synchronize_session=False)
+        )
+        counts[table] = int(result.rowcount)  # type: ignore[attr-defined]
+    return counts

@@ -19,3 +19,10 @@ class IncidentSettings(Section):
     max_alerts_per_request: int = Field(
         5000, ge=1, le=100_000, description="Alerts one webhook call may carry."
     )
+    retention_days: float = Field(
+        180.0,
+        ge=0,
+        le=36500,
+        description="Resolved incidents (with alerts, timeline, diagnoses, repairs) are deleted "
+        "this long after resolution; `0` keeps them.",
+    )

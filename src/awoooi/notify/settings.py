@@ -70,6 +70,12 @@ class NotifySettings(_Section):
     action_ttl_hours: float = Field(
         24.0, gt=0, le=24 * 30, description="How long a card's Approve / Reject buttons work."
     )
+    retention_days: float = Field(
+        90.0,
+        ge=0,
+        le=36500,
+        description="Notifications are deleted this long after; `0` keeps them.",
+    )
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)

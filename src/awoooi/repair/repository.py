@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from awoooi.repair.models import BUSY_STATUSES, Repair, RepairStatus, RepairStep
+from awoooi.incidents.models import ACTIVE_STATUSES, Incident
+from awoooi.repair.models import (
+    BUSY_STATUSES,
+    FINISHED_STATUSES,
+    Repair,
+    RepairStatus,
+    RepairStep,
+)
 
 _LAST_FINISHED = select(func.max(Repair.finished_at)).where(
     Repair.target == bindparam("target"), Repair.started_at.is_not(None)
@@ -112,3 +120,62 @@ async def list_repairs(
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     page = await session.scalars(query.order_by(Repair.id.desc()).limit(limit).offset(offset))
     return page.all(), total
+
+
+# --------------------------------------------------------------------------- retention
+
+
+async def ids_by_incident(
+    session: AsyncSession, incident_ids: Sequence[int]
+) -> Sequence[tuple[int, int, RepairStatus]]:
+    """(repair id, incident id, status) of every repair of these incidents."""
+    query = select(Repair.id, Repair.incident_id, Repair.status).where(
+        Repair.incident_id.in_(incident_ids)
+    )
+    return [(int(row[0]), int(row[1]), row[2]) for row in await session.execute(query)]
+
+
+async def on_active_incidents(session: AsyncSession, repair_ids: Sequence[int]) -> set[int]:
+    """Which of these repairs belong to an incident that is not resolved."""
+    query = (
+        select(Repair.id)
+        .join(Incident, Incident.id == Repair.incident_id)
+        .where(Repair.id.in_(repair_ids), Incident.status.in_(ACTIVE_STATUSES))
+    )
+    return set(await session.scalars(query))
+
+
+_OF_INCIDENTS = (
+    ("repair_steps", RepairStep, RepairStep.repair_id),
+    ("repairs", Repair, Repair.id),
+)
+
+
+def _finished_of(incident_ids: Sequence[int]) -> Select[Any]:
+    return select(Repair.id).where(
+        Repair.incident_id.in_(incident_ids), Repair.status.in_(FINISHED_STATUSES)
+    )
+
+
+async def count_finished_of(session: AsyncSession, incident_ids: Sequence[int]) -> dict[str, int]:
+    """Per table, the finished repairs of these incidents and their steps."""
+    finished = _finished_of(incident_ids)
+    counts = {}
+    for table, _model, column in _OF_INCIDENTS:
+        query = select(func.count()).where(column.in_(finished))
+        counts[table] = int(await session.scalar(query) or 0)
+    return counts
+
+
+async def delete_finished_of(session: AsyncSession, incident_ids: Sequence[int]) -> dict[str, int]:
+    """Delete the finished repairs of these incidents with their steps; per table, how many."""
+    finished = _finished_of(incident_ids)
+    counts = {}
+    for table, model, column in _OF_INCIDENTS:
+        result = await session.execute(
+            delete(model)
+            .where(column.in_(finished))
+            .execution_options(synchronize_session=False)
+        )
+        counts[table] = int(result.rowcount)  # type: ignore[attr-defined]
+    return counts
