@@ -14,9 +14,10 @@ from awoooi.adapters.git import GitCli, GitClient
 from awoooi.adapters.kube import ClusterReader, ClusterWriter, KubeClient, LogReader
 from awoooi.adapters.lightkube_client import LightkubeClient
 from awoooi.adapters.settings import KubeSettings
+from awoooi.ai.breaker import DatabaseBreakers
 from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier
-from awoooi.ai.router import Router
+from awoooi.ai.router import Router, breaker_policy
 from awoooi.core import migrate
 from awoooi.core.auth import count_tokens, create_token
 from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
@@ -226,6 +227,7 @@ class Runtime:
             settings.ai,
             ledger=DatabaseLedger(runtime.session_factory),
             on_reject=rejection_notifier(runtime.session_factory, runtime.notify_policy),
+            breakers=DatabaseBreakers(runtime.session_factory, breaker_policy(settings.ai)),
         )
         after = runtime._queue_decision if settings.repair.on_new_incident else None
         IncidentDiagnoser(

@@ -424,8 +424,8 @@ async def test_cloud_openai_provider_gets_a_redacted_prompt_and_never_a_local_on
 # --- circuit breaker ----------------------------------------------------------------------------
 
 
-def breaker_of(router: Router, name: str) -> BreakerState:
-    return next(p.breaker for p in router.providers() if p.name == name)
+async def breaker_of(router: Router, name: str) -> BreakerState:
+    return next(p.breaker for p in await router.providers() if p.name == name)
 
 
 async def test_breaker_opens_skips_then_lets_one_probe_through(
@@ -440,8 +440,8 @@ async def test_breaker_opens_skips_then_lets_one_probe_through(
         result = await router.chat(Intent.DIAGNOSE, PROMPT)
         assert result.provider == "ollama"
     assert len(openai_server.chat_requests) == 2
-    assert breaker_of(router, "nemotron") is BreakerState.OPEN
-    assert breaker_of(router, "ollama") is BreakerState.CLOSED
+    assert await breaker_of(router, "nemotron") is BreakerState.OPEN
+    assert await breaker_of(router, "ollama") is BreakerState.CLOSED
 
     skipped = await router.chat(Intent.DIAGNOSE, PROMPT)
     assert skipped.provider == "ollama"
@@ -451,7 +451,7 @@ async def test_breaker_opens_skips_then_lets_one_probe_through(
     assert len(openai_server.chat_requests) == 2  # the server saw nothing while open
 
     clock.advance(0.1)
-    assert breaker_of(router, "nemotron") is BreakerState.HALF_OPEN
+    assert await breaker_of(router, "nemotron") is BreakerState.HALF_OPEN
     openai_server.configure(status=200, delay=0.15, answer="recovered")
     first, second = await asyncio.gather(
         router.chat(Intent.DIAGNOSE, PROMPT), router.chat(Intent.DIAGNOSE, PROMPT)
@@ -461,7 +461,7 @@ async def test_breaker_opens_skips_then_lets_one_probe_through(
     assert first.text == "recovered"
     assert second.provider == "ollama"
     assert second.attempts[0].error_class == "circuit_open"
-    assert breaker_of(router, "nemotron") is BreakerState.CLOSED
+    assert await breaker_of(router, "nemotron") is BreakerState.CLOSED
 
     openai_server.delay = 0
     again = await router.chat(Intent.DIAGNOSE, PROMPT)
@@ -478,18 +478,18 @@ async def test_failed_probe_reopens_the_breaker(
     openai_server.status = 503
 
     await router.chat(Intent.DIAGNOSE, PROMPT)
-    assert breaker_of(router, "nemotron") is BreakerState.OPEN
+    assert await breaker_of(router, "nemotron") is BreakerState.OPEN
     clock.advance(10)
     probe = await router.chat(Intent.DIAGNOSE, PROMPT)  # the probe fails
     assert probe.attempts[0].error_class == "http_503"
     assert len(openai_server.chat_requests) == 2
-    assert breaker_of(router, "nemotron") is BreakerState.OPEN
+    assert await breaker_of(router, "nemotron") is BreakerState.OPEN
     await router.chat(Intent.DIAGNOSE, PROMPT)
     assert len(openai_server.chat_requests) == 2
     clock.advance(10)
     openai_server.status = 200
     assert (await router.chat(Intent.DIAGNOSE, PROMPT)).provider == "nemotron"
-    assert breaker_of(router, "nemotron") is BreakerState.CLOSED
+    assert await breaker_of(router, "nemotron") is BreakerState.CLOSED
 
 
 async def test_success_resets_the_failure_count(
@@ -500,7 +500,7 @@ async def test_success_resets_the_failure_count(
     for status in (500, 200, 500, 200, 500):
         openai_server.status = status
         await router.chat(Intent.DIAGNOSE, PROMPT)
-    assert breaker_of(router, "nemotron") is BreakerState.CLOSED
+    assert await breaker_of(router, "nemotron") is BreakerState.CLOSED
     assert len(openai_server.chat_requests) == 5
 
 
@@ -538,7 +538,7 @@ async def test_providers_and_probes(
     settings = AISettings(providers=[*seed(openai_server, ollama_server).providers, down])
     router = make_router(settings)
 
-    statuses = router.providers()
+    statuses = await router.providers()
     assert [(p.name, p.kind, p.model, p.local, p.breaker) for p in statuses] == [
         ("nemotron", "openai", NEMOTRON_MODEL, True, BreakerState.CLOSED),
         ("ollama", "ollama", OLLAMA_MODEL, True, BreakerState.CLOSED),
@@ -583,7 +583,7 @@ async def test_cancelled_probe_lets_the_next_call_probe(
     openai_server.delay = 0
     result = await router.chat(Intent.DIAGNOSE, PROMPT)
     assert result.provider == "nemotron"  # not stuck "probing" after the cancellation
-    assert breaker_of(router, "nemotron") is BreakerState.CLOSED
+    assert await breaker_of(router, "nemotron") is BreakerState.CLOSED
 
 
 # --- HTTP client details ------------------------------------------------------------------------

@@ -40,6 +40,7 @@ APP_TABLES = {
     "drift_ignore_rules",
     "notify_actions",
     "diagnoses",
+    "provider_breakers",
 }
 
 

@@ -90,7 +90,7 @@ async def get_daily(
 
 @router.get("/providers", response_model=list[ProviderOut])
 async def get_providers(runtime: RuntimeDep, _principal: Viewer) -> list[ProviderOut]:
-    """Configured providers with locality and breaker state (this process)."""
+    """Configured providers with locality and breaker state (shared by every replica)."""
     return [
         ProviderOut(
             name=p.name,
@@ -100,5 +100,5 @@ async def get_providers(runtime: RuntimeDep, _principal: Viewer) -> list[Provide
             local=p.local,
             breaker=p.breaker.value,
         )
-        for p in runtime.ai.providers()
+        for p in await runtime.ai.providers()
     ]

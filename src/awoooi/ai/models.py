@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Index, Integer, String
+from sqlalchemy import CheckConstraint, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from awoooi.ai.intents import Intent
@@ -29,3 +29,15 @@ class LlmCall(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     outcome: Mapped[str] = mapped_column(String(16))
     error_class: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class ProviderBreaker(Base):
+    """A provider's circuit breaker, shared by every replica on the database."""
+
+    __tablename__ = "provider_breakers"
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures"),)
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    probing_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

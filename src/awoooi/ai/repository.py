@@ -1,5 +1,5 @@
-"""Queries over the LLM call ledger; the ledger records and reports, this module reads (and
-deletes what retention lets go)."""
+"""Queries over the LLM call ledger (and deletes of what retention lets go) and the providers'
+shared breaker rows."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Float, Row, String, case, cast, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from awoooi.ai.models import LlmCall
+from awoooi.ai.models import LlmCall, ProviderBreaker
 
 # day, provider, calls, failures, tokens in, tokens out, cost (a sum over no rows is NULL).
 DailySums = Row[str, str, int, int | None, int | None, int | None, float | None]
@@ -75,3 +76,36 @@ async def delete_calls(session: AsyncSession, ids: Sequence[int]) -> int:
         delete(LlmCall).where(LlmCall.id.in_(ids)).execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- breakers
+
+
+async def breakers(session: AsyncSession, providers: Sequence[str]) -> list[ProviderBreaker]:
+    """The stored breakers of these providers (a provider never failed has none)."""
+    query = select(ProviderBreaker).where(ProviderBreaker.provider.in_(list(providers)))
+    return list(await session.scalars(query))
+
+
+async def breaker(session: AsyncSession, provider: str) -> ProviderBreaker | None:
+    """One provider's stored breaker, read without a lock."""
+    return await session.scalar(select(ProviderBreaker).where(ProviderBreaker.provider == provider))
+
+
+async def lock_breaker(session: AsyncSession, provider: str) -> ProviderBreaker:
+    """The provider's breaker row (made when missing), locked until the transaction ends."""
+    # The insert comes first: on SQLite it takes the database's write lock before anything is
+    # read; on PostgreSQL it makes sure a row exists for FOR UPDATE to lock.
+    upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        upsert(ProviderBreaker)
+        .values(provider=provider, failures=0)
+        .on_conflict_do_nothing(index_elements=[ProviderBreaker.provider])
+    )
+    query = (
+        select(ProviderBreaker)
+        .where(ProviderBreaker.provider == provider)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(query)).one()

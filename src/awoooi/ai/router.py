@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from awoooi.ai.breaker import BreakerState, CircuitBreaker
+from awoooi.ai.breaker import BreakerPolicy, BreakerState, BreakerStore, MemoryBreakers
 from awoooi.ai.intents import Intent, is_local_only
 from awoooi.ai.ledger import CallLedger, CallRecord
 from awoooi.ai.providers.base import BackendError, ChatBackend, Message, make_client
@@ -78,6 +78,11 @@ def build_backend(config: ProviderConfig, *, local: bool) -> ChatBackend:
     return OpenAICompatBackend(config, client)
 
 
+def breaker_policy(settings: AISettings) -> BreakerPolicy:
+    """When the providers' breakers open, and for how long."""
+    return BreakerPolicy(settings.breaker_failures, settings.breaker_cooldown_seconds)
+
+
 def rejection_text(intent: Intent, attempts: tuple[Attempt, ...]) -> tuple[str, str]:
     """Title and body of the rejection notice: each provider's reason, never the prompt."""
     scope = "local " if is_local_only(intent) else ""
@@ -98,7 +103,9 @@ class Router:
         ledger: CallLedger | None = None,
         on_reject: RejectionHook | None = None,
         clock: Callable[[], float] = time.monotonic,
+        breakers: BreakerStore | None = None,
     ) -> None:
+        """`breakers` holds the breaker states (default: this process's memory, on `clock`)."""
         self.settings = settings
         self._backends = (
             dict(backends)
@@ -111,20 +118,20 @@ class Router:
         self._ledger = ledger
         self._on_reject = on_reject
         self._clock = clock
-        self._breakers = {
-            p.name: CircuitBreaker(
-                settings.breaker_failures, settings.breaker_cooldown_seconds, clock=clock
-            )
-            for p in settings.providers
-        }
+        self._breakers = (
+            breakers
+            if breakers is not None
+            else MemoryBreakers(breaker_policy(settings), clock=clock)
+        )
         # Each intent's chain with its locality, resolved once: chat() is on the hot path.
         self._plans = {
             intent: tuple((p, settings.is_local(p.name)) for p in settings.chain(intent))
             for intent in Intent
         }
 
-    def providers(self) -> list[ProviderStatus]:
+    async def providers(self) -> list[ProviderStatus]:
         """Every configured provider with its locality and breaker state."""
+        states = await self._breakers.states([p.name for p in self.settings.providers])
         return [
             ProviderStatus(
                 name=p.name,
@@ -132,7 +139,7 @@ class Router:
                 model=p.model,
                 base_url=p.base_url,
                 local=self.settings.is_local(p.name),
-                breaker=self._breakers[p.name].state,
+                breaker=states[p.name],
             )
             for p in self.settings.providers
         ]
@@ -159,13 +166,13 @@ class Router:
                     Attempt(config.name, "skipped", "not_local", "not a local provider")
                 )
                 continue
-            breaker = self._breakers[config.name]
-            if not breaker.try_acquire():
+            deadline = config.timeout_for(task_type or intent.value)
+            if not await self._breakers.try_acquire(config.name, probe_seconds=deadline):
                 attempts.append(Attempt(config.name, "skipped", "circuit_open", "circuit open"))
                 await self._record(intent, config, local, "skipped", "circuit_open")
                 continue
             messages = self._messages(prompt, system, redact_for_cloud=not local)
-            result = await self._attempt(intent, config, local, messages, task_type, breaker)
+            result = await self._attempt(intent, config, local, messages, deadline)
             attempts.append(result[0])
             if result[1] is not None:
                 reply_result = result[1]
@@ -188,10 +195,8 @@ class Router:
         config: ProviderConfig,
         local: bool,
         messages: list[Message],
-        task_type: str | None,
-        breaker: CircuitBreaker,
+        deadline: float,
     ) -> tuple[Attempt, ChatResult | None]:
-        deadline = config.timeout_for(task_type or intent.value)
         started = self._clock()
         try:
             # A deadline on the whole call: a server that trickles bytes cannot stretch it.
@@ -202,14 +207,14 @@ class Router:
         except BackendError as exc:
             error_class, reason = exc.error_class, str(exc)[:300]
         except asyncio.CancelledError:
-            breaker.release()
+            await asyncio.shield(self._breakers.release(config.name))
             raise
         except Exception as exc:  # a backend bug must fall through like an outage (logged)
             log.exception("provider call crashed", provider=config.name)
             error_class, reason = "unexpected", type(exc).__name__
         else:
             latency = self._elapsed_ms(started)
-            breaker.record_success()
+            await self._breakers.record_success(config.name)
             cost = (
                 reply.tokens_in * config.price_per_1k_input
                 + reply.tokens_out * config.price_per_1k_output
@@ -237,7 +242,7 @@ class Router:
             )
             return Attempt(config.name, "success", latency_ms=latency), success
         latency = self._elapsed_ms(started)
-        breaker.record_failure()
+        await self._breakers.record_failure(config.name)
         log.warning(
             "provider failed", provider=config.name, intent=intent.value, error_class=error_class
         )

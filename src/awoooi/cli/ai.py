@@ -23,10 +23,11 @@ def providers(ctx: typer.Context) -> None:
     settings = settings_from(ctx)
 
     async def action(runtime: Runtime) -> list[ProviderStatus]:
-        return runtime.ai.providers()
+        return await runtime.ai.providers()
 
     table = Table("name", "kind", "model", "base url", "locality", "breaker")
-    for provider in with_runtime(settings, action, migrate=False):
+    # Breaker states are read from the database every replica writes them to.
+    for provider in with_runtime(settings, action):
         table.add_row(
             provider.name,
             provider.kind,
