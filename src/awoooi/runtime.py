@@ -207,7 +207,11 @@ class Runtime:
         except PlaybookError as exc:
             raise ConfigError(f"repair.playbooks_dir: {exc.detail}") from exc
         warn_if_shared(settings.home)
-        engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        engine = create_engine(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            write_wait=settings.db_write_wait,
+        )
         telegram = (
             TelegramBot(settings.notify.telegram) if settings.notify.telegram.bot_token else None
         )

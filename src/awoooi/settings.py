@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Larger request bodies get 413."
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
+    db_write_wait: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="SQLite: seconds a write may wait for its turn (in this process, then for "
+        "another process's lock) before the request is answered 503 with Retry-After.",
+    )
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     ai: AISettings = Field(default_factory=AISettings)

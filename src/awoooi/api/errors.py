@@ -10,10 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from awoooi.core.errors import AuthError, AwoooiError
+from awoooi.core.errors import AuthError, AwoooiError, DatabaseBusyError
 
 
 def error_code(status: int) -> str:
@@ -55,8 +56,40 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _awoooi_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AwoooiError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    headers: dict[str, str] | None = None
+    if isinstance(exc, AuthError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, DatabaseBusyError):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
     return error_response(exc.status_code, exc.detail, code=exc.code, headers=headers)
+
+
+def _busy(detail: str) -> JSONResponse:
+    return error_response(
+        503,
+        detail,
+        code=DatabaseBusyError.code,
+        headers={"Retry-After": str(DatabaseBusyError.retry_after_seconds)},
+    )
+
+
+# SQLite's words for a write lock held past busy_timeout (by another process: this one's own
+# writers queue at the write gate) and for a table locked by another connection.
+_LOCKED = ("database is locked", "database table is locked", "database is busy")
+
+
+async def _operational_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OperationalError)
+    if any(words in str(exc.orig) for words in _LOCKED):
+        return _busy("the database is locked by another writer; nothing was written")
+    # Any other operational failure (connection lost ...) is a server fault: the default 500
+    # handler logs it with its traceback.
+    raise exc
+
+
+async def _pool_timeout(_request: Request, exc: Exception) -> JSONResponse:
+    # Every pooled connection stayed busy past the pool's timeout: a storm, not a fault.
+    return _busy("the database is busy: no connection was free in time; nothing was written")
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -82,6 +115,8 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Render expected errors, HTTP errors and validation errors in the envelope."""
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(OperationalError, _operational_error)
+    app.add_exception_handler(PoolTimeoutError, _pool_timeout)
     app.add_exception_handler(AwoooiError, _awoooi_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -11,7 +12,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, String, event, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,9 +21,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from awoooi.core.private_files import private_directory, private_file, tighten_file
+from awoooi.core.write_gate import WriteGate
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,6 +37,10 @@ NAMING_CONVENTION = {
 
 # The files SQLite keeps beside the database while it runs.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+# Statements that take SQLite's write lock (pysqlite opens the transaction right before them).
+_WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.I)
+DEFAULT_WRITE_WAIT = 10.0
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -94,14 +102,51 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the single writer; busy_timeout makes writers wait, not fail.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(write_wait: float) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run beside the single writer. Writers of this process queue at the
+        # write gate; busy_timeout only bounds the wait for another process's writer.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(write_wait * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+def install_write_gate(engine: AsyncEngine, gate: WriteGate) -> None:
+    """Make every connection of an SQLite engine take the gate before its first write and hold
+    it until the connection goes back to the pool (after its COMMIT or ROLLBACK)."""
+
+    def before_write(
+        conn: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        _context: ExecutionContext | None,
+        _executemany: bool,
+    ) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        if gate.holder is dbapi_connection or not _WRITE_STATEMENT.match(statement):
+            return
+        # Event handlers are synchronous; run_async awaits in the caller's task (SQLAlchemy's
+        # documented bridge for asyncio drivers).
+        dbapi_connection.run_async(lambda _driver: gate.acquire(dbapi_connection))  # type: ignore[union-attr]
+
+    def returned(dbapi_connection: DBAPIConnection | None, _record: ConnectionPoolEntry) -> None:
+        gate.release(dbapi_connection)
+
+    def invalidated(
+        dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry, _exc: Any
+    ) -> None:
+        gate.release(dbapi_connection)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before_write)
+    event.listen(engine.sync_engine.pool, "checkin", returned)
+    event.listen(engine.sync_engine.pool, "invalidate", invalidated)
+    event.listen(engine.sync_engine.pool, "close", returned)
 
 
 def _private_database_files(database: Path) -> Callable[..., None]:
@@ -117,15 +162,19 @@ def _private_database_files(database: Path) -> Callable[..., None]:
     return before_connect
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """Create the async engine for a SQLite or PostgreSQL URL, with our connection settings."""
+def create_engine(
+    url: str, *, pool_size: int = 10, write_wait: float = DEFAULT_WRITE_WAIT
+) -> AsyncEngine:
+    """Create the async engine for a SQLite or PostgreSQL URL, with our connection settings;
+    SQLite writers queue at a write gate for up to `write_wait` seconds."""
     if is_sqlite(url):
         database = make_url(url).database
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": write_wait})
         if database and database != ":memory:":
             private_directory(Path(database).parent)
             event.listen(engine.sync_engine, "do_connect", _private_database_files(Path(database)))
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(write_wait))
+        install_write_gate(engine, WriteGate(write_wait))
         return engine
     return create_async_engine(
         url,

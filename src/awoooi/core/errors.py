@@ -56,3 +56,12 @@ class InvalidInputError(AwoooiError):
 
     status_code = 422
     code = "invalid_input"
+
+
+class DatabaseBusyError(AwoooiError):
+    """No write could start in time (a storm, or another process holding SQLite's lock): the
+    client should retry; nothing of the request was written."""
+
+    status_code = 503
+    code = "database_busy"
+    retry_after_seconds = 5

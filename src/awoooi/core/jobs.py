@@ -23,6 +23,7 @@ from awoooi.core.errors import ConflictError, NotFoundError
 from awoooi.core.logging import get_logger, redact_text
 from awoooi.core.metrics import JOB_DURATION, JOBS_FINISHED
 from awoooi.core.models import Job, JobStatus
+from awoooi.core.write_gate import background_writes
 
 log = get_logger(__name__)
 
@@ -173,10 +174,12 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Process jobs with `jobs.concurrency` loops until `stop` is set."""
         log.info("worker started", worker_id=self.worker_id, kinds=self._registry.kinds)
-        loops = [
-            asyncio.create_task(self._loop(stop, sweeper=(index == 0)))
-            for index in range(self._settings.concurrency)
-        ]
+        # Jobs write as background work: on SQLite, requests (alert ingestion) go first.
+        with background_writes():
+            loops = [
+                asyncio.create_task(self._loop(stop, sweeper=(index == 0)))
+                for index in range(self._settings.concurrency)
+            ]
         try:
             await asyncio.gather(*loops)
         finally:

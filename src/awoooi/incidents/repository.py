@@ -3,10 +3,11 @@ deletes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import String, cast, delete, func, select
+from sqlalchemy import String, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -21,34 +22,88 @@ from awoooi.incidents.models import (
     IncidentStatus,
 )
 
-
-async def active_alert(session: AsyncSession, fingerprint: str) -> IncidentAlert | None:
-    """The alert with this fingerprint on an incident that is not resolved, if any."""
-    query = (
-        select(IncidentAlert)
-        .join(Incident)
-        .where(IncidentAlert.fingerprint == fingerprint, Incident.status.in_(ACTIVE_STATUSES))
-        .order_by(IncidentAlert.id.desc())
-        .limit(1)
-    )
-    return await session.scalar(query)
+T = TypeVar("T", str, int)
 
 
-async def incident_for_grouping(
-    session: AsyncSession, symptoms_hash: str, seen_since: datetime
-) -> Incident | None:
-    """The newest unresolved incident with these symptoms seen since `seen_since`."""
-    query = (
-        select(Incident)
-        .where(
-            Incident.symptoms_hash == symptoms_hash,
-            Incident.status.in_(ACTIVE_STATUSES),
-            Incident.last_seen >= seen_since,
+# Bound parameters per IN list: far below SQLite's and asyncpg's limits (32,766 / 32,767).
+IN_CHUNK = 1000
+
+
+def _chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+async def active_alerts(
+    session: AsyncSession, fingerprints: Iterable[str]
+) -> dict[str, IncidentAlert]:
+    """Per fingerprint, its newest alert on an incident that is not resolved."""
+    found: dict[str, IncidentAlert] = {}
+    for chunk in _chunks(fingerprints):
+        query = (
+            select(IncidentAlert)
+            .join(Incident)
+            .where(IncidentAlert.fingerprint.in_(chunk), Incident.status.in_(ACTIVE_STATUSES))
+            .order_by(IncidentAlert.id.desc())
         )
-        .order_by(Incident.last_seen.desc(), Incident.id.desc())
-        .limit(1)
-    )
-    return await session.scalar(query)
+        for alert in await session.scalars(query):
+            found.setdefault(alert.fingerprint, alert)
+    return found
+
+
+async def incidents_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Incident]:
+    """The incidents with these ids."""
+    found: dict[int, Incident] = {}
+    for chunk in _chunks(ids):
+        for incident in await session.scalars(select(Incident).where(Incident.id.in_(chunk))):
+            found[incident.id] = incident
+    return found
+
+
+async def groupable_incidents(
+    session: AsyncSession, symptoms_hashes: Iterable[str], seen_since: datetime
+) -> dict[str, list[Incident]]:
+    """Per symptoms hash, the unresolved incidents with it seen since `seen_since`, newest
+    first."""
+    found: dict[str, list[Incident]] = {}
+    for chunk in _chunks(symptoms_hashes):
+        query = (
+            select(Incident)
+            .where(
+                Incident.symptoms_hash.in_(chunk),
+                Incident.status.in_(ACTIVE_STATUSES),
+                Incident.last_seen >= seen_since,
+            )
+            .order_by(Incident.last_seen.desc(), Incident.id.desc())
+        )
+        for incident in await session.scalars(query):
+            found.setdefault(incident.symptoms_hash, []).append(incident)
+    return found
+
+
+async def alerts_of_incidents(
+    session: AsyncSession, incident_ids: Iterable[int]
+) -> dict[int, list[IncidentAlert]]:
+    """Every alert attached to each of these incidents."""
+    found: dict[int, list[IncidentAlert]] = {}
+    for chunk in _chunks(incident_ids):
+        query = select(IncidentAlert).where(IncidentAlert.incident_id.in_(chunk))
+        for alert in await session.scalars(query):
+            found.setdefault(alert.incident_id, []).append(alert)
+    return found
+
+
+async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store new alert rows in one statement (their ids are not needed back)."""
+    if rows:
+        await session.execute(insert(IncidentAlert), rows)
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store new timeline entries in one statement."""
+    if rows:
+        await session.execute(insert(IncidentEvent), rows)
 
 
 async def get_by_id(session: AsyncSession, incident_id: int) -> Incident | None:
@@ -83,20 +138,20 @@ async def alerts_of(session: AsyncSession, incident_id: int) -> Sequence[Inciden
     return (await session.scalars(query)).all()
 
 
-async def next_day_number(session: AsyncSession, day: str) -> int:
-    """Atomically take the next incident number of a day (YYYYMMDD)."""
+async def take_day_numbers(session: AsyncSession, day: str, count: int) -> int:
+    """Atomically take the next `count` incident numbers of a day (YYYYMMDD); the first."""
     dialect = session.get_bind().dialect.name
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         upsert(IncidentDayCounter)
-        .values(day=day, last_number=1)
+        .values(day=day, last_number=count)
         .on_conflict_do_update(
             index_elements=[IncidentDayCounter.day],
-            set_={"last_number": IncidentDayCounter.last_number + 1},
+            set_={"last_number": IncidentDayCounter.last_number + count},
         )
         .returning(IncidentDayCounter.last_number)
     )
-    return int(await session.scalar(statement) or 0)
+    return int(await session.scalar(statement) or 0) - count + 1
 
 
 async def search(

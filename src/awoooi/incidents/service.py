@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from awoooi.core.redact import redact
 from awoooi.incidents import repository
 from awoooi.incidents.alerts import Alert
 from awoooi.incidents.models import (
+    ACTIVE_STATUSES,
     AlertStatus,
     Incident,
     IncidentAlert,
@@ -72,11 +74,6 @@ class IngestOutcome:
     received: list[tuple[str, str]] = field(default_factory=list)
     opened_severities: list[str] = field(default_factory=list)
     dedup_reasons: list[str] = field(default_factory=list)
-
-    def touched(self, incident: Incident) -> None:
-        """Remember an incident this call created or changed (once, in order)."""
-        if incident.human_id not in self.incidents:
-            self.incidents.append(incident.human_id)
 
     def count(self) -> None:
         """Add this call's alerts, deduplications and openings to the metrics."""
@@ -152,10 +149,14 @@ class IncidentIngestor:
         outcome = IngestOutcome(alerts=len(alerts))
         patterns = [pattern_from_alert(a.labels, a.annotations, self._symptoms) for a in alerts]
         hashes = [pattern.compute_hash() for pattern in patterns]
-        # Concurrent deliveries of the same alert or symptoms must not open two incidents.
+        # Concurrent deliveries of the same alert or symptoms must not open two incidents. One
+        # call takes every name in one stable order, so payloads sharing names never deadlock.
         await lock_names(
             session,
             [f"alert:{a.fingerprint}" for a in alerts] + [f"symptoms:{h}" for h in hashes],
+        )
+        batch = await _Batch.load(
+            session, alerts, hashes, seen_since=utcnow() - self._group_window, actor=actor
         )
         seen: set[tuple[str, str]] = set()
         for alert, pattern, symptoms_hash in zip(alerts, patterns, hashes, strict=True):
@@ -165,64 +166,220 @@ class IncidentIngestor:
                 continue
             seen.add((alert.fingerprint, alert.status))
             if alert.status == AlertStatus.FIRING:
-                await self._firing(session, alert, pattern, symptoms_hash, actor, outcome)
+                batch.firing(alert, pattern, symptoms_hash, self._group_window, outcome)
             else:
-                await self._resolved(session, alert, actor, outcome)
+                await batch.resolved(alert, outcome)
+        for incident in await batch.write():
+            if self._on_opened is not None:
+                await self._on_opened(session, incident)  # e.g. queue its diagnosis
         await session.flush()
+        outcome.incidents = [incident.human_id for incident in batch.touched]
         after_commit(session, outcome.count)
         return outcome
 
-    async def _firing(
-        self,
+
+@dataclass
+class _Entry:
+    """A timeline entry decided before its incident has an id."""
+
+    incident: Incident
+    at: datetime
+    event: str
+    detail: dict[str, Any]
+    from_status: IncidentStatus | None = None
+    to_status: IncidentStatus | None = None
+
+
+@dataclass
+class _Batch:
+    """One ingestion call: every row it needs read up front, every decision made in memory in
+    the alerts' order, then everything written with one flush."""
+
+    session: AsyncSession
+    actor: str
+    # Per fingerprint, its alert row on an unresolved incident (and that incident).
+    known: dict[str, tuple[IncidentAlert, Incident]]
+    # Per symptoms hash, the unresolved incidents a firing alert may join.
+    candidates: dict[str, list[Incident]]
+    # Alert rows per incident, loaded where a resolution must count the ones still firing.
+    stored_alerts: dict[Incident, list[IncidentAlert]]
+    opened: list[Incident] = field(default_factory=list)
+    new_alerts: list[tuple[IncidentAlert, Incident]] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
+    touched_once: dict[Incident, None] = field(default_factory=dict)
+
+    @classmethod
+    async def load(
+        cls,
         session: AsyncSession,
+        alerts: Sequence[Alert],
+        hashes: Sequence[str],
+        *,
+        seen_since: datetime,
+        actor: str,
+    ) -> _Batch:
+        """Read what the alerts may touch: three queries whatever the batch's size."""
+        rows = await repository.active_alerts(session, (a.fingerprint for a in alerts))
+        incidents = await repository.incidents_by_id(
+            session, {row.incident_id for row in rows.values()}
+        )
+        firing = {h for a, h in zip(alerts, hashes, strict=True) if a.status == AlertStatus.FIRING}
+        candidates = await repository.groupable_incidents(session, firing, seen_since)
+        resolving = {
+            rows[a.fingerprint].incident_id
+            for a in alerts
+            if a.status != AlertStatus.FIRING and a.fingerprint in rows
+        }
+        stored = await repository.alerts_of_incidents(session, resolving)
+        return cls(
+            session=session,
+            actor=actor,
+            known={fp: (row, incidents[row.incident_id]) for fp, row in rows.items()},
+            candidates=candidates,
+            stored_alerts={incidents[i]: stored.get(i, []) for i in resolving},
+        )
+
+    @property
+    def touched(self) -> list[Incident]:
+        """The incidents this call created or changed, in the order it first touched them."""
+        return list(self.touched_once)
+
+    def firing(
+        self,
         alert: Alert,
         pattern: SymptomPattern,
         symptoms_hash: str,
-        actor: str,
+        window: timedelta,
         outcome: IngestOutcome,
     ) -> None:
+        """A firing alert: a redelivery, a refiring, a member of a group, or a new incident."""
         now = utcnow()
-        known = await repository.active_alert(session, alert.fingerprint)
+        known = self._active(alert.fingerprint)
         if known is not None:
-            incident = await session.get_one(Incident, known.incident_id)
-            if known.status == AlertStatus.FIRING and known.starts_at == alert.starts_at:
+            row, incident = known
+            if row.status == AlertStatus.FIRING and row.starts_at == alert.starts_at:
                 # A redelivery (Alertmanager repeats firing alerts): nothing new happened.
                 self._deduplicated(outcome, incident, "redelivery")
                 return
-            known.status = AlertStatus.FIRING
-            known.starts_at = alert.starts_at
-            known.ends_at = None
-            known.received_count += 1
-            known.last_received_at = now
-            self._joined(session, incident, alert, pattern, actor, now, "alert_refired")
+            row.status = AlertStatus.FIRING
+            row.starts_at = alert.starts_at
+            row.ends_at = None
+            row.received_count += 1
+            row.last_received_at = now
+            self._joined(incident, alert, pattern, now, "alert_refired")
             self._deduplicated(outcome, incident, "refired")
             return
-        grouped = await repository.incident_for_grouping(
-            session, symptoms_hash, now - self._group_window
-        )
+        grouped = self._group(symptoms_hash, now - window)
         if grouped is not None:
-            self._attach(session, grouped, alert, now)
-            self._joined(session, grouped, alert, pattern, actor, now, "alert_grouped")
+            self._attach(grouped, alert, now)
+            self._joined(grouped, alert, pattern, now, "alert_grouped")
             self._deduplicated(outcome, grouped, "same_symptoms")
             return
-        opened = await self._open(session, alert, pattern, symptoms_hash, actor, now)
+        opened = self._open(alert, pattern, symptoms_hash, now)
         outcome.opened += 1
         outcome.opened_severities.append(opened.severity)
-        outcome.touched(opened)
 
-    async def _open(
-        self,
-        session: AsyncSession,
-        alert: Alert,
-        pattern: SymptomPattern,
-        symptoms_hash: str,
-        actor: str,
-        now: datetime,
+    async def resolved(self, alert: Alert, outcome: IngestOutcome) -> None:
+        """A resolved alert: the incident resolves with the last of its firing alerts."""
+        known = self._active(alert.fingerprint)
+        if known is None:
+            outcome.ignored += 1  # resolved before we saw it fire, or already resolved
+            return
+        row, incident = known
+        if row.status == AlertStatus.RESOLVED:
+            self._deduplicated(outcome, incident, "redelivery")
+            return
+        self.touched_once.setdefault(incident)
+        now = utcnow()
+        row.status = AlertStatus.RESOLVED
+        row.ends_at = alert.ends_at or now
+        row.last_received_at = now
+        remaining = [a for a in await self._alerts_of(incident) if a.status == AlertStatus.FIRING]
+        if remaining:
+            detail = {"fingerprint": alert.fingerprint, "still_firing": len(remaining)}
+            self.entries.append(_Entry(incident, now, "alert_resolved", detail))
+            return
+        change = transition(incident, IncidentStatus.RESOLVED, reason="all alerts resolved")
+        self.entries.append(
+            _Entry(
+                incident,
+                utcnow(),
+                "status_changed",
+                change.detail,
+                from_status=change.from_status,
+                to_status=change.to_status,
+            )
+        )
+        outcome.resolved += 1
+
+    async def write(self) -> list[Incident]:
+        """Store what the batch decided (numbers taken once, one flush); the incidents opened."""
+        session = self.session
+        if self.opened:
+            day = self.opened[0].created_at.strftime("%Y%m%d")
+            first = await repository.take_day_numbers(session, day, len(self.opened))
+            for offset, incident in enumerate(self.opened):
+                incident.human_id = format_human_id(day, first + offset)
+            session.add_all(self.opened)
+            await session.flush()  # the new incidents' ids, for their alerts and timelines
+        # Core inserts: SQLite cannot hand back the ids of a many-row INSERT in order, so the
+        # ORM would send one INSERT per row; nothing here needs the new rows' ids.
+        await repository.insert_alerts(
+            session, [_alert_values(row, incident) for row, incident in self.new_alerts]
+        )
+        await repository.insert_events(
+            session,
+            [
+                {
+                    "incident_id": entry.incident.id,
+                    "at": entry.at,
+                    "actor": self.actor[:128],
+                    "event": entry.event,
+                    "from_status": entry.from_status,
+                    "to_status": entry.to_status,
+                    "detail": entry.detail,
+                }
+                for entry in self.entries
+            ],
+        )
+        await session.flush()
+        return self.opened
+
+    def _active(self, fingerprint: str) -> tuple[IncidentAlert, Incident] | None:
+        # An incident this batch resolved no longer holds its alerts.
+        known = self.known.get(fingerprint)
+        if known is None or known[1].status not in ACTIVE_STATUSES:
+            return None
+        return known
+
+    def _group(self, symptoms_hash: str, seen_since: datetime) -> Incident | None:
+        """The newest unresolved incident with these symptoms seen since `seen_since`."""
+        live = [
+            incident
+            for incident in self.candidates.get(symptoms_hash, [])
+            if incident.status in ACTIVE_STATUSES and incident.last_seen >= seen_since
+        ]
+        # Incidents opened by this batch have no id yet, and are the newest.
+        return max(
+            live,
+            key=lambda i: (i.last_seen, i.id if i.id is not None else math.inf),
+            default=None,
+        )
+
+    async def _alerts_of(self, incident: Incident) -> list[IncidentAlert]:
+        stored = self.stored_alerts.get(incident)
+        if stored is None:
+            # Only an incident this batch attached the alert to before resolving it; its
+            # alerts this batch attached are not in the session yet.
+            with self.session.no_autoflush:
+                stored = list(await repository.alerts_of(self.session, incident.id))
+            self.stored_alerts[incident] = stored
+        return stored + [row for row, owner in self.new_alerts if owner is incident]
+
+    def _open(
+        self, alert: Alert, pattern: SymptomPattern, symptoms_hash: str, now: datetime
     ) -> Incident:
-        day = now.strftime("%Y%m%d")
-        number = await repository.next_day_number(session, day)
         incident = Incident(
-            human_id=format_human_id(day, number),
             title=_title(alert, pattern),
             severity=map_severity(alert.labels.get("severity")),
             status=IncidentStatus.OPEN,
@@ -239,118 +396,102 @@ class IncidentIngestor:
             created_at=now,
             updated_at=now,
         )
-        session.add(incident)
-        await session.flush()
-        self._attach(session, incident, alert, now)
-        add_event(
-            session,
-            incident,
-            actor=actor,
-            event="opened",
-            to_status=IncidentStatus.OPEN,
-            detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
-        )
-        if self._on_opened is not None:
-            await self._on_opened(session, incident)  # e.g. queue its diagnosis, same transaction
+        self.opened.append(incident)
+        self.candidates.setdefault(symptoms_hash, []).append(incident)
+        self.touched_once.setdefault(incident)
+        self.stored_alerts[incident] = []
+        self._attach(incident, alert, now)
+        detail = {"fingerprint": alert.fingerprint, "alertname": alert.name}
+        self.entries.append(_Entry(incident, now, "opened", detail, to_status=IncidentStatus.OPEN))
         return incident
 
-    @staticmethod
-    def _attach(session: AsyncSession, incident: Incident, alert: Alert, now: datetime) -> None:
-        session.add(
-            IncidentAlert(
-                incident_id=incident.id,
-                fingerprint=alert.fingerprint,
-                status=AlertStatus.FIRING,
-                starts_at=alert.starts_at,
-                ends_at=None,
-                labels=dict(alert.labels),
-                generator_url=alert.generator_url,
-                received_count=1,
-                first_received_at=now,
-                last_received_at=now,
-            )
+    def _attach(self, incident: Incident, alert: Alert, now: datetime) -> None:
+        row = IncidentAlert(
+            fingerprint=alert.fingerprint,
+            status=AlertStatus.FIRING,
+            starts_at=alert.starts_at,
+            ends_at=None,
+            labels=dict(alert.labels),
+            generator_url=alert.generator_url,
+            received_count=1,
+            first_received_at=now,
+            last_received_at=now,
         )
+        self.new_alerts.append((row, incident))
+        self.known[alert.fingerprint] = (row, incident)
 
     def _joined(
-        self,
-        session: AsyncSession,
-        incident: Incident,
-        alert: Alert,
-        pattern: SymptomPattern,
-        actor: str,
-        now: datetime,
-        event: str,
+        self, incident: Incident, alert: Alert, pattern: SymptomPattern, now: datetime, event: str
     ) -> None:
         """An alert (again) part of an existing incident: count it and put it on the timeline."""
-        self._seen_again(incident, alert, pattern, now)
-        add_event(
-            session,
-            incident,
-            actor=actor,
-            event=event,
-            detail={"fingerprint": alert.fingerprint, "alertname": alert.name},
-        )
+        _seen_again(incident, alert, pattern, now)
+        # Seen now, it is the newest incident with its symptoms.
+        group = self.candidates.setdefault(incident.symptoms_hash, [])
+        if incident not in group:
+            group.append(incident)
+        detail = {"fingerprint": alert.fingerprint, "alertname": alert.name}
+        self.entries.append(_Entry(incident, now, event, detail))
 
-    @staticmethod
-    def _deduplicated(outcome: IngestOutcome, incident: Incident, reason: str) -> None:
+    def _deduplicated(self, outcome: IngestOutcome, incident: Incident, reason: str) -> None:
         outcome.deduplicated += 1
         outcome.dedup_reasons.append(reason)
-        outcome.touched(incident)
+        self.touched_once.setdefault(incident)
 
-    @staticmethod
-    def _seen_again(
-        incident: Incident, alert: Alert, pattern: SymptomPattern, now: datetime
-    ) -> None:
-        incident.occurrences += 1
-        incident.last_seen = now
-        incident.updated_at = now
-        merged = sorted(set(incident.affected_services) | set(pattern.services))
-        if merged != incident.affected_services:
-            incident.affected_services = merged
-        severity = most_severe(
-            map_severity(incident.severity), map_severity(alert.labels.get("severity"))
-        )
-        incident.severity = severity
 
-    async def _resolved(
-        self, session: AsyncSession, alert: Alert, actor: str, outcome: IngestOutcome
-    ) -> None:
-        known = await repository.active_alert(session, alert.fingerprint)
-        if known is None:
-            outcome.ignored += 1  # resolved before we saw it fire, or already resolved
-            return
-        incident = await session.get_one(Incident, known.incident_id)
-        if known.status == AlertStatus.RESOLVED:
-            self._deduplicated(outcome, incident, "redelivery")
-            return
-        outcome.touched(incident)
-        now = utcnow()
-        known.status = AlertStatus.RESOLVED
-        known.ends_at = alert.ends_at or now
-        known.last_received_at = now
-        await session.flush()
-        remaining = [
-            a
-            for a in await repository.alerts_of(session, incident.id)
-            if a.status == AlertStatus.FIRING
-        ]
-        if remaining:
-            add_event(
-                session,
-                incident,
-                actor=actor,
-                event="alert_resolved",
-                detail={"fingerprint": alert.fingerprint, "still_firing": len(remaining)},
-            )
-            return
-        change_status(
-            session,
-            incident,
-            IncidentStatus.RESOLVED,
-            actor=actor,
-            reason="all alerts resolved",
+def _alert_values(row: IncidentAlert, incident: Incident) -> dict[str, Any]:
+    """The column values of an alert row decided in memory."""
+    return {
+        "incident_id": incident.id,
+        "fingerprint": row.fingerprint,
+        "status": row.status,
+        "starts_at": row.starts_at,
+        "ends_at": row.ends_at,
+        "labels": row.labels,
+        "generator_url": row.generator_url,
+        "received_count": row.received_count,
+        "first_received_at": row.first_received_at,
+        "last_received_at": row.last_received_at,
+    }
+
+
+def _seen_again(incident: Incident, alert: Alert, pattern: SymptomPattern, now: datetime) -> None:
+    incident.occurrences += 1
+    incident.last_seen = now
+    incident.updated_at = now
+    merged = sorted(set(incident.affected_services) | set(pattern.services))
+    if merged != incident.affected_services:
+        incident.affected_services = merged
+    severity = most_severe(
+        map_severity(incident.severity), map_severity(alert.labels.get("severity"))
+    )
+    incident.severity = severity
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A status change made on an incident, as its timeline entry records it."""
+
+    from_status: IncidentStatus
+    to_status: IncidentStatus
+    detail: dict[str, Any]
+
+
+def transition(
+    incident: Incident, to: IncidentStatus, *, reason: str | None = None
+) -> StatusChange:
+    """Move an incident to `to` if the life cycle allows it (ConflictError otherwise)."""
+    current = incident.status
+    if to not in TRANSITIONS[current]:
+        raise ConflictError(
+            f"incident {incident.human_id} is {current.value}; cannot become {to.value}"
         )
-        outcome.resolved += 1
+    now = utcnow()
+    incident.status = to
+    incident.updated_at = now
+    if to is IncidentStatus.RESOLVED:
+        incident.resolved_at = now
+    # A reason is typed by a person, who may paste a secret into it.
+    return StatusChange(current, to, {"reason": redact(reason)} if reason else {})
 
 
 def change_status(
@@ -362,25 +503,15 @@ def change_status(
     reason: str | None = None,
 ) -> None:
     """Move an incident to `to` if the life cycle allows it, and record it on the timeline."""
-    current = incident.status
-    if to not in TRANSITIONS[current]:
-        raise ConflictError(
-            f"incident {incident.human_id} is {current.value}; cannot become {to.value}"
-        )
-    now = utcnow()
-    incident.status = to
-    incident.updated_at = now
-    if to is IncidentStatus.RESOLVED:
-        incident.resolved_at = now
+    change = transition(incident, to, reason=reason)
     add_event(
         session,
         incident,
         actor=actor,
         event="status_changed",
-        from_status=current,
-        to_status=to,
-        # A reason is typed by a person, who may paste a secret into it.
-        detail={"reason": redact(reason)} if reason else {},
+        from_status=change.from_status,
+        to_status=change.to_status,
+        detail=change.detail,
     )
 
 

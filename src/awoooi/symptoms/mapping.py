@@ -157,8 +157,34 @@ def substitute_label_values(
         key=lambda item: -len(item[0]),
     )
     for value, name in values:
-        text = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(value)}(?![A-Za-z0-9_])", f"<{name}>", text)
+        text = _replace_whole(text, value, f"<{name}>")
     return text
+
+
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _replace_whole(text: str, value: str, placeholder: str) -> str:
+    """`text` with each occurrence of `value` not inside a word replaced, left to right: what
+    re.sub of the escaped value between word-boundary lookarounds does, without compiling a
+    pattern for every label value (each pod's name is new, so re's cache never hits)."""
+    pieces: list[str] = []
+    done = 0
+    at = text.find(value)
+    while at >= 0:
+        end = at + len(value)
+        before = text[at - 1] if at > 0 else ""
+        after = text[end] if end < len(text) else ""
+        if before not in _WORD_CHARS and after not in _WORD_CHARS:
+            pieces += (text[done:at], placeholder)
+            done = end
+            at = text.find(value, end)
+        else:
+            at = text.find(value, at + 1)
+    if not pieces:
+        return text
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def error_signature(
