@@ -126,6 +126,13 @@ class AISettings(BaseModel):
     max_prompt_chars: int = Field(
         16000, ge=1000, le=1_000_000, description="Longer prompts are cut to this."
     )
+    max_concurrent_diagnoses: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Diagnosis jobs running at once across every worker and replica "
+        "(the rest wait in the queue, critical and high first).",
+    )
 
     _local: dict[str, bool] = PrivateAttr(default_factory=dict)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -16,8 +16,10 @@ from awoooi.incidents.models import (
     Incident,
     IncidentAlert,
     IncidentDayCounter,
+    IncidentKind,
     IncidentStatus,
 )
+from awoooi.incidents.places import StormScope
 
 
 async def active_alert(session: AsyncSession, fingerprint: str) -> IncidentAlert | None:
@@ -106,9 +108,18 @@ async def search(
     since: datetime | None,
     limit: int,
     offset: int,
+    storm: bool | None = None,
+    parent_id: int | None = None,
 ) -> tuple[list[Incident], int]:
-    """A page of incidents, newest first, and the total matching count."""
+    """A page of incidents, newest first, and the total matching count (`storm`: only storms,
+    or only the rest; `parent_id`: only that storm's children)."""
     query = select(Incident)
+    if storm is not None:
+        query = query.where(
+            Incident.kind == IncidentKind.STORM if storm else Incident.kind != IncidentKind.STORM
+        )
+    if parent_id is not None:
+        query = query.where(Incident.parent_id == parent_id)
     if status is not None:
         query = query.where(Incident.status == status)
     if severity is not None:
@@ -151,3 +162,79 @@ async def resolved_with_symptoms(
         .options(selectinload(Incident.events))
     )
     return list(await session.scalars(query))
+
+
+# ---------------------------------------------------------------- storms
+
+
+def _in_place(scope: StormScope, value: str) -> ColumnElement[bool]:
+    # A namespace storm has no node and a node storm no namespace, so the column tells them apart.
+    if scope is StormScope.NAMESPACE:
+        return Incident.namespace == value
+    return Incident.node == value
+
+
+async def active_storm(
+    session: AsyncSession, scope: StormScope, value: str, seen_since: datetime
+) -> Incident | None:
+    """The unresolved storm of this namespace or node that gained a child since `seen_since`."""
+    query = (
+        select(Incident)
+        .where(
+            Incident.kind == IncidentKind.STORM,
+            _in_place(scope, value),
+            Incident.status.in_(ACTIVE_STATUSES),
+            Incident.last_seen >= seen_since,
+        )
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def count_new_in_place(
+    session: AsyncSession, scope: StormScope, value: str, since: datetime
+) -> int:
+    """How many incidents of this namespace or node opened since `since` belong to no storm."""
+    query = select(func.count(Incident.id)).where(
+        Incident.kind == IncidentKind.INCIDENT,
+        Incident.parent_id.is_(None),
+        _in_place(scope, value),
+        Incident.created_at >= since,
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def new_in_place(
+    session: AsyncSession, scope: StormScope, value: str, since: datetime
+) -> list[Incident]:
+    """The incidents of this namespace or node opened since `since` that belong to no storm."""
+    query = (
+        select(Incident)
+        .where(
+            Incident.kind == IncidentKind.INCIDENT,
+            Incident.parent_id.is_(None),
+            _in_place(scope, value),
+            Incident.created_at >= since,
+        )
+        .order_by(Incident.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def children_of(session: AsyncSession, parent_id: int, *, limit: int) -> list[Incident]:
+    """A storm's children, oldest first (at most `limit`)."""
+    query = (
+        select(Incident).where(Incident.parent_id == parent_id).order_by(Incident.id).limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def count_children(
+    session: AsyncSession, parent_id: int, *, unresolved_only: bool = False
+) -> int:
+    """How many children a storm has (only those not resolved, when asked)."""
+    query = select(func.count(Incident.id)).where(Incident.parent_id == parent_id)
+    if unresolved_only:
+        query = query.where(Incident.status != IncidentStatus.RESOLVED)
+    return int(await session.scalar(query) or 0)

@@ -24,6 +24,7 @@ from awoooi.incidents.models import (
     IncidentEvent,
     IncidentStatus,
 )
+from awoooi.incidents.places import storm_lock_names
 from awoooi.incidents.severity import map_severity, most_severe
 from awoooi.symptoms import SymptomPattern, SymptomSettings, pattern_from_alert
 
@@ -149,9 +150,13 @@ class IncidentIngestor:
         patterns = [pattern_from_alert(a.labels, a.annotations, self._symptoms) for a in alerts]
         hashes = [pattern.compute_hash() for pattern in patterns]
         # Concurrent deliveries of the same alert or symptoms must not open two incidents.
+        # Storms (incidents/storms.py) lock each namespace and node here too, before anything is
+        # read: one sorted pass, so two payloads never wait on each other's locks in a circle.
         await lock_names(
             session,
-            [f"alert:{a.fingerprint}" for a in alerts] + [f"symptoms:{h}" for h in hashes],
+            [f"alert:{a.fingerprint}" for a in alerts]
+            + [f"symptoms:{h}" for h in hashes]
+            + storm_lock_names(a.labels for a in alerts if a.status == AlertStatus.FIRING),
         )
         seen: set[tuple[str, str]] = set()
         for alert, pattern, symptoms_hash in zip(alerts, patterns, hashes, strict=True):
@@ -347,6 +352,7 @@ class IncidentIngestor:
             reason="all alerts resolved",
         )
         outcome.resolved += 1
+        await resolve_parent_when_done(session, incident, actor=actor)  # storms (issue 17)
 
 
 def change_status(
@@ -379,6 +385,23 @@ def change_status(
     )
 
 
+async def resolve_parent_when_done(
+    session: AsyncSession, incident: Incident, *, actor: str
+) -> None:
+    """A resolved child's parent (its storm) resolves with the last of its children."""
+    if incident.parent_id is None or incident.status is not IncidentStatus.RESOLVED:
+        return
+    await session.flush()
+    if await repository.count_children(session, incident.parent_id, unresolved_only=True):
+        return
+    parent = await repository.get_by_id(session, incident.parent_id)
+    if parent is None or parent.status is IncidentStatus.RESOLVED:
+        return
+    change_status(
+        session, parent, IncidentStatus.RESOLVED, actor=actor, reason="all its incidents resolved"
+    )
+
+
 async def set_status(
     session: AsyncSession,
     human_id: str,
@@ -394,6 +417,7 @@ async def set_status(
     await lock_names(session, [f"incident:{incident.id}"])
     await session.refresh(incident)
     change_status(session, incident, to, actor=caller.actor, reason=reason)
+    await resolve_parent_when_done(session, incident, actor=caller.actor)  # storms (issue 17)
     await session.flush()
     await record_audit(
         session,
