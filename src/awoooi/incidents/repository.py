@@ -238,3 +238,11 @@ async def count_children(
     if unresolved_only:
         query = query.where(Incident.status != IncidentStatus.RESOLVED)
     return int(await session.scalar(query) or 0)
+
+
+async def human_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    """The human ids of these incidents, by database id."""
+    if not ids:
+        return {}
+    query = select(Incident.id, Incident.human_id).where(Incident.id.in_(set(ids)))
+    return {row.id: row.human_id for row in await session.execute(query)}
