@@ -33,6 +33,7 @@ NOTIFY_KIND = "incident.storm"
 # How many children a notification and the model's brief name (the API lists them all).
 NAMED_CHILDREN = 20
 MAX_SERVICES = 50
+_KNOWN = "awoooi.storms.known"
 
 StormHook = Callable[[AsyncSession, Incident], Awaitable[None]]
 
@@ -45,6 +46,17 @@ class StormPolicy:
     window: timedelta
     channels: ChannelChoice
     public_url: str = "http://127.0.0.1:8080"
+
+
+def _known(session: AsyncSession) -> dict[tuple[StormScope, str], Incident]:
+    """The storms this transaction already found, by place (forgotten with the transaction)."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_KNOWN)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, {})
+        session.info[_KNOWN] = cached
+    known: dict[tuple[StormScope, str], Incident] = cached[1]
+    return known
 
 
 def _symptoms_hash(scope: StormScope, value: str) -> str:
@@ -79,22 +91,30 @@ class StormGrouper:
         now = incident.created_at
         since = now - self.policy.window
         for scope, value in places(incident.namespace, incident.node):
-            storm = await repository.active_storm(session, scope, value, since)
+            storm = await self._storm_of(session, scope, value, since)
             if storm is not None:
+                # The child's timeline says it joined; the storm's lists its children.
                 self._adopt(session, storm, [incident], now)
-                add_event(
-                    session,
-                    storm,
-                    actor=ACTOR,
-                    event="storm_child_added",
-                    detail={"child": incident.human_id, "children": storm.occurrences},
-                )
                 return storm
             if await repository.count_new_in_place(session, scope, value, since) > (
                 self.policy.threshold
             ):
                 return await self._open(session, scope, value, since, now)
         return None
+
+    @staticmethod
+    async def _storm_of(
+        session: AsyncSession, scope: StormScope, value: str, since: datetime
+    ) -> Incident | None:
+        """The place's active storm, remembered for the rest of the transaction: a payload of
+        thousands of alerts looks it up once, and the place's lock keeps it current."""
+        known = _known(session)
+        storm = known.get((scope, value))
+        if storm is None:
+            storm = await repository.active_storm(session, scope, value, since)
+            if storm is not None:
+                known[(scope, value)] = storm
+        return storm
 
     async def _open(
         self, session: AsyncSession, scope: StormScope, value: str, since: datetime, now: datetime
@@ -135,6 +155,7 @@ class StormGrouper:
         )
         session.add(storm)
         await session.flush()
+        _known(session)[(scope, value)] = storm
         self._adopt(session, storm, children, now)
         add_event(
             session,
