@@ -29,7 +29,13 @@ from awoooi.core.models import Role
 from awoooi.core.private_files import private_directory, warn_if_shared
 from awoooi.diagnosis.evidence import EvidenceProvider
 from awoooi.diagnosis.history import IncidentHistory, KnowledgeEvidence
-from awoooi.diagnosis.incidents import DiagnosisPolicy, IncidentDiagnoser, queue_diagnosis
+from awoooi.diagnosis.incidents import (
+    DIAGNOSE_JOB,
+    DiagnosisPolicy,
+    IncidentDiagnoser,
+    diagnosis_priority,
+    queue_diagnosis,
+)
 from awoooi.diagnosis.live import KubeSource
 from awoooi.diagnosis.source import ClusterSource
 from awoooi.drift.evidence import DriftEvidence
@@ -37,6 +43,7 @@ from awoooi.drift.remediate import DriftRemediator
 from awoooi.drift.scanning import DriftScanner
 from awoooi.incidents.models import Incident
 from awoooi.incidents.service import IncidentIngestor
+from awoooi.incidents.storms import StormGrouper, StormPolicy
 from awoooi.knowledge.harvest import KnowledgeHarvester
 from awoooi.notify.base import Notifier
 from awoooi.notify.channels.log import LogNotifier
@@ -101,16 +108,34 @@ class Runtime:
     @property
     def incident_ingestor(self) -> IncidentIngestor:
         """Alert ingestion configured from `symptoms` and `incidents` settings: every new
-        incident is diagnosed (by the model when `ai.diagnose_incidents`, else by the rules)."""
+        incident joins its storm, if any, else is diagnosed (by the model when
+        `ai.diagnose_incidents`, else by the rules)."""
         return IncidentIngestor(
             self.settings.symptoms,
             timedelta(minutes=self.settings.incidents.group_window_minutes),
-            on_opened=self._queue_diagnosis,
+            on_opened=self._incident_opened,
         )
+
+    @property
+    def storms(self) -> StormGrouper:
+        """Storm grouping from the `incidents` settings; a storm is notified and diagnosed."""
+        incidents = self.settings.incidents
+        policy = StormPolicy(
+            threshold=incidents.storm_threshold,
+            window=incidents.storm_window,
+            channels=self.notify_policy,
+            public_url=self.settings.knowledge.public_url,
+        )
+        return StormGrouper(policy, on_storm=self._queue_diagnosis)
+
+    async def _incident_opened(self, session: AsyncSession, incident: Incident) -> None:
+        await self.storms.admit(session, incident)
+        if incident.parent_id is None:  # a storm's child is diagnosed through its storm
+            await self._queue_diagnosis(session, incident)
 
     @staticmethod
     async def _queue_diagnosis(session: AsyncSession, incident: Incident) -> None:
-        await queue_diagnosis(session, incident.id)
+        await queue_diagnosis(session, incident.id, priority=diagnosis_priority(incident.severity))
 
     @staticmethod
     async def _queue_decision(session: AsyncSession, incident: Incident) -> None:
@@ -292,7 +317,14 @@ class Runtime:
 
     def worker(self, worker_id: str | None = None) -> Worker:
         """A job worker over this runtime's database and handlers."""
-        return Worker(self.session_factory, self.registry, self.settings.jobs, worker_id=worker_id)
+        return Worker(
+            self.session_factory,
+            self.registry,
+            self.settings.jobs,
+            worker_id=worker_id,
+            # The diagnosis budget: the whole job counts, model call or not (see README).
+            kind_limits={DIAGNOSE_JOB: self.settings.ai.max_concurrent_diagnoses},
+        )
 
     async def migrate(self) -> None:
         """Apply pending migrations; on PostgreSQL one replica at a time (advisory lock)."""

@@ -1090,3 +1090,79 @@ async def test_stop_event_lets_running_job_finish(runtime: Runtime) -> None:
     assert sorted(done_ids) == sorted([*fast_ids, slow_id])
     job = await load_job(runtime, slow_id)
     assert (job.status, job.attempts) == (JobStatus.DONE.value, 1)
+
+
+# --------------------------------------------------------------------------- priority, limits
+
+
+async def test_ready_jobs_run_most_urgent_first_then_oldest(runtime: Runtime) -> None:
+    ran: list[str] = []
+    registry = JobRegistry()
+
+    async def record(ctx: JobContext) -> None:
+        ran.append(str(ctx.payload["name"]))
+
+    registry.register("test.order", record)
+    async with transaction(runtime.session_factory) as session:
+        for name, priority in (("old", 0), ("high", 1), ("newer", 0), ("critical", 2)):
+            await enqueue(session, "test.order", {"name": name}, priority=priority)
+
+    await make_worker(runtime, registry).run_until_idle()
+
+    assert ran == ["critical", "high", "old", "newer"]
+
+
+async def test_a_kind_limit_holds_while_other_kinds_still_run(runtime: Runtime) -> None:
+    registry = JobRegistry()
+    release = asyncio.Event()
+    running = 0
+    peak = 0
+
+    async def limited(_ctx: JobContext) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+
+    others: list[int] = []
+
+    async def other(ctx: JobContext) -> None:
+        others.append(ctx.job_id)
+
+    registry.register("test.limited", limited)
+    registry.register("test.other", other)
+    async with transaction(runtime.session_factory) as session:
+        for _ in range(5):
+            await enqueue(session, "test.limited", {}, priority=1)
+        await enqueue(session, "test.other", {})
+    worker = Worker(
+        runtime.session_factory,
+        registry,
+        jobs_settings(concurrency=4),
+        worker_id="limited-worker",
+        kind_limits={"test.limited": 2},
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        for _ in range(int(WAIT / 0.01)):  # both slots taken, and the other kind ran beside
+            if running == 2 and others:
+                break
+            await asyncio.sleep(0.01)
+        assert (running, len(others)) == (2, 1)
+        release.set()
+        for _ in range(int(WAIT / 0.01)):
+            async with runtime.session_factory() as session:
+                left = await session.scalar(
+                    select(func.count(Job.id)).where(Job.status != JobStatus.DONE)
+                )
+            if not left:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        release.set()
+        stop.set()
+        await task
+    assert peak == 2
+    assert left == 0

@@ -104,7 +104,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0015"
+    assert migrate.head_revision() == "0016"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 
@@ -252,3 +252,24 @@ async def test_0013_allows_interrupted_and_keeps_every_repair_and_step(
 
     await downgrade(engine, "0012")
     assert await statuses(engine) == (["failed", "running"], ["succeeded", "failed"])
+
+
+async def test_0016_adds_storms_and_keeps_every_incident_row(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine, "0013")
+    async with engine.begin() as conn:
+        for statement in (_INCIDENT, _REPAIR, *_STEPS):
+            await conn.execute(text(statement))
+
+    await migrate.upgrade(engine)
+    # Rebuilding `incidents` on SQLite must not cascade to its repairs and their steps.
+    assert await statuses(engine) == (["running"], ["succeeded", "running"])
+    async with engine.begin() as conn:
+        kind = await conn.scalar(text("SELECT kind FROM incidents"))
+        priority = await conn.scalar(text("SELECT count(*) FROM jobs WHERE priority <> 0"))
+    assert (kind, priority) == ("incident", 0)
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE incidents SET kind = 'bogus'"))
+
+    await downgrade(engine, "0013")
+    assert await statuses(engine) == (["running"], ["succeeded", "running"])

@@ -133,6 +133,13 @@ class AISettings(BaseModel):
         description="LLM call ledger rows are deleted this long after; `0` keeps them "
         "(the default outlives the 366-day cost report).",
     )
+    max_concurrent_diagnoses: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Diagnosis jobs running at once across every worker and replica "
+        "(the rest wait in the queue, critical and high first).",
+    )
 
     _local: dict[str, bool] = PrivateAttr(default_factory=dict)
 

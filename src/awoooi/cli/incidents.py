@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Incidents.", no_args_is_help=True)
 
 SHOWN_FINDINGS = 3
+SHOWN_CHILDREN = 200
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What `show` prints: the incident, its latest diagnosis, its storm and its children."""
+
+    incident: Incident | None
+    diagnosis: DiagnosisRecord | None
+    parent: str | None
+    children: list[Incident]
+    children_total: int
 
 
 @app.command("list")
@@ -67,22 +80,31 @@ def show(
 ) -> None:
     """Show one incident with its symptoms and timeline."""
 
-    async def action(
-        _runtime: Runtime, session: AsyncSession
-    ) -> tuple[Incident | None, DiagnosisRecord | None]:
+    async def action(_runtime: Runtime, session: AsyncSession) -> Shown:
         found = await repository.get_by_human_id(session, incident_id, with_timeline=True)
-        diagnosis = await latest_diagnosis(session, found.id) if found is not None else None
-        return found, diagnosis
+        if found is None:
+            return Shown(None, None, None, [], 0)
+        parent = await repository.human_ids(session, [found.parent_id] if found.parent_id else [])
+        return Shown(
+            found,
+            await latest_diagnosis(session, found.id),
+            parent.get(found.parent_id or 0),
+            await repository.children_of(session, found.id, limit=SHOWN_CHILDREN),
+            await repository.count_children(session, found.id),
+        )
 
     # The API view lives with the endpoints, whose FastAPI import only this command needs.
     from awoooi.incidents.endpoints import incident_out
 
-    incident, diagnosis = in_transaction(settings_from(ctx), action)
+    shown = in_transaction(settings_from(ctx), action)
+    incident, diagnosis = shown.incident, shown.diagnosis
     if incident is None:
         raise fail(f"no incident {incident_id}")
-    view = incident_out(incident)
+    view = incident_out(incident, parent=shown.parent)
     out_console.print(f"[bold]{view.id}[/] {view.title}", highlight=False)
     for label, value in (
+        ("kind", view.kind),
+        ("storm", view.parent or "-"),
         ("severity", view.severity.value),
         ("status", view.status.value),
         ("services", ", ".join(view.affected_services) or "-"),
@@ -105,8 +127,23 @@ def show(
             ", ".join(f"{k}={v}" for k, v in event.detail.items()),
         )
     out_console.print(table)
+    if shown.children_total:
+        _print_children(shown.children, shown.children_total, view.id)
     if diagnosis is not None:
         _print_diagnosis(diagnosis)
+
+
+def _print_children(children: list[Incident], total: int, storm: str) -> None:
+    """A storm's children: each still an incident of its own."""
+    table = Table("id", "severity", "status", "title", title=f"children ({total})")
+    for child in children:
+        table.add_row(child.human_id, child.severity, child.status, child.title[:60])
+    out_console.print(table)
+    if total > len(children):
+        out_console.print(
+            f"{total - len(children)} more: GET /api/v1/incidents?parent={storm}",
+            highlight=False,
+        )
 
 
 def _print_diagnosis(diagnosis: DiagnosisRecord) -> None:

@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from awoooi.core.audit import Caller, record_audit
 from awoooi.core.config import JobsSettings
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
+from awoooi.core.locks import lock_names
 from awoooi.core.logging import get_logger, redact_text
 from awoooi.core.metrics import JOB_DURATION, JOBS_FINISHED
 from awoooi.core.models import Job, JobStatus
@@ -66,6 +67,10 @@ class UnknownJobKindError(Exception):
     """No handler is registered for the job's kind in this process."""
 
 
+class _KindAtCapacity(Exception):
+    """A concurrent claim took the last slot of a limited kind first: this claim is undone."""
+
+
 class JobRegistry:
     """Maps job kinds to handlers (and optional failure hooks)."""
 
@@ -110,14 +115,17 @@ async def enqueue(
     *,
     run_at: datetime | None = None,
     max_attempts: int | None = None,
+    priority: int = 0,
 ) -> int:
-    """Queue a job in the caller's transaction; a dedupe_key already used returns that job's id."""
+    """Queue a job in the caller's transaction; a dedupe_key already used returns that job's id.
+    Ready jobs run by `priority` (highest first), then oldest first."""
     now = utcnow()
     values: dict[str, Any] = {
         "kind": kind,
         "payload": payload,
         "status": JobStatus.QUEUED,
         "dedupe_key": dedupe_key,
+        "priority": priority,
         "attempts": 0,
         "max_attempts": max_attempts,
         "run_at": run_at or now,
@@ -164,10 +172,13 @@ class Worker:
         *,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        kind_limits: Mapping[str, int] | None = None,
     ) -> None:
         self._factory = session_factory
         self._registry = registry
         self._settings = settings
+        # At most this many jobs of a kind run at once, across every worker on the database.
+        self._kind_limits = dict(kind_limits or {})
         self.worker_id = worker_id or default_worker_id()
         self._clock = clock
 
@@ -249,18 +260,35 @@ class Worker:
     async def _claim(self, job_id: int | None = None) -> _Claim | None:
         now = self._clock()
         token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
-        async with self._factory() as session, session.begin():
-            row = await repository.claim_job(
-                session,
-                now=now,
-                lock_token=token,
-                lease_until=now + timedelta(seconds=self._settings.lease_seconds),
-                default_max_attempts=self._settings.max_attempts,
-                job_id=job_id,
-            )
+        try:
+            async with self._factory() as session, session.begin():
+                row = await repository.claim_job(
+                    session,
+                    now=now,
+                    lock_token=token,
+                    lease_until=now + timedelta(seconds=self._settings.lease_seconds),
+                    default_max_attempts=self._settings.max_attempts,
+                    job_id=job_id,
+                    kind_limits=self._kind_limits,
+                )
+                if row is not None and row[1] in self._kind_limits:
+                    await self._check_capacity(session, row[1], now)
+        except _KindAtCapacity:
+            return None
         if row is None:
             return None
         return _Claim(*row, token)
+
+    async def _check_capacity(self, session: AsyncSession, kind: str, now: datetime) -> None:
+        """Claims of a limited kind recount under one lock before they commit.
+
+        The claim query skips a kind at its limit, but on PostgreSQL two workers may both see
+        the last free slot. Under the lock each recount sees every committed claim and its own,
+        so the later one finds the kind over its limit and is rolled back.
+        """
+        await lock_names(session, [f"jobs:limit:{kind}"])
+        if await repository.running_count(session, kind, now=now) > self._kind_limits[kind]:
+            raise _KindAtCapacity(kind)
 
     async def _execute(self, claim: _Claim) -> None:
         bound = log.bind(job_id=claim.job_id, kind=claim.kind, attempt=claim.attempts)

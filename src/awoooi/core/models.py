@@ -94,6 +94,8 @@ class Job(Base):
         Index("ix_jobs_claim", "status", "run_at"),
         # Retention finds done and dead jobs by when they finished.
         Index("ix_jobs_status_finished_at", "status", "finished_at"),
+        # Workers claim the most urgent ready job first, then the oldest.
+        Index("ix_jobs_claim_priority", "status", "priority", "run_at"),
         CheckConstraint("status IN ('queued', 'running', 'done', 'dead')", name="status"),
     )
 
@@ -102,6 +104,8 @@ class Job(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[JobStatus] = mapped_column(EnumText(JobStatus, 16), default=JobStatus.QUEUED)
     dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    # Higher runs first among ready jobs (e.g. the diagnosis of a critical incident).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # NULL: the worker's configured jobs.max_attempts applies.
     max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -3,13 +3,14 @@ retention)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from awoooi.core.models import ApiToken, AuditEntry, Job, JobStatus
 
@@ -126,9 +127,11 @@ async def claim_job(
     lease_until: datetime,
     default_max_attempts: int,
     job_id: int | None = None,
+    kind_limits: Mapping[str, int] | None = None,
 ) -> tuple[int, str, dict[str, Any], int, int] | None:
-    """Take the next ready job (or the given one) under a lease: (id, kind, payload, attempts,
-    max attempts), or None when none is ready."""
+    """Take the most urgent ready job, oldest first (or the given one), under a lease:
+    (id, kind, payload, attempts, max attempts), or None when none is ready. A kind in
+    `kind_limits` is not taken while that many jobs of it hold a live lease."""
     limit = _attempt_limit(default_max_attempts)
     ready = or_(
         and_(Job.status == JobStatus.QUEUED, Job.run_at <= now),
@@ -138,12 +141,14 @@ async def claim_job(
             Job.attempts < limit,
         ),
     )
+    for kind, most in (kind_limits or {}).items():
+        ready = and_(ready, or_(Job.kind != kind, _running_subquery(kind, now) < most))
     # One UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED): on PostgreSQL concurrent
     # workers skip each other's rows; on SQLite the statement takes the write lock at once.
     candidate = (
         select(Job.id)
         .where(ready, *([Job.id == job_id] if job_id is not None else []))
-        .order_by(Job.run_at, Job.id)
+        .order_by(Job.priority.desc(), Job.run_at, Job.id)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
@@ -165,6 +170,25 @@ async def claim_job(
     if row is None:
         return None
     return int(row[0]), str(row[1]), dict(row[2]), int(row[3]), int(row[4])
+
+
+def _running_subquery(kind: str, now: datetime) -> Any:
+    # An alias, so the count is not correlated with the row being claimed.
+    other = aliased(Job)
+    return (
+        select(func.count(other.id))
+        .where(
+            other.kind == kind,
+            other.status == JobStatus.RUNNING,
+            other.lease_expires_at >= now,
+        )
+        .scalar_subquery()
+    )
+
+
+async def running_count(session: AsyncSession, kind: str, *, now: datetime) -> int:
+    """How many jobs of a kind hold a live lease (as this transaction sees them)."""
+    return int(await session.scalar(select(_running_subquery(kind, now))) or 0)
 
 
 async def update_claimed_job(

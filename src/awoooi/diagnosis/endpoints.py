@@ -37,7 +37,9 @@ async def diagnose_incident(
     await session.commit()
     if body is not None and not body.wait:
         return JSONResponse({"job_id": job_id}, status_code=status.HTTP_202_ACCEPTED)
-    await runtime.worker().run_job(job_id)
+    if not await runtime.worker().run_job(job_id):
+        # ai.max_concurrent_diagnoses are running: the job waits, first in line, for a worker.
+        return JSONResponse({"job_id": job_id}, status_code=status.HTTP_202_ACCEPTED)
     record = await latest_diagnosis(session, incident.id)
     assert record is not None, "the diagnosis job stores a diagnosis"
     return DiagnosisOut.of(record)

@@ -40,6 +40,9 @@ ACTOR = "ai:diagnose"
 SHOWN_FINDINGS = 3
 MAX_EVENT_SUMMARY = 2_000
 WORKLOAD_KINDS = {"deployment", "statefulset", "daemonset", "job", "cronjob", "pod", "node"}
+PRIORITY_OF_SEVERITY = {"critical": 2, "high": 1}
+# A person asking for a diagnosis again waits behind no automatic one.
+REQUESTED_PRIORITY = 3
 
 IncidentHook = Callable[[AsyncSession, Incident], Awaitable[None]]
 SourceProvider = Callable[[], ClusterSource | None]
@@ -112,10 +115,20 @@ async def latest_diagnosis(session: AsyncSession, incident_id: int) -> Diagnosis
     return await repository.latest_for(session, incident_id)
 
 
-async def queue_diagnosis(session: AsyncSession, incident_id: int) -> int:
+def diagnosis_priority(severity: str) -> int:
+    """Where a new incident's diagnosis stands in the queue: critical, then high, then the rest
+    in order (the diagnosis budget, `ai.max_concurrent_diagnoses`, lets only so many run)."""
+    return PRIORITY_OF_SEVERITY.get(str(severity), 0)
+
+
+async def queue_diagnosis(session: AsyncSession, incident_id: int, *, priority: int = 0) -> int:
     """Queue the diagnosis of a new incident (once per incident)."""
     return await enqueue(
-        session, DIAGNOSE_JOB, {"incident_id": incident_id}, f"diagnose:{incident_id}"
+        session,
+        DIAGNOSE_JOB,
+        {"incident_id": incident_id},
+        f"diagnose:{incident_id}",
+        priority=priority,
     )
 
 
@@ -127,6 +140,7 @@ async def request_diagnosis(session: AsyncSession, incident: Incident, *, caller
         DIAGNOSE_JOB,
         {"incident_id": incident.id, "again": True, "requested_by": caller.actor},
         f"diagnose:{incident.id}:{count + 1}",
+        priority=REQUESTED_PRIORITY,
     )
     await record_audit(
         session, caller, action="incident.diagnose", target=f"incident:{incident.human_id}"
@@ -166,11 +180,32 @@ class IncidentDiagnoser:
         again = bool(ctx.payload.get("again"))
         if not again and await repository.count_for(ctx.session, incident.id):
             return  # a retry after the result was stored: nothing to do
+        if not again and incident.parent_id is not None:
+            await self._skip_storm_child(ctx.session, incident)
+            return
         requested_by = str(ctx.payload.get("requested_by") or ACTOR)
         await self.diagnose(ctx.session, incident, requested_by=requested_by)
         if self._after is not None and not again:
             # The next step (the repair decision) is queued in the same transaction.
             await self._after(ctx.session, incident)
+
+    @staticmethod
+    async def _skip_storm_child(session: AsyncSession, incident: Incident) -> None:
+        """A storm's child is diagnosed through its storm (once, not once per child): no model
+        call, no cluster reads, no repair decision of its own. A person may still ask."""
+        if any(event.event == "diagnosis_skipped" for event in incident.events):
+            return
+        storm = await get_incident(session, incident.parent_id) if incident.parent_id else None
+        add_event(
+            session,
+            incident,
+            actor=ACTOR,
+            event="diagnosis_skipped",
+            detail={
+                "storm": storm.human_id if storm is not None else None,
+                "reason": "part of a storm: the storm is diagnosed for all its incidents",
+            },
+        )
 
     async def investigate(
         self, session: AsyncSession, incident: Incident

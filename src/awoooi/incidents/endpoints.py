@@ -19,6 +19,7 @@ from awoooi.incidents.alerts import Alert, from_alertmanager, from_generic
 from awoooi.incidents.models import Incident, IncidentStatus, Severity
 from awoooi.incidents.schemas import (
     AlertmanagerWebhook,
+    ChildOut,
     GenericAlertBatch,
     IncidentDetail,
     IncidentOut,
@@ -34,12 +35,22 @@ log = get_logger(__name__)
 router = APIRouter(prefix="/api/v1", route_class=AuthBeforeBodyRoute)
 
 HumanId = Annotated[str, Query(max_length=32)]
+# Children a storm's detail lists; `GET /incidents?parent=ID` pages through all of them.
+SHOWN_CHILDREN = 500
 
 
-def incident_out(incident: Incident) -> IncidentOut:
-    """The API view of an incident (its alerts must be loaded)."""
+async def parents_of(session: SessionDep, incidents: list[Incident]) -> dict[int, str]:
+    """The human ids of these incidents' storms, by storm database id."""
+    ids = [item.parent_id for item in incidents if item.parent_id is not None]
+    return await repository.human_ids(session, ids)
+
+
+def incident_out(incident: Incident, *, parent: str | None = None) -> IncidentOut:
+    """The API view of an incident (its alerts must be loaded; `parent`: its storm's id)."""
     return IncidentOut(
         id=incident.human_id,
+        kind=incident.kind.value,
+        parent=parent,
         title=incident.title,
         severity=incident.severity,
         status=incident.status,
@@ -126,8 +137,17 @@ async def list_incidents(
     since: UtcTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    storm: Annotated[bool | None, Query(description="Only storms (true) or no storms.")] = None,
+    parent: Annotated[str | None, Query(max_length=32, description="A storm's children.")] = None,
 ) -> IncidentPage:
-    """Incidents, newest first, filtered by status, severity, service and last-seen time."""
+    """Incidents, newest first, filtered by status, severity, service, last-seen time, kind
+    (`storm`) and storm (`parent`)."""
+    parent_id = None
+    if parent is not None:
+        found = await repository.get_by_human_id(session, parent)
+        if found is None:
+            raise NotFoundError(f"no incident {parent}")
+        parent_id = found.id
     items, total = await repository.search(
         session,
         status=status.value if status else None,
@@ -136,9 +156,15 @@ async def list_incidents(
         since=since,
         limit=limit,
         offset=offset,
+        storm=storm,
+        parent_id=parent_id,
     )
+    parents = await parents_of(session, items)
     return IncidentPage(
-        items=[incident_out(item) for item in items], total=total, limit=limit, offset=offset
+        items=[incident_out(item, parent=parents.get(item.parent_id or 0)) for item in items],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -161,8 +187,17 @@ async def get_incident(incident_id: str, session: SessionDep, _principal: Viewer
     ]
     record = await latest_diagnosis(session, incident.id)
     diagnosis = DiagnosisOut.of(record) if record is not None else None
+    parent = (await parents_of(session, [incident])).get(incident.parent_id or 0)
+    children = await repository.children_of(session, incident.id, limit=SHOWN_CHILDREN)
     return IncidentDetail(
-        **incident_out(incident).model_dump(), timeline=timeline, diagnosis=diagnosis
+        **incident_out(incident, parent=parent).model_dump(),
+        timeline=timeline,
+        diagnosis=diagnosis,
+        children=[
+            ChildOut(id=c.human_id, title=c.title, severity=c.severity, status=c.status)
+            for c in children
+        ],
+        children_total=await repository.count_children(session, incident.id),
     )
 
 
@@ -177,7 +212,8 @@ async def _change(
     await service.set_status(session, incident_id, to, caller=caller, reason=reason)
     refreshed = await repository.get_by_human_id(session, incident_id)
     assert refreshed is not None
-    return incident_out(refreshed)
+    parent = (await parents_of(session, [refreshed])).get(refreshed.parent_id or 0)
+    return incident_out(refreshed, parent=parent)
 
 
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut, tags=["incidents"])

@@ -32,6 +32,13 @@ class IncidentStatus(StrEnum):
     ESCALATED = "escalated"
 
 
+class IncidentKind(StrEnum):
+    """An incident of its own alerts, or a storm: the parent of many that came at once."""
+
+    INCIDENT = "incident"
+    STORM = "storm"
+
+
 class AlertStatus(StrEnum):
     """State of one alert as its source last reported it."""
 
@@ -59,10 +66,14 @@ class Incident(Base):
             "status IN ('open', 'diagnosing', 'repairing', 'resolved', 'escalated')",
             name="status",
         ),
+        CheckConstraint("kind IN ('incident', 'storm')", name="kind"),
         Index("ix_incidents_status_last_seen", "status", "last_seen"),
         Index("ix_incidents_created_at", "created_at"),
         # Retention finds resolved incidents by when they were resolved.
         Index("ix_incidents_status_resolved_at", "status", "resolved_at"),
+        # Storm detection counts the new incidents of a namespace or a node within a window.
+        Index("ix_incidents_namespace_created", "namespace", "created_at"),
+        Index("ix_incidents_node_created", "node", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -74,6 +85,15 @@ class Incident(Base):
     )
     affected_services: Mapped[list[str]] = mapped_column(JSONType, default=list)
     namespace: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    # The node the alert names (`node`, `kubernetes_node` or `nodename` label), for storms.
+    node: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    kind: Mapped[IncidentKind] = mapped_column(
+        EnumText(IncidentKind, 16), default=IncidentKind.INCIDENT, server_default="incident"
+    )
+    # The storm this incident is a child of.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     annotations: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     symptoms: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, cast, delete, func, insert, select
+from sqlalchemy import ColumnElement, String, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -19,8 +19,10 @@ from awoooi.incidents.models import (
     IncidentAlert,
     IncidentDayCounter,
     IncidentEvent,
+    IncidentKind,
     IncidentStatus,
 )
+from awoooi.incidents.places import StormScope
 
 T = TypeVar("T", str, int)
 
@@ -163,9 +165,18 @@ async def search(
     since: datetime | None,
     limit: int,
     offset: int,
+    storm: bool | None = None,
+    parent_id: int | None = None,
 ) -> tuple[list[Incident], int]:
-    """A page of incidents, newest first, and the total matching count."""
+    """A page of incidents, newest first, and the total matching count (`storm`: only storms,
+    or only the rest; `parent_id`: only that storm's children)."""
     query = select(Incident)
+    if storm is not None:
+        query = query.where(
+            Incident.kind == IncidentKind.STORM if storm else Incident.kind != IncidentKind.STORM
+        )
+    if parent_id is not None:
+        query = query.where(Incident.parent_id == parent_id)
     if status is not None:
         query = query.where(Incident.status == status)
     if severity is not None:
@@ -227,6 +238,64 @@ async def resolved_ids_before(
     return list(await session.scalars(query))
 
 
+# ---------------------------------------------------------------- storms
+
+
+def _in_place(scope: StormScope, value: str) -> ColumnElement[bool]:
+    # A namespace storm has no node and a node storm no namespace, so the column tells them apart.
+    if scope is StormScope.NAMESPACE:
+        return Incident.namespace == value
+    return Incident.node == value
+
+
+async def active_storm(
+    session: AsyncSession, scope: StormScope, value: str, seen_since: datetime
+) -> Incident | None:
+    """The unresolved storm of this namespace or node that gained a child since `seen_since`."""
+    query = (
+        select(Incident)
+        .where(
+            Incident.kind == IncidentKind.STORM,
+            _in_place(scope, value),
+            Incident.status.in_(ACTIVE_STATUSES),
+            Incident.last_seen >= seen_since,
+        )
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def count_new_in_place(
+    session: AsyncSession, scope: StormScope, value: str, since: datetime
+) -> int:
+    """How many incidents of this namespace or node opened since `since` belong to no storm."""
+    query = select(func.count(Incident.id)).where(
+        Incident.kind == IncidentKind.INCIDENT,
+        Incident.parent_id.is_(None),
+        _in_place(scope, value),
+        Incident.created_at >= since,
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def new_in_place(
+    session: AsyncSession, scope: StormScope, value: str, since: datetime
+) -> list[Incident]:
+    """The incidents of this namespace or node opened since `since` that belong to no storm."""
+    query = (
+        select(Incident)
+        .where(
+            Incident.kind == IncidentKind.INCIDENT,
+            Incident.parent_id.is_(None),
+            _in_place(scope, value),
+            Incident.created_at >= since,
+        )
+        .order_by(Incident.id)
+    )
+    return list(await session.scalars(query))
+
+
 # The incident's own rows, children first; each (table, model, its incident id column).
 _ROWS = (
     ("incident_alerts", IncidentAlert, IncidentAlert.incident_id),
@@ -258,3 +327,29 @@ async def delete_resolved(session: AsyncSession, ids: Sequence[int]) -> dict[str
         )
         counts[table] = int(result.rowcount)  # type: ignore[attr-defined]
     return counts
+
+
+async def children_of(session: AsyncSession, parent_id: int, *, limit: int) -> list[Incident]:
+    """A storm's children, oldest first (at most `limit`)."""
+    query = (
+        select(Incident).where(Incident.parent_id == parent_id).order_by(Incident.id).limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def count_children(
+    session: AsyncSession, parent_id: int, *, unresolved_only: bool = False
+) -> int:
+    """How many children a storm has (only those not resolved, when asked)."""
+    query = select(func.count(Incident.id)).where(Incident.parent_id == parent_id)
+    if unresolved_only:
+        query = query.where(Incident.status != IncidentStatus.RESOLVED)
+    return int(await session.scalar(query) or 0)
+
+
+async def human_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    """The human ids of these incidents, by database id."""
+    if not ids:
+        return {}
+    query = select(Incident.id, Incident.human_id).where(Incident.id.in_(set(ids)))
+    return {row.id: row.human_id for row in await session.execute(query)}

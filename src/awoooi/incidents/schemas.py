@@ -181,6 +181,8 @@ class IncidentOut(BaseModel):
     """An incident as the API shows it."""
 
     id: str
+    kind: Literal["incident", "storm"] = "incident"
+    parent: str | None = Field(None, description="The storm this incident is part of.")
     title: str
     severity: Severity
     status: IncidentStatus
@@ -211,11 +213,23 @@ class TimelineEntry(BaseModel):
     detail: dict[str, Any]
 
 
+class ChildOut(BaseModel):
+    """One incident of a storm, as the storm lists it."""
+
+    id: str
+    title: str
+    severity: Severity
+    status: IncidentStatus
+
+
 class IncidentDetail(IncidentOut):
-    """An incident with its timeline and its latest diagnosis (target, findings, evidence)."""
+    """An incident with its timeline and its latest diagnosis (target, findings, evidence);
+    a storm with its children."""
 
     timeline: list[TimelineEntry]
     diagnosis: DiagnosisOut | None = None
+    children: list[ChildOut] = Field(default_factory=list)
+    children_total: int = 0
 
 
 class IncidentPage(BaseModel):

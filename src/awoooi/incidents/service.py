@@ -27,6 +27,7 @@ from awoooi.incidents.models import (
     IncidentEvent,
     IncidentStatus,
 )
+from awoooi.incidents.places import storm_lock_names
 from awoooi.incidents.redaction import redact_alerts
 from awoooi.incidents.severity import map_severity, most_severe
 from awoooi.symptoms import SymptomPattern, SymptomSettings, pattern_from_alert
@@ -149,11 +150,14 @@ class IncidentIngestor:
         outcome = IngestOutcome(alerts=len(alerts))
         patterns = [pattern_from_alert(a.labels, a.annotations, self._symptoms) for a in alerts]
         hashes = [pattern.compute_hash() for pattern in patterns]
-        # Concurrent deliveries of the same alert or symptoms must not open two incidents. One
-        # call takes every name in one stable order, so payloads sharing names never deadlock.
+        # Concurrent deliveries of the same alert or symptoms must not open two incidents, and
+        # storms (incidents/storms.py) lock each namespace and node. One call takes every name
+        # in one stable order, so payloads sharing names never deadlock.
         await lock_names(
             session,
-            [f"alert:{a.fingerprint}" for a in alerts] + [f"symptoms:{h}" for h in hashes],
+            [f"alert:{a.fingerprint}" for a in alerts]
+            + [f"symptoms:{h}" for h in hashes]
+            + storm_lock_names(a.labels for a in alerts if a.status == AlertStatus.FIRING),
         )
         batch = await _Batch.load(
             session, alerts, hashes, seen_since=utcnow() - self._group_window, actor=actor
@@ -172,6 +176,8 @@ class IncidentIngestor:
         for incident in await batch.write():
             if self._on_opened is not None:
                 await self._on_opened(session, incident)  # e.g. queue its diagnosis
+        for incident in batch.resolved_incidents:
+            await resolve_parent_when_done(session, incident, actor=actor)  # storms
         await session.flush()
         outcome.incidents = [incident.human_id for incident in batch.touched]
         after_commit(session, outcome.count)
@@ -207,6 +213,7 @@ class _Batch:
     new_alerts: list[tuple[IncidentAlert, Incident]] = field(default_factory=list)
     entries: list[_Entry] = field(default_factory=list)
     touched_once: dict[Incident, None] = field(default_factory=dict)
+    resolved_incidents: list[Incident] = field(default_factory=list)
 
     @classmethod
     async def load(
@@ -310,6 +317,7 @@ class _Batch:
                 to_status=change.to_status,
             )
         )
+        self.resolved_incidents.append(incident)
         outcome.resolved += 1
 
     async def write(self) -> list[Incident]:
@@ -515,6 +523,23 @@ def change_status(
     )
 
 
+async def resolve_parent_when_done(
+    session: AsyncSession, incident: Incident, *, actor: str
+) -> None:
+    """A resolved child's parent (its storm) resolves with the last of its children."""
+    if incident.parent_id is None or incident.status is not IncidentStatus.RESOLVED:
+        return
+    await session.flush()
+    if await repository.count_children(session, incident.parent_id, unresolved_only=True):
+        return
+    parent = await repository.get_by_id(session, incident.parent_id)
+    if parent is None or parent.status is IncidentStatus.RESOLVED:
+        return
+    change_status(
+        session, parent, IncidentStatus.RESOLVED, actor=actor, reason="all its incidents resolved"
+    )
+
+
 async def set_status(
     session: AsyncSession,
     human_id: str,
@@ -530,6 +555,7 @@ async def set_status(
     await lock_names(session, [f"incident:{incident.id}"])
     await session.refresh(incident)
     change_status(session, incident, to, actor=caller.actor, reason=reason)
+    await resolve_parent_when_done(session, incident, actor=caller.actor)  # storms (issue 17)
     await session.flush()
     await record_audit(
         session,

@@ -214,20 +214,29 @@ class RepairDecider:
             anti_pattern_days=self.anti_pattern_days,
             now=now or self._now(),
         )
-        found = await gates.first_block(context)
-        if found is not None:
+        outcome = await gates.check_gates(context)
+        if outcome.block is not None:
             return RepairDecision.blocked(
-                found, reasons, playbook=playbook, plan=plan, dry_run=dry_run, finding=finding
+                outcome.block,
+                reasons,
+                playbook=playbook,
+                plan=plan,
+                dry_run=dry_run,
+                finding=finding,
             )
         reasons = (*reasons, GATES_PASSED)
+        asked = [verdict.reason for verdict in outcome.approvals]
         approval = gates.approval_reason(playbook, self.settings)
-        if approval is not None:
+        if asked or approval is not None:
+            # A gate that asks for a human names the wait (its reason last, as notices show the
+            # last one); else the playbook's own risk does.
+            gate = outcome.approvals[0].gate if outcome.approvals else GateName.APPROVAL
             return RepairDecision(
                 Verdict.NEEDS_APPROVAL,
                 playbook,
-                (*reasons, approval),
+                (*reasons, *([approval] if approval is not None else []), *asked),
                 plan,
-                gate=GateName.APPROVAL,
+                gate=gate,
                 dry_run=dry_run,
                 finding=finding,
             )

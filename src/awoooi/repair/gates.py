@@ -2,7 +2,8 @@
 again when it starts (an approval may come hours after the decision).
 
 Each gate is one class with a `name`, the `phases` it runs in and `check(ctx) -> GateVerdict`;
-adding a gate is one class and one entry in `GATES`. The first gate that blocks decides.
+adding a gate is one class and one entry in `GATES`. The first gate that blocks decides; a gate
+may instead let the repair through only with a human's approval.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.incidents.models import Incident, IncidentStatus
+from awoooi.incidents.service import get_incident
 from awoooi.knowledge.models import KnowledgeEntry
 from awoooi.knowledge.service import check_anti_pattern
 from awoooi.repair import repository
@@ -55,12 +57,19 @@ class GateContext:
 
 @dataclass(frozen=True)
 class GateVerdict:
-    """One gate's answer: passed, or blocked with a reason (and the anti-pattern that did it)."""
+    """One gate's answer: passed (perhaps only with a human's approval), or blocked with a
+    reason (and the anti-pattern that did it)."""
 
     gate: GateName
     passed: bool
     reason: str = ""
     anti_pattern: KnowledgeEntry | None = None
+    needs_approval: bool = False
+
+    @classmethod
+    def asks_approval(cls, gate: GateName, reason: str) -> GateVerdict:
+        """The repair may run, but only once a human approves it."""
+        return cls(gate, True, reason, needs_approval=True)
 
     @classmethod
     def passes(cls, gate: GateName) -> GateVerdict:
@@ -224,6 +233,27 @@ class BusyGate:
         )
 
 
+class StormChildGate:
+    """An incident that is part of a storm is one symptom of something larger: repairing it on
+    its own is a human's call, so an automatic repair of it waits for approval."""
+
+    name = GateName.STORM
+    phases = frozenset({Phase.DECIDE})
+
+    async def check(self, ctx: GateContext) -> GateVerdict:
+        """Asks for approval when the incident is a storm's child."""
+        parent_id = ctx.incident.parent_id
+        if parent_id is None:
+            return GateVerdict.passes(self.name)
+        storm = await get_incident(ctx.session, parent_id)
+        named = storm.human_id if storm is not None else f"#{parent_id}"
+        return GateVerdict.asks_approval(
+            self.name,
+            f"{ctx.incident.human_id} is part of storm {named}: a repair of one of a storm's "
+            "incidents waits for a human",
+        )
+
+
 # The order is the order of the README: the first gate that says no decides.
 GATES: tuple[Gate, ...] = (
     ResolvedGate(),
@@ -233,18 +263,35 @@ GATES: tuple[Gate, ...] = (
     RateLimitGate(),
     AttemptsGate(),
     BusyGate(),
+    StormChildGate(),
 )
 
 
-async def first_block(ctx: GateContext, gates: Sequence[Gate] = GATES) -> GateVerdict | None:
-    """The verdict of the first gate of this phase that blocks, or None when all pass."""
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the gates of one phase said: the first block, else the approvals they ask for."""
+
+    block: GateVerdict | None
+    approvals: tuple[GateVerdict, ...] = ()
+
+
+async def check_gates(ctx: GateContext, gates: Sequence[Gate] = GATES) -> GateOutcome:
+    """Run the gates of this phase in order until one blocks."""
+    approvals: list[GateVerdict] = []
     for gate in gates:
         if ctx.phase not in gate.phases:
             continue
         verdict = await gate.check(ctx)
         if not verdict.passed:
-            return verdict
-    return None
+            return GateOutcome(verdict, tuple(approvals))
+        if verdict.needs_approval:
+            approvals.append(verdict)
+    return GateOutcome(None, tuple(approvals))
+
+
+async def first_block(ctx: GateContext, gates: Sequence[Gate] = GATES) -> GateVerdict | None:
+    """The verdict of the first gate of this phase that blocks, or None when all pass."""
+    return (await check_gates(ctx, gates)).block
 
 
 def approval_reason(playbook: Playbook, settings: RepairSettings) -> str | None:

@@ -77,6 +77,8 @@ class GateName(StrEnum):
     APPROVAL = "approval"
     # At start: the playbook changed or cannot be planned any more since the decision.
     PLAYBOOK = "playbook"
+    # The incident is part of a storm: its repair waits for a human.
+    STORM = "storm"
 
 
 class StepStatus(StrEnum):

@@ -367,6 +367,7 @@ class RepairService:
             firing = await incidents.firing_alerts(session, incident.id)
             to = IncidentStatus.OPEN if firing else IncidentStatus.RESOLVED
             move_incident(session, incident, to, f"repair #{repair.id} succeeded")
+            await incidents.resolve_parent_when_done(session, incident, actor=SYSTEM_ACTOR)
             return
         move_incident(session, incident, IncidentStatus.ESCALATED, f"repair #{repair.id} failed")
         await self.notices.failed(session, incident, repair)
@@ -561,6 +562,10 @@ class RepairService:
             return
         if await repository.count_for_incident(ctx.session, incident.id):
             return  # decided already: by a retried job, or by an operator through the API
+        if incident.parent_id is not None:
+            # Queued before its storm formed: the storm speaks for it now; a person may still
+            # ask for its repair, which then waits for approval (the storm gate).
+            return
         decision = await self.decide(ctx.session, incident)
         await self.record(ctx.session, incident, decision, actor=SYSTEM_ACTOR)
 
