@@ -35,7 +35,7 @@ def redact_alerts(alerts: Sequence[Alert]) -> list[Alert]:
 def _redact_alert(alert: Alert, memo: dict[tuple[str, str], str]) -> Alert:
     return dataclasses.replace(
         alert,
-        fingerprint=_redacted_fingerprint(alert.fingerprint),
+        fingerprint=redacted_fingerprint(alert.fingerprint),
         labels=_redacted_values(alert.labels, memo),
         annotations=_redacted_values(alert.annotations, memo),
         generator_url=(
@@ -58,7 +58,8 @@ def _redacted_text(name: str, value: str, memo: dict[tuple[str, str], str]) -> s
     return memo[key]
 
 
-def _redacted_fingerprint(fingerprint: str) -> str:
+def redacted_fingerprint(fingerprint: str) -> str:
+    """The identity an alert is stored under: as sent, unless it holds a secret."""
     redacted = redact(fingerprint)
     if redacted == fingerprint:
         return fingerprint
