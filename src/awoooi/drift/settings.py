@@ -10,13 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from awoooi.core.config import duration_from_text
 from awoooi.drift.diff import DEFAULT_GITOPS_MANAGERS, DEFAULT_IMPERATIVE_MANAGERS
 
 LevelName = Literal["critical", "high", "medium", "low", "info"]
-_SECONDS = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
-_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
@@ -189,19 +186,9 @@ class DriftSettings(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         """Read seconds given as text (the environment's `0`, `3600`) and `30m`, `1h30m`, `1d`."""
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if _SECONDS.match(text):
-            seconds = float(text)
-        elif _DURATION.match(text):
-            parts = _DURATION_PART.findall(text)
-            seconds = sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
-        else:
-            return text
         try:
-            return timedelta(seconds=seconds)
-        except OverflowError:
+            return duration_from_text(value)
+        except ValueError:  # too long for a timedelta
             raise ValueError("scan_interval must be at most 31 days") from None
 
     @field_validator("scan_interval")
