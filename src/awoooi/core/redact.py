@@ -191,6 +191,12 @@ _TOKEN_SHAPES: tuple[tuple[str, str], ...] = (
     ("npm_token", r"npm_[A-Za-z0-9]{36}"),
     ("awoooi_token", r"awi_[A-Za-z0-9_\-]{16}"),
 )
+# A literal that every shape above starts with (or holds: "_v1_"): text without any of them
+# cannot hold a prefixed token. Keep in step with the shapes.
+_TOKEN_PREFIXES = (
+    "gh", "github_pat_", "glpat-", "xox", "xapp-", "sk-", "sk_", "rk_", "whsec_", "hf_", "AIza", "ya29.",
+    "1//0", "GOCSPX-", "_v1_", "npm_", "awi_",
+)  # fmt: skip
 _TOKEN = re.compile(
     _BEFORE
     + "(?:"
@@ -220,12 +226,24 @@ def _sub_aws(text: str) -> str:
     return _AWS_KEY_ID.sub(placeholder("aws_access_key"), text)
 
 
-def _sub_tokens(text: str) -> str:
-    text = _JWT.sub(placeholder("jwt"), text)
-    text = _TOKEN.sub(lambda match: placeholder(match.lastgroup or "token"), text)
-    text = _TELEGRAM.sub(lambda match: match["bot"] + placeholder("telegram_bot_token"), text)
+def _sub_jwt(text: str) -> str:
+    return _JWT.sub(placeholder("jwt"), text)
+
+
+def _sub_prefixed_tokens(text: str) -> str:
+    return _TOKEN.sub(lambda match: placeholder(match.lastgroup or "token"), text)
+
+
+def _sub_telegram(text: str) -> str:
+    return _TELEGRAM.sub(lambda match: match["bot"] + placeholder("telegram_bot_token"), text)
+
+
+def _sub_webhooks(text: str) -> str:
     text = _SLACK_WEBHOOK.sub(lambda match: match["keep"] + placeholder("slack_webhook"), text)
-    text = _DISCORD_WEBHOOK.sub(lambda match: match["keep"] + placeholder("discord_webhook"), text)
+    return _DISCORD_WEBHOOK.sub(lambda match: match["keep"] + placeholder("discord_webhook"), text)
+
+
+def _sub_azure(text: str) -> str:
     return _AZURE_CLIENT_SECRET.sub(placeholder("azure_client_secret"), text)
 
 
@@ -327,14 +345,28 @@ def _header_kind(match: Match) -> str:
     return "token" if scheme else "authorization"
 
 
-def _sub_credentials(text: str) -> str:
-    text = _AUTH_HEADER.sub(lambda match: _splice(match, "value", _header_kind(match)), text)
-    text = _BEARER.sub(lambda match: match["keep"] + placeholder("bearer"), text)
+def _sub_auth_headers(text: str) -> str:
+    return _AUTH_HEADER.sub(lambda match: _splice(match, "value", _header_kind(match)), text)
+
+
+def _sub_bearer(text: str) -> str:
+    return _BEARER.sub(lambda match: match["keep"] + placeholder("bearer"), text)
+
+
+def _sub_url_credentials(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda match: _splice(match, "password", "password"), text)
-    text = _URL_USER_TOKEN.sub(lambda match: match["keep"] + placeholder("token") + "@", text)
-    text = _CLI_USER.sub(lambda match: match["keep"] + placeholder("password"), text)
-    text = _URL_SIGNATURE.sub(lambda match: match["keep"] + placeholder("signature"), text)
-    text = _sub_tool_passwords(text)
+    return _URL_USER_TOKEN.sub(lambda match: match["keep"] + placeholder("token") + "@", text)
+
+
+def _sub_cli_user(text: str) -> str:
+    return _CLI_USER.sub(lambda match: match["keep"] + placeholder("password"), text)
+
+
+def _sub_url_signature(text: str) -> str:
+    return _URL_SIGNATURE.sub(lambda match: match["keep"] + placeholder("signature"), text)
+
+
+def _sub_cli_flags(text: str) -> str:
     return _CLI_FLAG.sub(lambda match: match["keep"] + placeholder(_flag_kind(match)), text)
 
 
@@ -471,6 +503,7 @@ def _sub_key_values(text: str) -> str:
 # --- Standalone random strings ---------------------------------------------------------------
 
 # A run of base64 / base64url characters, whole: 32 or more, with at most two "=" of padding.
+_MIN_RUN = 32
 _RUN = re.compile(r"(?<![A-Za-z0-9+/_\-\]])[A-Za-z0-9+/_\-]{32,}+={0,2}(?![A-Za-z0-9+/=_\-\[])")
 # What is left of PEM blocks once private keys are placeholders: certificates and public keys.
 # Their base64 is random-looking DER, public by design, so the standalone rule skips it.
@@ -776,21 +809,83 @@ def _sub_manifests(text: str) -> str:
 # --- The pipeline ---------------------------------------------------------------------------
 
 
-def _sub_private_keys(text: str) -> str:
+def _sub_pem_blocks(text: str) -> str:
     text = _PEM_BLOCK.sub(placeholder("private_key"), text)
-    text = _PEM_TRUNCATED.sub(placeholder("private_key"), text)
+    return _PEM_TRUNCATED.sub(placeholder("private_key"), text)
+
+
+def _sub_b64_pem(text: str) -> str:
     return _B64_PEM.sub(placeholder("private_key"), text)
 
 
-_RULES: tuple[_Rule, ...] = (
-    _sub_manifests,
-    _sub_kubeconfig,
-    _sub_private_keys,
-    _sub_aws,
-    _sub_tokens,
-    _sub_credentials,
-    _sub_key_values,
-    _sub_random_strings,
+def _contains(*needles: str) -> Callable[[str], bool]:
+    """A test true of every text holding one of these literal strings."""
+    if len(needles) == 1:
+        needle = needles[0]
+        return lambda text: needle in text
+    return lambda text: any(needle in text for needle in needles)
+
+
+def _mentions(*words: str) -> Callable[[str], bool]:
+    """A test true of every text holding one of these words in any case, as (?i) patterns see it."""
+    lowered = tuple(word.lower() for word in words)
+    # IGNORECASE also folds a few non-ASCII letters onto ASCII ones ("ſ" is "s", "ı" is "i",
+    # "K" is "k") that str.lower() keeps apart: text that is not all ASCII asks the regex engine.
+    search = re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE).search
+
+    def test(text: str) -> bool:
+        if text.isascii():
+            folded = text.lower()
+            return any(word in folded for word in lowered)
+        return search(text) is not None
+
+    return test
+
+
+# Every alternative of _KEY_WORDS holds one of these words.
+_KEY_WORD_PARTS = _mentions("pass", "pwd", "auth", "secret", "token", "key", "credential")
+_SEPARATOR = _contains("=", ":", "<")
+
+
+def _may_hold_secret_key(text: str) -> bool:
+    # Every key=value pattern holds a separator and a _KEY_WORDS match, and each of those holds
+    # one of _KEY_WORD_PARTS: a text without both cannot match any of them.
+    return _SEPARATOR(text) and _KEY_WORD_PARTS(text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One substitution, and a quick test that is true of every text it could change."""
+
+    could_change: Callable[[str], bool]
+    apply: _Rule
+
+
+# Most text holds no secret, and most patterns need a literal that most text lacks ("://",
+# "eyJ", "AKIA", a key word): each step first asks for its literal with `in` (a C scan), so
+# text without secrets costs a few substring tests instead of ~30 regex scans, some of which
+# retry a lazy key prefix at every position. Each test is a necessary condition of its
+# patterns, so the result is exactly the unguarded pipeline's (tests/core/test_redact_steps.py).
+_STEPS: tuple[_Step, ...] = (
+    _Step(_contains("Secret"), _sub_manifests),
+    _Step(_contains("client-key-data"), _sub_kubeconfig),
+    _Step(_contains("-----BEGIN "), _sub_pem_blocks),
+    _Step(_contains(_b64_prefix("-----BEGIN ")), _sub_b64_pem),
+    _Step(_contains("AKIA", "ASIA"), _sub_aws),
+    _Step(_contains("eyJ"), _sub_jwt),
+    _Step(_contains(*_TOKEN_PREFIXES), _sub_prefixed_tokens),
+    _Step(_contains(":"), _sub_telegram),
+    _Step(_contains("hooks.slack.com/", "discord"), _sub_webhooks),
+    _Step(_contains("Q~"), _sub_azure),
+    _Step(_mentions("authorization", "cookie"), _sub_auth_headers),
+    _Step(_mentions("bearer"), _sub_bearer),
+    _Step(_contains("://"), _sub_url_credentials),
+    _Step(_contains("-u"), _sub_cli_user),
+    _Step(_mentions("sig"), _sub_url_signature),
+    _Step(_contains("mysql", "mariadb", "redis-cli", "sshpass"), _sub_tool_passwords),
+    _Step(_contains("--"), _sub_cli_flags),
+    _Step(_may_hold_secret_key, _sub_key_values),
+    _Step(lambda text: len(text) >= _MIN_RUN, _sub_random_strings),
 )
 
 
@@ -815,8 +910,9 @@ def redact(text: str) -> str:
 
 
 def _redact_once(text: str) -> str:
-    for rule in _RULES:
-        text = rule(text)
+    for step in _STEPS:
+        if step.could_change(text):
+            text = step.apply(text)
     return text
 
 
