@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import itertools
 import math
@@ -194,8 +195,8 @@ _TOKEN_SHAPES: tuple[tuple[str, str], ...] = (
 # A literal that every shape above starts with (or holds: "_v1_"): text without any of them
 # cannot hold a prefixed token. Keep in step with the shapes.
 _TOKEN_PREFIXES = (
-    "gh", "github_pat_", "glpat-", "xox", "xapp-", "sk-", "sk_", "rk_", "whsec_", "hf_", "AIza", "ya29.",
-    "1//0", "GOCSPX-", "_v1_", "npm_", "awi_",
+    "gh", "github_pat_", "glpat-", "xox", "xapp-", "sk-", "sk_", "rk_", "whsec_", "hf_", "AIza",
+    "ya29.", "1//0", "GOCSPX-", "_v1_", "npm_", "awi_",
 )  # fmt: skip
 _TOKEN = re.compile(
     _BEFORE
@@ -204,6 +205,7 @@ _TOKEN = re.compile(
     + r")[A-Za-z0-9_\-]*+"
 )
 # Telegram bot tokens, also inside https://api.telegram.org/bot<token>/sendMessage.
+_TELEGRAM_MIN = 41  # five digits, ":", 35 characters
 _TELEGRAM = re.compile(_BEFORE + r"(?P<bot>(?:bot)?)[0-9]{5,12}:[A-Za-z0-9_\-]{35}" + _AFTER)
 _SLACK_WEBHOOK = re.compile(
     r"(?P<keep>hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9_/\-]{8,}+"
@@ -818,26 +820,38 @@ def _sub_b64_pem(text: str) -> str:
     return _B64_PEM.sub(placeholder("private_key"), text)
 
 
-def _contains(*needles: str) -> Callable[[str], bool]:
+class _Probe:
+    """A text as the step tests see it: the text, and its lower case when it is all ASCII."""
+
+    __slots__ = ("lowered", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # IGNORECASE also folds a few non-ASCII letters onto ASCII ones (long s, dotless i, the
+        # Kelvin sign) that str.lower() keeps apart: such text asks the regex engine.
+        self.lowered = text.lower() if text.isascii() else None
+
+
+_Test = Callable[[_Probe], bool]
+
+
+def _contains(*needles: str) -> _Test:
     """A test true of every text holding one of these literal strings."""
     if len(needles) == 1:
         needle = needles[0]
-        return lambda text: needle in text
-    return lambda text: any(needle in text for needle in needles)
+        return lambda probe: needle in probe.text
+    return lambda probe: any(map(probe.text.__contains__, needles))
 
 
-def _mentions(*words: str) -> Callable[[str], bool]:
+def _mentions(*words: str) -> _Test:
     """A test true of every text holding one of these words in any case, as (?i) patterns see it."""
     lowered = tuple(word.lower() for word in words)
-    # IGNORECASE also folds a few non-ASCII letters onto ASCII ones ("ſ" is "s", "ı" is "i",
-    # "K" is "k") that str.lower() keeps apart: text that is not all ASCII asks the regex engine.
     search = re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE).search
 
-    def test(text: str) -> bool:
-        if text.isascii():
-            folded = text.lower()
-            return any(word in folded for word in lowered)
-        return search(text) is not None
+    def test(probe: _Probe) -> bool:
+        if probe.lowered is not None:
+            return any(map(probe.lowered.__contains__, lowered))
+        return search(probe.text) is not None
 
     return test
 
@@ -847,17 +861,17 @@ _KEY_WORD_PARTS = _mentions("pass", "pwd", "auth", "secret", "token", "key", "cr
 _SEPARATOR = _contains("=", ":", "<")
 
 
-def _may_hold_secret_key(text: str) -> bool:
+def _may_hold_secret_key(probe: _Probe) -> bool:
     # Every key=value pattern holds a separator and a _KEY_WORDS match, and each of those holds
     # one of _KEY_WORD_PARTS: a text without both cannot match any of them.
-    return _SEPARATOR(text) and _KEY_WORD_PARTS(text)
+    return _SEPARATOR(probe) and _KEY_WORD_PARTS(probe)
 
 
 @dataclass(frozen=True, slots=True)
 class _Step:
     """One substitution, and a quick test that is true of every text it could change."""
 
-    could_change: Callable[[str], bool]
+    could_change: _Test
     apply: _Rule
 
 
@@ -874,7 +888,7 @@ _STEPS: tuple[_Step, ...] = (
     _Step(_contains("AKIA", "ASIA"), _sub_aws),
     _Step(_contains("eyJ"), _sub_jwt),
     _Step(_contains(*_TOKEN_PREFIXES), _sub_prefixed_tokens),
-    _Step(_contains(":"), _sub_telegram),
+    _Step(lambda probe: len(probe.text) >= _TELEGRAM_MIN and ":" in probe.text, _sub_telegram),
     _Step(_contains("hooks.slack.com/", "discord"), _sub_webhooks),
     _Step(_contains("Q~"), _sub_azure),
     _Step(_mentions("authorization", "cookie"), _sub_auth_headers),
@@ -885,7 +899,7 @@ _STEPS: tuple[_Step, ...] = (
     _Step(_contains("mysql", "mariadb", "redis-cli", "sshpass"), _sub_tool_passwords),
     _Step(_contains("--"), _sub_cli_flags),
     _Step(_may_hold_secret_key, _sub_key_values),
-    _Step(lambda text: len(text) >= _MIN_RUN, _sub_random_strings),
+    _Step(lambda probe: len(probe.text) >= _MIN_RUN, _sub_random_strings),
 )
 
 
@@ -895,24 +909,49 @@ _STEPS: tuple[_Step, ...] = (
 _MAX_PASSES = 4
 
 
+# Texts found to hold no secret, remembered (oldest forgotten first) because the same ones
+# come back: label values, annotations and log fields repeat across alerts, redeliveries and
+# log lines. Only clean texts are kept, so no secret lives longer in memory for it.
+_CLEAN_TEXTS: dict[str, None] = {}
+_CLEAN_TEXTS_MAX = 32_768
+_CLEAN_TEXT_MAX_CHARS = 512
+
+
 def redact(text: str) -> str:
     """The text with every recognised secret replaced by ``[REDACTED:<kind>]``.
 
     Linear in the length of the text, idempotent, and byte-for-byte identity on text that holds
     no secret.
     """
+    if text in _CLEAN_TEXTS:
+        return text
+    original = text
     for _ in range(_MAX_PASSES):
         redacted = _redact_once(text)
         if redacted == text:
             break
         text = redacted
+    if text == original and len(text) <= _CLEAN_TEXT_MAX_CHARS:
+        _remember_clean(text)
     return text
 
 
+def _remember_clean(text: str) -> None:
+    _CLEAN_TEXTS[text] = None
+    if len(_CLEAN_TEXTS) > _CLEAN_TEXTS_MAX:
+        # Threads (log handlers) may race here: losing one entry of a cache is harmless.
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del _CLEAN_TEXTS[next(iter(_CLEAN_TEXTS))]
+
+
 def _redact_once(text: str) -> str:
+    probe = _Probe(text)
     for step in _STEPS:
-        if step.could_change(text):
-            text = step.apply(text)
+        if step.could_change(probe):
+            changed = step.apply(text)
+            if changed != text:
+                text = changed
+                probe = _Probe(text)
     return text
 
 
