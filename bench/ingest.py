@@ -6,6 +6,7 @@ ingestion (the reference), with every alert accounted for."""
 #
 #     .venv/bin/python bench/ingest.py [--payloads 200] [--alerts 50] [--senders 8] [--seed 7]
 #         [--databases sqlite,postgresql] [--baseline-ref 7013938 | --no-baseline]
+#         [--pg-workers N]
 #
 # 1. Generates (seeded) alerts from the 37 real kube-state-metrics rules in
 #    ../shared/bench/alerts/kubestate-exporter.yml: --failures failing (rule, namespace,
@@ -16,7 +17,8 @@ ingestion (the reference), with every alert accounted for."""
 #    repeats firing alerts), the rest new. Firing alerts only, so every alert sent is opened,
 #    deduplicated or ignored. Bodies are encoded before the clock starts.
 # 2. For each database: a fresh `awoooi serve` subprocess (its in-process worker on, as by
-#    default) over a new SQLite file in a temporary home, or a new PostgreSQL database; C senders
+#    default; on PostgreSQL `--workers N`, one process per core by default: SQLite is served by
+#    one process) over a new SQLite file in a temporary home, or a new PostgreSQL database; C senders
 #    post the payloads with the admin token. Timed from the first request to the last answer.
 # 3. The reference, in the same run: the same payloads against the code at --baseline-ref (the
 #    commit before batch ingestion and the SQLite write gate), from a `git archive` of its src/
@@ -183,7 +185,7 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    home: Path, database_url: str, port: int, pythonpath: Path | None
+    home: Path, database_url: str, port: int, pythonpath: Path | None, workers: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A fresh `awoooi serve` (of --baseline-ref's code when `pythonpath`); killed on the way
     out."""
@@ -194,7 +196,7 @@ def serve(
         "AWOOOI_PORT": str(port),
         "AWOOOI_LOG_FORMAT": "json",
     }
-    argv = [str(AWOOOI), "serve"]
+    argv = [str(AWOOOI), "serve"] + (["--workers", str(workers)] if workers > 1 else [])
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
         argv = [sys.executable, "-c", "from awoooi.cli.main import main; main()", "serve"]
@@ -225,10 +227,16 @@ def serve(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), whatever else the machine
-    runs: the figure that does not depend on the load average."""
+    """User + system CPU time of a process and its live children so far (Linux /proc),
+    whatever else the machine runs: the figure that does not depend on the load average."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    return own + sum(cpu_seconds(child) for child in children)
 
 
 @dataclass
@@ -342,8 +350,10 @@ async def drop_pg(url: str) -> None:
         await conn.close()
 
 
-def one_run(database: str, code: str, load: Load, senders: int, pythonpath: Path | None) -> Run:
-    run = Run(database, code)
+def one_run(
+    database: str, code: str, load: Load, senders: int, pythonpath: Path | None, workers: int = 1
+) -> Run:
+    run = Run(database, code if workers == 1 else f"{code}, {workers} processes")
     with tempfile.TemporaryDirectory(prefix="awoooi-bench-") as tmp:
         home = Path(tmp)
         url = (
@@ -353,7 +363,7 @@ def one_run(database: str, code: str, load: Load, senders: int, pythonpath: Path
         )
         try:
             port = free_port()
-            with serve(home, url, port, pythonpath) as server:
+            with serve(home, url, port, pythonpath, workers) as server:
                 token = (home / "admin-token").read_text().strip()
                 before = cpu_seconds(server.pid)
                 asyncio.run(storm(f"http://127.0.0.1:{port}", token, load, senders, run))
@@ -392,6 +402,10 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--baseline-ref", default=BASELINE)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--pg-workers", type=int, default=os.cpu_count() or 1,
+        help="`serve --workers` on PostgreSQL (SQLite is served by one process)",
+    )
     args = parser.parse_args()
     if not shutil.which("git"):
         args.no_baseline = True
@@ -401,7 +415,8 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} at the start")  # fmt: skip
     runs: list[Run] = []
     for database in args.databases.split(","):
-        runs.append(one_run(database, "ours", load, args.senders, None))
+        workers = args.pg_workers if database == "postgresql" else 1
+        runs.append(one_run(database, "ours", load, args.senders, None, workers))
         if not args.no_baseline:
             with baseline_code(args.baseline_ref) as path:
                 runs.append(one_run(database, args.baseline_ref, load, args.senders, path))
@@ -413,15 +428,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for run in runs:
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(run.statuses.items()))
-        target = f"≥ {TARGETS[run.database]:,.0f}" if run.code == "ours" else ""
+        target = f"≥ {TARGETS[run.database]:,.0f}" if run.code.startswith("ours") else ""
         accounted = "yes" if not run.problems else "NO: " + "; ".join(run.problems)
         cpu = run.cpu_seconds / load.sent * 1e6
         print(f"| {run.database} | {run.code} | {run.rate(load):,.0f} | {target} | {cpu:,.0f} | "
               f"{run.percentile(0.5):.0f} / {run.percentile(0.99):.0f} | {statuses} | "
               f"{accounted} |")  # fmt: skip
     for database in args.databases.split(","):
-        ours = [r for r in runs if r.database == database and r.code == "ours"]
-        base = [r for r in runs if r.database == database and r.code != "ours"]
+        ours = [r for r in runs if r.database == database and r.code.startswith("ours")]
+        base = [r for r in runs if r.database == database and not r.code.startswith("ours")]
         if ours and base and base[0].rate(load):
             ratio = ours[0].rate(load) / base[0].rate(load)
             cpu = base[0].cpu_seconds / max(ours[0].cpu_seconds, 1e-9)
@@ -430,7 +445,7 @@ def main() -> None:
                 f"{cpu:.1f}x less server CPU per alert"
             )
     for run in runs:
-        if run.code == "ours":
+        if run.code.startswith("ours"):
             median = statistics.median(run.latencies) if run.latencies else 0
             print(f"{run.database}: {run.stored} (median request {median * 1000:.0f} ms)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Generator
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from awoooi.cli.context import fail, run, settings_from
+from awoooi.cli.context import EXIT_CONFIG, CliState, fail, run, settings_from
 from awoooi.core.logging import get_logger
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
 
 log = get_logger("awoooi.cli")
 
@@ -54,6 +56,15 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Serve the API only; run workers elsewhere.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="API processes sharing the port (PostgreSQL only), each with its own job "
+            "worker unless --no-worker.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Migrate the database, then serve the API (and, by default, a job worker)."""
@@ -65,23 +76,58 @@ def serve(
     settings = settings_from(ctx, config, **overrides)
     import uvicorn
 
+    from awoooi.core.db import is_sqlite
+
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,
+    }
+    if workers > 1:
+        if is_sqlite(settings.resolved_database_url):
+            # The write gate that keeps SQLite from answering "database is locked" serialises
+            # the writers of one process; several processes would fight in SQLite instead.
+            raise fail("--workers needs PostgreSQL: SQLite is served by one process", EXIT_CONFIG)
+        state: CliState = ctx.find_root().obj or CliState()
+        _serve_processes(
+            uvicorn.Config(
+                # Each process builds its own app (and engine) from the same settings sources:
+                # neither an app nor its settings can cross a process boundary.
+                functools.partial(_process_app, config or state.config_file, overrides, no_worker),
+                factory=True,
+                workers=workers,
+                **options,
+            )
+        )
+        return
     from awoooi.api.app import create_app
 
     app = create_app(settings, run_worker=False if no_worker else None)
-    server = _server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-        )
-    )
+    server = _server(uvicorn.Config(app, **options))
     server.run()
     if not server.started:
         raise fail("the server did not start; see the log above")
+
+
+def _serve_processes(config: uvicorn.Config) -> None:
+    """Serve with `config.workers` processes on one socket, replacing any that dies."""
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def _process_app(config_file: Path | None, overrides: dict[str, Any], no_worker: bool) -> FastAPI:
+    """The app of one `serve --workers` process, built from the settings in that process."""
+    from awoooi.api.app import create_app
+    from awoooi.core.logging import configure_logging
+    from awoooi.settings import load_settings
+
+    settings = load_settings(config_file, **overrides)
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    return create_app(settings, run_worker=False if no_worker else None)
 
 
 def worker(
