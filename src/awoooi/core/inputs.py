@@ -23,6 +23,8 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 def storable_text(value: str) -> str:
     """The text with NUL and lone surrogates replaced by U+FFFD."""
+    if value.isascii() and "\x00" not in value:
+        return value  # the common case, without a regex scan (surrogates are not ASCII)
     return _UNSTORABLE.sub(REPLACEMENT_CHARACTER, value)
 
 

@@ -204,13 +204,13 @@ class _Batch:
     session: AsyncSession
     actor: str
     # Per fingerprint, its alert row on an unresolved incident (and that incident).
-    known: dict[str, tuple[IncidentAlert, Incident]]
+    known: dict[str, tuple[AlertRow, Incident]]
     # Per symptoms hash, the unresolved incidents a firing alert may join.
     candidates: dict[str, list[Incident]]
     # Alert rows per incident, loaded where a resolution must count the ones still firing.
-    stored_alerts: dict[Incident, list[IncidentAlert]]
+    stored_alerts: dict[Incident, list[AlertRow]]
     opened: list[Incident] = field(default_factory=list)
-    new_alerts: list[tuple[IncidentAlert, Incident]] = field(default_factory=list)
+    new_alerts: list[tuple[_NewAlert, Incident]] = field(default_factory=list)
     entries: list[_Entry] = field(default_factory=list)
     touched_once: dict[Incident, None] = field(default_factory=dict)
     resolved_incidents: list[Incident] = field(default_factory=list)
@@ -243,7 +243,7 @@ class _Batch:
             actor=actor,
             known={fp: (row, incidents[row.incident_id]) for fp, row in rows.items()},
             candidates=candidates,
-            stored_alerts={incidents[i]: stored.get(i, []) for i in resolving},
+            stored_alerts={incidents[i]: list(stored.get(i, [])) for i in resolving},
         )
 
     @property
@@ -353,7 +353,7 @@ class _Batch:
         await session.flush()
         return self.opened
 
-    def _active(self, fingerprint: str) -> tuple[IncidentAlert, Incident] | None:
+    def _active(self, fingerprint: str) -> tuple[AlertRow, Incident] | None:
         # An incident this batch resolved no longer holds its alerts.
         known = self.known.get(fingerprint)
         if known is None or known[1].status not in ACTIVE_STATUSES:
@@ -374,7 +374,7 @@ class _Batch:
             default=None,
         )
 
-    async def _alerts_of(self, incident: Incident) -> list[IncidentAlert]:
+    async def _alerts_of(self, incident: Incident) -> list[AlertRow]:
         stored = self.stored_alerts.get(incident)
         if stored is None:
             # Only an incident this batch attached the alert to before resolving it; its
@@ -414,7 +414,7 @@ class _Batch:
         return incident
 
     def _attach(self, incident: Incident, alert: Alert, now: datetime) -> None:
-        row = IncidentAlert(
+        row = _NewAlert(
             fingerprint=alert.fingerprint,
             status=AlertStatus.FIRING,
             starts_at=alert.starts_at,
@@ -446,7 +446,27 @@ class _Batch:
         self.touched_once.setdefault(incident)
 
 
-def _alert_values(row: IncidentAlert, incident: Incident) -> dict[str, Any]:
+@dataclass(slots=True)
+class _NewAlert:
+    """An alert row decided in memory, inserted with the batch (ORM objects cost more to build
+    than the whole decision, and nothing here needs their identity map)."""
+
+    fingerprint: str
+    status: AlertStatus
+    starts_at: datetime | None
+    ends_at: datetime | None
+    labels: dict[str, str]
+    generator_url: str | None
+    received_count: int
+    first_received_at: datetime
+    last_received_at: datetime
+
+
+# An alert row as ingestion reads and changes it: stored, or new in this batch.
+AlertRow = IncidentAlert | _NewAlert
+
+
+def _alert_values(row: _NewAlert, incident: Incident) -> dict[str, Any]:
     """The column values of an alert row decided in memory."""
     return {
         "incident_id": incident.id,
