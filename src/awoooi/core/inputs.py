@@ -42,5 +42,10 @@ def _in_utc(value: datetime) -> datetime:
         ) from None
 
 
-Text = Annotated[str, BeforeValidator(_storable_if_text)]
+STORABLE = BeforeValidator(_storable_if_text)
+"""The text rule as Annotated metadata. Placed after a StringConstraints (`Annotated[str,
+StringConstraints(max_length=n), STORABLE]`), the length check stays inside pydantic's core
+instead of becoming a Python validator: several times faster on every alert label."""
+
+Text = Annotated[str, STORABLE]
 UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]

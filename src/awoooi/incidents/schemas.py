@@ -17,15 +17,19 @@ from pydantic import (
     model_validator,
 )
 
-from awoooi.core.inputs import Text, UtcTime, storable_text
+from awoooi.core.inputs import STORABLE, Text, UtcTime, storable_text
 from awoooi.diagnosis.schemas import DiagnosisOut
 from awoooi.incidents.models import IncidentStatus, Severity
 
 MAX_LABELS = 128
 MAX_FINGERPRINT_CHARS = 64
-LabelName = Annotated[Text, StringConstraints(min_length=1, max_length=256)]
-LabelValue = Annotated[Text, StringConstraints(max_length=4096)]
-AnnotationValue = Annotated[Text, StringConstraints(max_length=32 * 1024)]
+LabelName = Annotated[str, StringConstraints(min_length=1, max_length=256), STORABLE]
+LabelValue = Annotated[str, StringConstraints(max_length=4096), STORABLE]
+AnnotationValue = Annotated[str, StringConstraints(max_length=32 * 1024), STORABLE]
+GeneratorUrl = Annotated[str, StringConstraints(max_length=4096), STORABLE]
+Fingerprint = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_FINGERPRINT_CHARS), STORABLE
+]
 
 
 def _few_enough(value: dict[str, str]) -> dict[str, str]:
@@ -49,8 +53,8 @@ class AlertmanagerAlert(BaseModel):
     annotations: Annotations = Field(default_factory=dict)
     startsAt: UtcTime | None = None  # camelCase: Alertmanager's wire names
     endsAt: UtcTime | None = None
-    generatorURL: Text | None = Field(None, max_length=4096)
-    fingerprint: Text = Field(min_length=1, max_length=MAX_FINGERPRINT_CHARS)
+    generatorURL: GeneratorUrl | None = None
+    fingerprint: Fingerprint
 
 
 class RejectedAlert(BaseModel):
@@ -94,6 +98,12 @@ class AlertBatch(BaseModel):
         items = data.get("alerts") if isinstance(data, dict) else None
         if not isinstance(items, list):
             return handler(data)
+        try:
+            # Almost every batch is valid as a whole: one validation inside pydantic's core,
+            # instead of one call per alert from Python.
+            return handler(data)
+        except ValidationError:
+            pass  # find the invalid alerts one by one
         kept: list[BaseModel] = []
         rejected: list[RejectedAlert] = []
         for index, item in enumerate(items):
