@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import signal
+import threading
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -96,7 +99,9 @@ def serve(
             uvicorn.Config(
                 # Each process builds its own app (and engine) from the same settings sources:
                 # neither an app nor its settings can cross a process boundary.
-                functools.partial(_process_app, config or state.config_file, overrides, no_worker),
+                functools.partial(
+                    _process_app, config or state.config_file, overrides, no_worker, os.getpid()
+                ),
                 factory=True,
                 workers=workers,
                 **options,
@@ -119,7 +124,9 @@ def _serve_processes(config: uvicorn.Config) -> None:
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
-def _process_app(config_file: Path | None, overrides: dict[str, Any], no_worker: bool) -> FastAPI:
+def _process_app(
+    config_file: Path | None, overrides: dict[str, Any], no_worker: bool, supervisor: int
+) -> FastAPI:
     """The app of one `serve --workers` process, built from the settings in that process."""
     from awoooi.api.app import create_app
     from awoooi.core.logging import configure_logging
@@ -127,7 +134,23 @@ def _process_app(config_file: Path | None, overrides: dict[str, Any], no_worker:
 
     settings = load_settings(config_file, **overrides)
     configure_logging(log_format=settings.log_format, level=settings.log_level)
+    _stop_with(supervisor)
     return create_app(settings, run_worker=False if no_worker else None)
+
+
+def _stop_with(supervisor: int, interval: float = 1.0) -> None:
+    """Stop this process gracefully once its supervisor is gone (killed with -9, say): a
+    worker left behind would keep serving the port and running jobs with nobody to stop it."""
+
+    def watch() -> None:
+        # The supervisor's pid comes from the supervisor itself: it may have died while this
+        # process was still starting, when os.getppid() already names its new parent.
+        while os.getppid() == supervisor:
+            time.sleep(interval)
+        log.warning("the serve supervisor is gone; stopping", supervisor=supervisor)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="awoooi-parent-watch", daemon=True).start()
 
 
 def worker(
