@@ -3,14 +3,26 @@ deletes."""
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, String, cast, delete, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 
 from awoooi.incidents.models import (
     ACTIVE_STATUSES,
@@ -37,14 +49,29 @@ def _chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
         yield ordered[start : start + size]
 
 
+_ALERTS_TABLE = typing.cast(Table, IncidentAlert.__table__)
+_EVENTS_TABLE = typing.cast(Table, IncidentEvent.__table__)
+_INCIDENTS_TABLE = typing.cast(Table, Incident.__table__)
+
+# Ingestion decides from counts, times and statuses. Decoding every JSON column of each row it
+# reads was a third of its CPU on PostgreSQL; these are left unloaded, and touching one raises
+# instead of querying (no ingestion decision may come to depend on them unnoticed).
+_INGEST_INCIDENT = (
+    defer(Incident.labels, raiseload=True),
+    defer(Incident.annotations, raiseload=True),
+    defer(Incident.symptoms, raiseload=True),
+)
+
+
 async def active_alerts(
     session: AsyncSession, fingerprints: Iterable[str]
 ) -> dict[str, IncidentAlert]:
-    """Per fingerprint, its newest alert on an incident that is not resolved."""
+    """Per fingerprint, its newest alert on an incident that is not resolved (labels unloaded)."""
     found: dict[str, IncidentAlert] = {}
     for chunk in _chunks(fingerprints):
         query = (
             select(IncidentAlert)
+            .options(defer(IncidentAlert.labels, raiseload=True))
             .join(Incident)
             .where(IncidentAlert.fingerprint.in_(chunk), Incident.status.in_(ACTIVE_STATUSES))
             .order_by(IncidentAlert.id.desc())
@@ -55,10 +82,12 @@ async def active_alerts(
 
 
 async def incidents_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Incident]:
-    """The incidents with these ids."""
+    """The incidents with these ids, as ingestion reads them (labels, annotations and symptoms
+    unloaded)."""
     found: dict[int, Incident] = {}
     for chunk in _chunks(ids):
-        for incident in await session.scalars(select(Incident).where(Incident.id.in_(chunk))):
+        query = select(Incident).options(*_INGEST_INCIDENT).where(Incident.id.in_(chunk))
+        for incident in await session.scalars(query):
             found[incident.id] = incident
     return found
 
@@ -67,11 +96,12 @@ async def groupable_incidents(
     session: AsyncSession, symptoms_hashes: Iterable[str], seen_since: datetime
 ) -> dict[str, list[Incident]]:
     """Per symptoms hash, the unresolved incidents with it seen since `seen_since`, newest
-    first."""
+    first (labels, annotations and symptoms unloaded)."""
     found: dict[str, list[Incident]] = {}
     for chunk in _chunks(symptoms_hashes):
         query = (
             select(Incident)
+            .options(*_INGEST_INCIDENT)
             .where(
                 Incident.symptoms_hash.in_(chunk),
                 Incident.status.in_(ACTIVE_STATUSES),
@@ -99,13 +129,33 @@ async def alerts_of_incidents(
 async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Store new alert rows in one statement (their ids are not needed back)."""
     if rows:
-        await session.execute(insert(IncidentAlert), rows)
+        # The table, not the mapped class: the ORM's bulk path re-processes every row dict.
+        await session.execute(insert(_ALERTS_TABLE), rows)
+
+
+async def update_counters(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write new column values of stored incidents (each row: `id` and the columns), one
+    statement for all of them."""
+    if not rows:
+        return
+    table = _INCIDENTS_TABLE
+    # Bound names must differ from the columns they set (SQLAlchemy reserves those).
+    columns = [name for name in rows[0] if name != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"new_{name}") for name in columns})
+    )
+    await session.execute(
+        statement,
+        [{"row_id": row["id"], **{f"new_{name}": row[name] for name in columns}} for row in rows],
+    )
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Store new timeline entries in one statement."""
     if rows:
-        await session.execute(insert(IncidentEvent), rows)
+        await session.execute(insert(_EVENTS_TABLE), rows)
 
 
 async def get_by_id(session: AsyncSession, incident_id: int) -> Incident | None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from awoooi.core.after_commit import after_commit
 from awoooi.core.audit import Caller, record_audit
@@ -214,6 +215,8 @@ class _Batch:
     entries: list[_Entry] = field(default_factory=list)
     touched_once: dict[Incident, None] = field(default_factory=dict)
     resolved_incidents: list[Incident] = field(default_factory=list)
+    # Stored incidents whose counters this batch changed (written by one UPDATE).
+    seen_again: dict[Incident, None] = field(default_factory=dict)
 
     @classmethod
     async def load(
@@ -335,6 +338,7 @@ class _Batch:
         await repository.insert_alerts(
             session, [_alert_values(row, incident) for row, incident in self.new_alerts]
         )
+        await repository.update_counters(session, [_counters(i) for i in self.seen_again])
         await repository.insert_events(
             session,
             [
@@ -432,7 +436,10 @@ class _Batch:
         self, incident: Incident, alert: Alert, pattern: SymptomPattern, now: datetime, event: str
     ) -> None:
         """An alert (again) part of an existing incident: count it and put it on the timeline."""
-        _seen_again(incident, alert, pattern, now)
+        stored = incident.id is not None
+        _seen_again(incident, alert, pattern, now, stored=stored)
+        if stored:
+            self.seen_again.setdefault(incident)
         # Seen now, it is the newest incident with its symptoms.
         group = self.candidates.setdefault(incident.symptoms_hash, [])
         if incident not in group:
@@ -482,17 +489,35 @@ def _alert_values(row: _NewAlert, incident: Incident) -> dict[str, Any]:
     }
 
 
-def _seen_again(incident: Incident, alert: Alert, pattern: SymptomPattern, now: datetime) -> None:
-    incident.occurrences += 1
-    incident.last_seen = now
-    incident.updated_at = now
+def _seen_again(
+    incident: Incident, alert: Alert, pattern: SymptomPattern, now: datetime, *, stored: bool
+) -> None:
+    # A stored incident's counters are written by one UPDATE for the whole batch
+    # (`_Batch.write`), so they change without the ORM tracking them; a new one is inserted
+    # with whatever it holds.
+    put = set_committed_value if stored else setattr
+    put(incident, "occurrences", incident.occurrences + 1)
+    put(incident, "last_seen", now)
+    put(incident, "updated_at", now)
     merged = sorted(set(incident.affected_services) | set(pattern.services))
     if merged != incident.affected_services:
-        incident.affected_services = merged
+        put(incident, "affected_services", merged)
     severity = most_severe(
         map_severity(incident.severity), map_severity(alert.labels.get("severity"))
     )
-    incident.severity = severity
+    put(incident, "severity", severity)
+
+
+def _counters(incident: Incident) -> dict[str, Any]:
+    """What `_seen_again` changes on a stored incident, as one row of the batch's UPDATE."""
+    return {
+        "id": incident.id,
+        "occurrences": incident.occurrences,
+        "last_seen": incident.last_seen,
+        "updated_at": incident.updated_at,
+        "affected_services": incident.affected_services,
+        "severity": incident.severity,
+    }
 
 
 @dataclass(frozen=True)
