@@ -19,13 +19,12 @@ from awoooi.ai.ledger import DatabaseLedger
 from awoooi.ai.notices import rejection_notifier
 from awoooi.ai.router import Router, breaker_policy
 from awoooi.core import migrate
-from awoooi.core.auth import count_tokens, create_token
+from awoooi.core.auth import bootstrap_admin_token
 from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
 from awoooi.core.errors import ConfigError, ConflictError
 from awoooi.core.filelock import file_lock
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
-from awoooi.core.models import Role
 from awoooi.core.private_files import private_directory, warn_if_shared
 from awoooi.diagnosis.evidence import EvidenceProvider
 from awoooi.diagnosis.history import IncidentHistory, KnowledgeEvidence
@@ -353,11 +352,9 @@ class Runtime:
         """On first start (no token at all) create an admin token and write it to a 0600 file."""
         try:
             async with transaction(self.session_factory) as session:
-                if await count_tokens(session) > 0:
+                issued = await bootstrap_admin_token(session, name=BOOTSTRAP_TOKEN_NAME)
+                if issued is None:
                     return None
-                issued = await create_token(
-                    session, name=BOOTSTRAP_TOKEN_NAME, role=Role.ADMIN, created_by="bootstrap"
-                )
                 path = write_secret_file(self.settings.home / ADMIN_TOKEN_FILE, issued.secret)
         except ConflictError:  # another replica bootstrapped at the same moment
             return None

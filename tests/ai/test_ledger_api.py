@@ -165,27 +165,25 @@ async def test_one_row_per_attempt_api_filters_daily_totals_and_metrics(
     assert bad.status_code == 422
     assert (await client.get("/api/v1/ai/calls")).status_code == 401
 
-    # Daily totals per provider and UTC day (skipped attempts are not calls).
+    # Daily totals per provider and UTC day (skipped attempts are not calls; a rejected request
+    # is no call either, and no success: it is counted as `rejected` on the `-` row).
+    columns = ("calls", "failures", "rejected", "tokens_in", "tokens_out", "cost_usd")
     expected: dict[tuple[str, str], dict[str, float]] = defaultdict(
-        lambda: {"calls": 0, "failures": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+        lambda: dict.fromkeys(columns, 0)
     )
     for row in oldest_first:
         if row["outcome"] == "skipped":
             continue
         total = expected[(row["at"][:10], row["provider"])]
-        total["calls"] += 1
+        total["calls"] += row["outcome"] != "rejected"
         total["failures"] += row["outcome"] == "error"
+        total["rejected"] += row["outcome"] == "rejected"
         total["tokens_in"] += row["tokens_in"]
         total["tokens_out"] += row["tokens_out"]
         total["cost_usd"] += row["cost_usd"]
     daily = await client.get("/api/v1/ai/calls/daily", headers=admin_headers)
     assert daily.status_code == 200, daily.text
-    got = {
-        (d["day"], d["provider"]): {
-            k: d[k] for k in ("calls", "failures", "tokens_in", "tokens_out", "cost_usd")
-        }
-        for d in daily.json()
-    }
+    got = {(d["day"], d["provider"]): {k: d[k] for k in columns} for d in daily.json()}
     assert set(got) == set(expected)
     for key, total in expected.items():
         assert got[key] == pytest.approx(total), key
@@ -194,16 +192,32 @@ async def test_one_row_per_attempt_api_filters_daily_totals_and_metrics(
     if len({day for day, _ in expected}) == 1:  # not straddling midnight UTC
         (day,) = {day for day, _ in expected}
         assert got[(day, "nemotron")] == pytest.approx(
-            {"calls": 2, "failures": 1, "tokens_in": 100, "tokens_out": 20, "cost_usd": 0.08}
+            {
+                "calls": 2,
+                "failures": 1,
+                "rejected": 0,
+                "tokens_in": 100,
+                "tokens_out": 20,
+                "cost_usd": 0.08,
+            }
         )
         assert got[(day, "ollama")] == {
             "calls": 3,
             "failures": 1,
+            "rejected": 0,
             "tokens_in": 80,
             "tokens_out": 20,
             "cost_usd": 0.0,
         }
-        assert got[(day, "-")]["calls"] == 1
+        # The rejection: not a call with no failure (issue 18), a rejected request.
+        assert got[(day, "-")] == {
+            "calls": 0,
+            "failures": 0,
+            "rejected": 1,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+        }
     week = await client.get("/api/v1/ai/calls/daily", headers=admin_headers, params={"days": 1})
     assert {(d["day"], d["provider"]) for d in week.json()} == set(expected)
     no_days = await client.get("/api/v1/ai/calls/daily", headers=admin_headers, params={"days": 0})

@@ -146,7 +146,13 @@ def test_a_manual_kubectl_scale_is_still_reported(manager: str) -> None:
     """`kubectl scale` also writes through the scale subresource, but it is a hand edit."""
     by_hand = managed(manager, {"f:spec": {"f:replicas": {}}}, subresource="scale")
     item = only(items_for(deployment(replicas=3), scaled(7, by_hand)))
-    assert_item(item, path="spec.replicas", change="modified", level="medium")
+    assert_item(
+        item,
+        path="spec.replicas",
+        change="modified",
+        level="medium",
+        reason=f"set by {manager}, differs from Git",
+    )
 
 
 # ------------------------------------------------------------------ webhook-injected fields
@@ -575,6 +581,38 @@ def test_a_field_a_gitops_applier_owned_and_git_dropped_is_reported() -> None:
         level="medium",
         reason="removed from Git, still live (argocd-controller applied it)",
     )
+
+
+def test_a_hotfixed_image_names_its_editor_like_an_added_field() -> None:
+    # Issue 18: the env item said "set by kubectl-edit, not in Git" and the image item of the
+    # same `kubectl edit` said nothing.
+    env = [{"name": "A", "value": "1"}]
+    debug_env = {"name": "DEBUG", "value": "1"}
+    live = deployment({"image": "nginx:1.25-hotfix", "env": [*env, debug_env]})
+    live["metadata"]["managedFields"] = [
+        managed("argocd-controller", container_fields({"f:name": {}}), operation="Apply"),
+        managed(
+            "kubectl-edit",
+            container_fields({"f:image": {}, "f:env": {'k:{"name":"DEBUG"}': {}}}),
+        ),
+    ]
+    items = {item.path: item for item in items_for(deployment({"env": env}), live)}
+    image, debug = items[f"{CONTAINER}.image"], items[f"{CONTAINER}.env[name=DEBUG]"]
+    assert (image.change.value, image.desired, image.live) == (
+        "modified",
+        "nginx:1.25",
+        "nginx:1.25-hotfix",
+    )
+    assert image.reason == "set by kubectl-edit, differs from Git"
+    assert debug.reason == "set by kubectl-edit, not in Git"
+    # A value nobody edited by hand (Git moved on, or a controller wrote it) names no editor.
+    live["metadata"]["managedFields"] = [
+        managed("argocd-controller", container_fields({"f:image": {}}), operation="Apply")
+    ]
+    (plain,) = [
+        i for i in items_for(deployment({"env": env}), live) if i.path == f"{CONTAINER}.image"
+    ]
+    assert plain.reason == ""
 
 
 # ------------------------------------------------------------------ configurable rules

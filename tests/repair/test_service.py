@@ -970,7 +970,11 @@ async def test_without_a_cluster_kube_playbooks_are_not_tried(
         human_id = await fire(runtime, alertname="WebDown")
         decided = await decide(runtime, human_id, service)
         assert (decided.verdict, decided.status) == ("NO_PLAYBOOK", "no_playbook")
-        assert any("needs a Kubernetes cluster" in reason for reason in decided.reasons)
+        # One clear reason, not "no playbook matches" next to the playbook that matched.
+        assert decided.reasons == [
+            "no playbook can be used: restart-crashloop matches but needs a Kubernetes "
+            "cluster, and none is configured (kube.server, kube.kubeconfig, kube.in_cluster)"
+        ]
         # A playbook without kube steps still runs.
         ping = await decide(runtime, await fire(runtime, alertname="Ping"), service)
         assert (ping.verdict, ping.playbook_id) == ("AUTO", "ping")

@@ -37,12 +37,15 @@ class LlmCallOut(BaseModel):
 
 
 class DailyTotalOut(BaseModel):
-    """One provider's day."""
+    """One provider's day. `calls` are requests a provider answered or failed (`failures`);
+    `rejected` are requests no allowed provider could take (the REJECT at the end of a chain),
+    on the row of provider `-`: they are not calls and cost nothing."""
 
     day: str
     provider: str
     calls: int
     failures: int
+    rejected: int
     tokens_in: int
     tokens_out: int
     cost_usd: float
@@ -83,7 +86,7 @@ async def get_calls(
 async def get_daily(
     session: SessionDep, _principal: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 7
 ) -> list[DailyTotalOut]:
-    """Calls, failures, tokens and cost per provider per UTC day."""
+    """Calls, failures, rejected requests, tokens and cost per provider per UTC day."""
     totals = await ledger.daily_totals(session, days=days)
     return [DailyTotalOut(**vars(total)) for total in totals]
 

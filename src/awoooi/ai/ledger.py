@@ -100,12 +100,14 @@ async def list_calls(
 
 @dataclass(frozen=True)
 class DailyTotal:
-    """One provider's calls on one UTC day."""
+    """One provider's calls on one UTC day; rejected requests (no provider could answer) are
+    not calls: they are counted in `rejected`, on the row of provider `-`."""
 
     day: str
     provider: str
     calls: int
     failures: int
+    rejected: int
     tokens_in: int
     tokens_out: int
     cost_usd: float
@@ -114,7 +116,8 @@ class DailyTotal:
 async def daily_totals(
     session: AsyncSession, *, days: int = 7, now: datetime | None = None
 ) -> list[DailyTotal]:
-    """Per provider and UTC day: calls, failures, tokens and cost, newest day first."""
+    """Per provider and UTC day: calls, failures, rejections, tokens and cost, newest day
+    first."""
     since = (now or utcnow()) - timedelta(days=days)
     rows = await repository.daily_sums(session, since=since)
     return [
@@ -123,9 +126,10 @@ async def daily_totals(
             provider=row[1],
             calls=int(row[2] or 0),
             failures=int(row[3] or 0),
-            tokens_in=int(row[4] or 0),
-            tokens_out=int(row[5] or 0),
-            cost_usd=round(float(row[6] or 0.0), 6),
+            rejected=int(row[4] or 0),
+            tokens_in=int(row[5] or 0),
+            tokens_out=int(row[6] or 0),
+            cost_usd=round(float(row[7] or 0.0), 6),
         )
         for row in rows
     ]

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.ai.models import LlmCall, ProviderBreaker
 
-# day, provider, calls, failures, tokens in, tokens out, cost (a sum over no rows is NULL).
-DailySums = Row[str, str, int, int | None, int | None, int | None, float | None]
+# day, provider, calls, failures, rejected, tokens in, tokens out, cost (a sum over no rows is
+# NULL).
+DailySums = Row[str, str, int | None, int | None, int | None, int | None, int | None, float | None]
 
 
 async def list_calls(
@@ -37,15 +38,18 @@ async def list_calls(
 
 async def daily_sums(session: AsyncSession, *, since: datetime) -> Sequence[DailySums]:
     """Per UTC day and provider, sums over the calls made since `since`, newest day first."""
-    # Skipped calls never reached a provider: they are not counted.
+    # Skipped calls never reached a provider: they are not counted. A rejected request (no
+    # provider could answer) is not a call either: it is counted apart, on its own row.
     # Both databases print a UTC timestamp as 'YYYY-MM-DD ...' (PostgreSQL sessions run in UTC).
     day = func.substr(cast(LlmCall.at, String), 1, 10)
+    rejected = LlmCall.outcome == "rejected"
     query = (
         select(
             day.label("day"),
             LlmCall.provider,
-            func.count(LlmCall.id),
+            func.sum(case((rejected, 0), else_=1)),
             func.sum(case((LlmCall.outcome == "error", 1), else_=0)),
+            func.sum(case((rejected, 1), else_=0)),
             func.sum(LlmCall.tokens_in),
             func.sum(LlmCall.tokens_out),
             func.sum(cast(LlmCall.cost_usd, Float)),

@@ -22,7 +22,7 @@ from awoooi.core.errors import (
     NotFoundError,
 )
 from awoooi.core.logging import get_logger
-from awoooi.core.models import ApiToken, Role
+from awoooi.core.models import ApiToken, Door, Role
 
 log = get_logger(__name__)
 
@@ -31,6 +31,8 @@ TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ROLE_RANK = {Role.VIEWER: 0, Role.INGEST: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 # Writing last_used_at on every request would turn reads into writes; a minute is precise enough.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
+# Who mints the first admin token on a database without any: awoooi itself, at start.
+BOOTSTRAP_CALLER = Caller("bootstrap", Door.SYSTEM)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,14 @@ async def issue_token(
         session, caller, action="token.create", target=f"token:{name}", detail={"role": role.value}
     )
     return issued
+
+
+async def bootstrap_admin_token(session: AsyncSession, *, name: str) -> IssuedToken | None:
+    """On a database without any token, create the first admin token, audited like every
+    other token (the audit log must show where the first admin came from); else None."""
+    if await count_tokens(session) > 0:
+        return None
+    return await issue_token(session, name=name, role=Role.ADMIN, caller=BOOTSTRAP_CALLER)
 
 
 async def list_tokens(session: AsyncSession) -> list[ApiToken]:

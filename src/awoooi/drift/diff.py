@@ -262,7 +262,7 @@ class _Walk:
         elif not scalars_equal(
             desired, live, quantity=key in QUANTITY_KEYS or parent in QUANTITY_PARENTS
         ):
-            self.out.append(Difference(path, "modified", desired, live))
+            self.out.append(Difference(path, "modified", desired, live, _edited(imperative)))
 
     def mapping(
         self,
@@ -371,7 +371,7 @@ class _Walk:
                 for d, lv in zip(desired, live, strict=False)
             )
         ) and not (_blank(desired) and _blank(live)):
-            self.out.append(Difference(path, "modified", desired, live))
+            self.out.append(Difference(path, "modified", desired, live, _edited(imperative)))
 
     def keyed(
         self,
@@ -434,6 +434,14 @@ class _Walk:
                 return
         if unmatched and not all(_blank(live[position]) for position in unmatched):
             self.out.append(Difference(path, "modified", desired, live))
+
+
+def _edited(imperative: FieldTrie | None) -> str:
+    """Why a field Git sets differs live: an imperative manager (a hotfix by `kubectl edit`,
+    `kubectl set image` ...) owns it; else the difference speaks for itself."""
+    if imperative is None:
+        return ""
+    return f"set by {imperative.manager}, differs from Git"
 
 
 def _live_only_reason(

@@ -29,6 +29,7 @@ from awoooi.repair.settings import RepairSettings
 log = get_logger(__name__)
 
 GATES_PASSED = "anti-pattern, freeze, cooldown, rate limit and lock gates passed"
+NO_MATCH = "no playbook matches this incident"
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,14 @@ def gate_context(
         anti_pattern_days=anti_pattern_days,
         repair_id=repair_id,
     )
+
+
+def no_playbook_reason(unusable: list[str]) -> str:
+    """The one reason of a NO_PLAYBOOK verdict: nothing matched, or why each match could not
+    be used (a match that cannot run is not "no match": saying both contradicts itself)."""
+    if not unusable:
+        return NO_MATCH
+    return "no playbook can be used: " + "; ".join(unusable)
 
 
 def decided_workload(target_key: str | None) -> ObjectRef | None:
@@ -193,8 +202,9 @@ class RepairDecider:
         diagnosed = await self.diagnosed(session, incident)
         chosen = self.plan(incident, diagnosed)
         if isinstance(chosen, list):
-            reasons = ("no playbook matches this incident", *chosen)
-            return RepairDecision(Verdict.NO_PLAYBOOK, None, reasons, dry_run=dry_run)
+            return RepairDecision(
+                Verdict.NO_PLAYBOOK, None, (no_playbook_reason(chosen),), dry_run=dry_run
+            )
         playbook, plan = chosen
         finding = playbook.acted_on(diagnosed) if playbook.match.causes else None
         reasons = (f"playbook {playbook.id} matches; target {plan.target_key}",)
