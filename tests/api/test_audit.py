@@ -62,8 +62,16 @@ async def test_mutations_are_audited(
         ("admin", "job.retry", f"job:{job_id}", "ok", "req-retry-1"),
         ("admin", "token.revoke", "token:alpha", "ok", "req-revoke-1"),
         ("admin", "token.create", "token:alpha", "ok", "req-create-1"),
+        # The first admin token, minted at the first start, is in the log too (issue 18).
+        ("bootstrap", "token.create", "token:admin", "ok", None),
     ]
-    assert [e["detail"] for e in entries] == [{"kind": "test.kind"}, {}, {"role": "viewer"}]
+    assert [e["detail"] for e in entries] == [
+        {"kind": "test.kind"},
+        {},
+        {"role": "viewer"},
+        {"role": "admin"},
+    ]
+    assert [e["door"] for e in entries] == ["api", "api", "api", "system"]
     ids = [e["id"] for e in entries]
     assert ids == sorted(ids, reverse=True)
     assert all(e["at"] for e in entries)
@@ -94,7 +102,10 @@ async def test_failed_mutations_leave_no_entry(
     not_dead = await client.post("/api/v1/jobs/424242/retry", headers=admin_headers)
     assert [duplicate.status_code, missing.status_code, not_dead.status_code] == [409, 404, 404]
     entries = (await client.get("/api/v1/audit", headers=admin_headers)).json()
-    assert [(e["action"], e["target"]) for e in entries] == [("token.create", "token:once")]
+    assert [(e["action"], e["target"]) for e in entries] == [
+        ("token.create", "token:once"),
+        ("token.create", "token:admin"),  # the first start's
+    ]
 
 
 async def test_actor_is_the_calling_token(
@@ -126,6 +137,7 @@ async def test_actor_is_the_calling_token(
     assert [(e["actor"], e["target"]) for e in creations.json()] == [
         ("boss", "token:beta"),
         ("admin", "token:boss"),
+        ("bootstrap", "token:admin"),
     ]
     both = await client.get(
         "/api/v1/audit",
@@ -149,7 +161,10 @@ async def test_paging_with_before_id_and_limit(
         )
         assert response.status_code == 201
     everything = (await client.get("/api/v1/audit", headers=admin_headers)).json()
-    assert [e["target"] for e in everything] == [f"token:page-{i}" for i in range(6, -1, -1)]
+    assert [e["target"] for e in everything] == [
+        *(f"token:page-{i}" for i in range(6, -1, -1)),
+        "token:admin",  # the first start's
+    ]
 
     pages: list[list[dict[str, Any]]] = []
     params: dict[str, int] = {"limit": 3}
@@ -159,7 +174,7 @@ async def test_paging_with_before_id_and_limit(
             break
         pages.append(page)
         params = {"limit": 3, "before_id": page[-1]["id"]}
-    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [len(page) for page in pages] == [3, 3, 2]
     assert [e["id"] for page in pages for e in page] == [e["id"] for e in everything]
 
     below = await client.get(
@@ -202,7 +217,7 @@ async def test_limit_at_maximum_is_accepted(
 ) -> None:
     response = await client.get("/api/v1/audit", params={"limit": 1000}, headers=admin_headers)
     assert response.status_code == 200
-    assert response.json() == []
+    assert [e["target"] for e in response.json()] == ["token:admin"]
 
 
 async def test_since_filter(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
@@ -239,7 +254,7 @@ async def test_since_needs_a_timezone(
     # A time without a zone is ambiguous: the client gets a 422, never a 500.
     assert response.status_code == status, response.text
     if status == 200:
-        assert [e["target"] for e in response.json()] == ["token:recent"]
+        assert [e["target"] for e in response.json()] == ["token:recent", "token:admin"]
     else:
         assert response.json()["error"] == "validation_error"
         assert [item["loc"] for item in response.json()["detail"]] == [["query", "since"]]
@@ -253,7 +268,7 @@ async def test_largest_before_id_is_accepted(
         "/api/v1/audit", params={"before_id": 2**31 - 1}, headers=admin_headers
     )
     assert response.status_code == 200
-    assert [e["target"] for e in response.json()] == ["token:t"]
+    assert [e["target"] for e in response.json()] == ["token:t", "token:admin"]
 
 
 @pytest.mark.parametrize(("job_id", "status"), [(2**31 - 1, 404), (2**31, 422), (2**63, 422)])
@@ -269,7 +284,7 @@ async def test_retry_with_out_of_range_job_id(
         assert response.json()["error"] == "validation_error"
         assert [item["loc"] for item in response.json()["detail"]] == [["path", "job_id"]]
     entries = (await client.get("/api/v1/audit", headers=admin_headers)).json()
-    assert entries == []
+    assert [e["target"] for e in entries] == ["token:admin"]  # only the first start's
 
 
 async def test_retry_of_a_job_that_is_not_dead_is_409(
@@ -285,4 +300,4 @@ async def test_retry_of_a_job_that_is_not_dead_is_409(
         "detail": f"job {job_id} is queued; only dead jobs can be retried",
     }
     entries = (await client.get("/api/v1/audit", headers=admin_headers)).json()
-    assert [e["action"] for e in entries] == ["job.retry"]
+    assert [e["action"] for e in entries] == ["job.retry", "token.create"]

@@ -587,7 +587,7 @@ async def test_concurrent_creates_of_one_name_conflict_cleanly(
     listed = await client.get("/api/v1/tokens", headers=admin_headers)
     assert [t["name"] for t in listed.json()] == ["admin", "race"]
     audit = await client.get("/api/v1/audit", headers=admin_headers)
-    assert [e["target"] for e in audit.json()] == ["token:race"]
+    assert [e["target"] for e in audit.json()] == ["token:race", "token:admin"]
 
 
 async def test_concurrent_bootstrap_creates_one_admin(settings: Settings, runtime: Runtime) -> None:
