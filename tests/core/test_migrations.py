@@ -11,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from awoooi import models
@@ -104,7 +104,7 @@ async def version_rows(engine: AsyncEngine) -> list[str]:
 
 
 def test_head_revision_is_the_newest_script() -> None:
-    assert migrate.head_revision() == "0016"
+    assert migrate.head_revision() == "0017"
     assert (migrate.migrations_dir() / "env.py").is_file()
 
 
@@ -273,3 +273,60 @@ async def test_0016_adds_storms_and_keeps_every_incident_row(engine: AsyncEngine
 
     await downgrade(engine, "0013")
     assert await statuses(engine) == (["running"], ["succeeded", "running"])
+
+
+_STORM_CHILD = (
+    "INSERT INTO incidents (human_id, title, severity, status, affected_services, labels,"
+    " annotations, symptoms, symptoms_hash, source, occurrences, first_seen, last_seen,"
+    " created_at, updated_at, kind, parent_id) SELECT 'INC-2', 'child', 'low', 'open', '[]',"
+    " '{}', '{}', '{}', 'h', 'test', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP,"
+    " CURRENT_TIMESTAMP, 'incident', id FROM incidents WHERE human_id = 'INC-1'"
+)
+_EVENT = (
+    "INSERT INTO incident_events (incident_id, at, actor, event, from_status, to_status, detail)"
+    " SELECT id, CURRENT_TIMESTAMP, 'test', 'status_changed', 'open', 'repairing', '{}'"
+    " FROM incidents WHERE human_id = 'INC-1'"
+)
+
+
+async def incident_rows(engine: AsyncEngine) -> list[tuple[str, str, str | None]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT i.human_id, i.status, p.human_id FROM incidents i "
+                "LEFT JOIN incidents p ON p.id = i.parent_id ORDER BY i.human_id"
+            )
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def test_0017_allows_awaiting_approval_and_keeps_every_incident_row(
+    engine: AsyncEngine,
+) -> None:
+    await migrate.upgrade(engine, "0016")
+    async with engine.begin() as conn:
+        for statement in (_INCIDENT, _REPAIR, *_STEPS, _STORM_CHILD, _EVENT):
+            await conn.execute(text(statement))
+    # Refused by the CHECK (and on PostgreSQL by the column's length first).
+    with pytest.raises(DBAPIError):
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE incidents SET status = 'awaiting_approval'"))
+
+    await migrate.upgrade(engine)
+    # Rebuilding `incidents` on SQLite keeps its repairs, steps, timeline and storm children.
+    assert await statuses(engine) == (["running"], ["succeeded", "running"])
+    assert await incident_rows(engine) == [("INC-1", "repairing", None), ("INC-2", "open", "INC-1")]
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE incidents SET status = 'awaiting_approval'"))
+        await conn.execute(text("UPDATE incident_events SET to_status = 'awaiting_approval'"))
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE incidents SET status = 'waiting'"))
+
+    await downgrade(engine, "0016")
+    # The older schema's closest word for a wait: open.
+    assert await incident_rows(engine) == [("INC-1", "open", None), ("INC-2", "open", "INC-1")]
+    assert await statuses(engine) == (["running"], ["succeeded", "running"])
+    async with engine.connect() as conn:
+        moved = await conn.execute(text("SELECT from_status, to_status FROM incident_events"))
+        assert [tuple(row) for row in moved] == [("open", "open")]

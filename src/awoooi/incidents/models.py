@@ -23,13 +23,18 @@ class Severity(StrEnum):
 
 
 class IncidentStatus(StrEnum):
-    """open -> diagnosing -> repairing -> resolved | escalated."""
+    """open -> diagnosing -> repairing | awaiting_approval | escalated -> resolved."""
 
     OPEN = "open"
     DIAGNOSING = "diagnosing"
     REPAIRING = "repairing"
     RESOLVED = "resolved"
     ESCALATED = "escalated"
+    AWAITING_APPROVAL = "awaiting_approval"
+
+
+# Long enough for every status ("awaiting_approval" is 17 characters).
+STATUS_LENGTH = 24
 
 
 class IncidentKind(StrEnum):
@@ -50,6 +55,7 @@ ACTIVE_STATUSES = (
     IncidentStatus.OPEN,
     IncidentStatus.DIAGNOSING,
     IncidentStatus.REPAIRING,
+    IncidentStatus.AWAITING_APPROVAL,
     IncidentStatus.ESCALATED,
 )
 
@@ -63,7 +69,8 @@ class Incident(Base):
             "severity IN ('critical', 'high', 'medium', 'low', 'info')", name="severity"
         ),
         CheckConstraint(
-            "status IN ('open', 'diagnosing', 'repairing', 'resolved', 'escalated')",
+            "status IN ('open', 'diagnosing', 'repairing', 'resolved', 'escalated', "
+            "'awaiting_approval')",
             name="status",
         ),
         CheckConstraint("kind IN ('incident', 'storm')", name="kind"),
@@ -81,7 +88,7 @@ class Incident(Base):
     title: Mapped[str] = mapped_column(String(512))
     severity: Mapped[Severity] = mapped_column(EnumText(Severity, 16))
     status: Mapped[IncidentStatus] = mapped_column(
-        EnumText(IncidentStatus, 16), default=IncidentStatus.OPEN
+        EnumText(IncidentStatus, STATUS_LENGTH), default=IncidentStatus.OPEN
     )
     affected_services: Mapped[list[str]] = mapped_column(JSONType, default=list)
     namespace: Mapped[str | None] = mapped_column(String(253), nullable=True)
@@ -151,10 +158,10 @@ class IncidentEvent(Base):
     actor: Mapped[str] = mapped_column(String(128))
     event: Mapped[str] = mapped_column(String(64))
     from_status: Mapped[IncidentStatus | None] = mapped_column(
-        EnumText(IncidentStatus, 16), nullable=True
+        EnumText(IncidentStatus, STATUS_LENGTH), nullable=True
     )
     to_status: Mapped[IncidentStatus | None] = mapped_column(
-        EnumText(IncidentStatus, 16), nullable=True
+        EnumText(IncidentStatus, STATUS_LENGTH), nullable=True
     )
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
