@@ -123,7 +123,7 @@ class Runtime:
             threshold=incidents.storm_threshold,
             window=incidents.storm_window,
             channels=self.notify_policy,
-            public_url=self.settings.knowledge.public_url,
+            public_url=self.settings.public_url,
         )
         return StormGrouper(policy, on_storm=self._queue_diagnosis)
 
@@ -248,7 +248,7 @@ class Runtime:
             kube_client=kube,
             diagnosis_source=cluster_source,
             git=git if git is not None else GitCli(),
-            notify_policy=NotifyPolicy(settings.notify, settings.knowledge.public_url),
+            notify_policy=NotifyPolicy(settings.notify, settings.public_url),
         )
         NotificationSender(runtime.notifiers).register(runtime.registry)
         runtime.router = Router(
@@ -265,7 +265,7 @@ class Runtime:
             policy=DiagnosisPolicy(
                 use_model=settings.ai.diagnose_incidents,
                 max_prompt_chars=settings.ai.max_prompt_chars,
-                public_url=settings.knowledge.public_url,
+                public_url=settings.public_url,
             ),
             after=after,
         ).register(runtime.registry)
@@ -279,7 +279,7 @@ class Runtime:
                 repair=settings.repair,
                 anti_pattern_days=settings.knowledge.anti_pattern_days,
                 channels=runtime.notify_policy,
-                public_url=settings.knowledge.public_url,
+                public_url=settings.public_url,
             ),
             kube=runtime.kube,
         )
@@ -292,7 +292,7 @@ class Runtime:
             reader=runtime.cluster_reader,
             router=runtime.router,
             channels=runtime.notify_policy,
-            public_url=settings.knowledge.public_url,
+            public_url=settings.public_url,
         ).register(runtime.registry)
         RetentionPruner(runtime.session_factory, runtime.retention_policy).register(
             runtime.registry

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from awoooi.adapters.settings import KubeSettings
@@ -19,6 +21,16 @@ from awoooi.notify.settings import NotifySettings
 from awoooi.repair.settings import RepairSettings
 from awoooi.retention.settings import RetentionSettings
 from awoooi.symptoms.mapping import SymptomSettings
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+
+
+def public_base_url(value: str) -> str:
+    """An http(s) base URL without its trailing slash (links are built as base + path)."""
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL, e.g. https://awoooi.example.com")
+    return value.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -34,6 +46,12 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".awoooi"), description="State directory (SQLite file, admin token).")
     database_url: SecretStr | None = Field(
         None, description="SQLAlchemy async URL; default sqlite+aiosqlite under `home`."
+    )
+    public_url: str = Field(
+        DEFAULT_PUBLIC_URL,
+        max_length=2048,
+        description="Base URL people use to reach awoooi: every notification links to its "
+        "incident, repair or review through it (Telegram link buttons need https).",
     )
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8080, ge=1, le=65535, description="Port `serve` binds.")
@@ -65,6 +83,23 @@ class Settings(BaseSettings):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return public_base_url(value)
+
+    @model_validator(mode="after")
+    def _moved_keys(self) -> Settings:
+        # `knowledge.public_url` became the top-level `public_url`: an old config keeps working
+        # (with a warning at start, see `config_warnings`) unless the new key is set too.
+        old = self.knowledge.public_url
+        if old is not None and "public_url" not in self.model_fields_set:
+            try:
+                self.public_url = public_base_url(old)
+            except ValueError as exc:
+                raise ValueError(f"knowledge.public_url {exc}") from None
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: SecretStr | None) -> SecretStr | None:
@@ -95,6 +130,26 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Plain Settings() reads the environment only; load_settings() adds the YAML file below it.
         return (init_settings, env_settings)
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """What a start logs as warnings: deprecated keys in use, and settings that work but
+    will not do what was probably meant."""
+    found = []
+    if settings.knowledge.public_url is not None:
+        found.append(
+            "knowledge.public_url (env AWOOOI_KNOWLEDGE__PUBLIC_URL) is deprecated: set "
+            "public_url (env AWOOOI_PUBLIC_URL) instead"
+        )
+    if "telegram" in settings.notify.used_channels() and not settings.public_url.startswith(
+        "https://"
+    ):
+        found.append(
+            f"public_url is {settings.public_url}, not https: Telegram refuses link buttons to "
+            "it, so Telegram notifications carry the links as text only; set public_url to the "
+            "https address people reach awoooi at"
+        )
+    return found
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:

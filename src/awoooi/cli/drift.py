@@ -159,7 +159,7 @@ async def _run(
                     report,
                     levels=drift.notify_levels,
                     channels=runtime.notify_policy,
-                    public_url=settings.knowledge.public_url,
+                    public_url=settings.public_url,
                 )
             saved.report_id = record.id
             saved.item_ids = [item.id for item in items]

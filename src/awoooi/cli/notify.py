@@ -61,7 +61,7 @@ def telegram_setup(
     ctx: typer.Context,
     url: Annotated[
         str | None,
-        typer.Option(help="Public base URL Telegram calls (default: knowledge.public_url)."),
+        typer.Option(help="Public base URL Telegram calls (default: public_url)."),
     ] = None,
 ) -> None:
     """Register awoooi's webhook with Telegram (setWebhook with the secret token)."""
@@ -69,7 +69,7 @@ def telegram_setup(
     telegram = settings.notify.telegram
     if telegram.bot_token is None or telegram.webhook_secret is None:
         raise fail("set notify.telegram.bot_token and notify.telegram.webhook_secret first")
-    base = (url or settings.knowledge.public_url).rstrip("/")
+    base = (url or settings.public_url).rstrip("/")
     if not base.startswith("https://"):
         raise fail(f"Telegram only calls https:// webhooks; got {base!r} (use --url)")
     target = base + WEBHOOK_PATH

@@ -18,8 +18,8 @@ class KnowledgeSettings(BaseModel):
     anti_pattern_days: float = Field(
         7.0, gt=0, le=365, description="How long a published anti-pattern blocks the same fix."
     )
-    public_url: str = Field(
-        "http://127.0.0.1:8080",
+    public_url: str | None = Field(
+        None,
         max_length=2048,
-        description="Base URL people use to reach awoooi (links in review cards).",
+        description="Deprecated: use the top-level `public_url` (still read when that is unset).",
     )

@@ -29,7 +29,7 @@ class NotifyPolicy:
                 continue
             if any(fnmatchcase(kind, pattern) for pattern in route.kinds):
                 chosen.extend(route.channels)
-        return list(dict.fromkeys(chosen or self.settings.channels))
+        return list(dict.fromkeys(chosen or self.settings.default_channels()))
 
     @property
     def action_ttl(self) -> timedelta:

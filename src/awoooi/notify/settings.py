@@ -60,8 +60,10 @@ class Route(_Section):
 class NotifySettings(_Section):
     """Notification channels and routing (config section `notify`)."""
 
-    channels: list[ChannelName] = Field(
-        default=["log"], description="Channels for notifications no route matches."
+    channels: list[ChannelName] | None = Field(
+        default=None,
+        description="Channels for notifications no route matches; unset: every configured "
+        "channel (`log`, and `telegram`, `slack`, `webhook` once their credentials are set).",
     )
     routes: list[Route] = Field(
         default_factory=list,
@@ -82,7 +84,7 @@ class NotifySettings(_Section):
 
     @model_validator(mode="after")
     def _configured(self) -> NotifySettings:
-        used = set(self.channels) | {name for route in self.routes for name in route.channels}
+        used = set(self.default_channels()) | {n for route in self.routes for n in route.channels}
         missing = []
         if "telegram" in used and (self.telegram.bot_token is None or not self.telegram.chat_id):
             missing.append("notify.telegram.bot_token and notify.telegram.chat_id")
@@ -94,7 +96,23 @@ class NotifySettings(_Section):
             raise ValueError("a channel in use is not configured: set " + "; ".join(missing))
         return self
 
+    def configured_channels(self) -> list[ChannelName]:
+        """The channels whose credentials are set (`log` needs none)."""
+        configured: list[ChannelName] = ["log"]
+        if self.telegram.bot_token is not None and self.telegram.chat_id:
+            configured.append("telegram")
+        if self.slack.webhook_url is not None:
+            configured.append("slack")
+        if self.webhook.url and self.webhook.secret is not None:
+            configured.append("webhook")
+        return configured
+
+    def default_channels(self) -> list[ChannelName]:
+        """Where a notification no route matches goes: `channels` when given, else every
+        configured channel (setting a bot token and chat id is enough to get Telegram)."""
+        return list(self.channels) if self.channels is not None else self.configured_channels()
+
     def used_channels(self) -> list[str]:
         """Every channel any notification may go to."""
-        names = dict.fromkeys([*self.channels, *(c for r in self.routes for c in r.channels)])
-        return list(names)
+        routed = (c for r in self.routes for c in r.channels)
+        return list(dict.fromkeys([*self.default_channels(), *routed]))
