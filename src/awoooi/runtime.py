@@ -266,12 +266,16 @@ class Runtime:
                 use_model=settings.ai.diagnose_incidents,
                 max_prompt_chars=settings.ai.max_prompt_chars,
                 public_url=settings.public_url,
+                channels=runtime.notify_policy,
             ),
             after=after,
         ).register(runtime.registry)
-        KnowledgeHarvester(runtime.router, settings.knowledge, runtime.notify_policy).register(
-            runtime.registry
-        )
+        KnowledgeHarvester(
+            runtime.router,
+            settings.knowledge,
+            runtime.notify_policy,
+            public_url=settings.public_url,
+        ).register(runtime.registry)
         runtime.repair_service = RepairService(
             runtime.session_factory,
             catalog,

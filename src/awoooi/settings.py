@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
-
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from awoooi.core.db import transaction
 from awoooi.core.jobs import enqueue
@@ -256,7 +256,16 @@ async def test_slow_nemotron_diagnosis_comes_from_ollama(
     assert ollama_server.last_request.json["stream"] is False
 
 
-async def test_no_local_model_is_a_rejection_a_notice_naming_the_incident_and_rules(
+async def notices(runtime: Runtime) -> list[Notification]:
+    async with runtime.session_factory() as session:
+        return list(await session.scalars(select(Notification).order_by(Notification.id)))
+
+
+def status_changes(events: list[dict[str, Any]]) -> list[tuple[str | None, str | None]]:
+    return [(e["from_status"], e["to_status"]) for e in events if e["event"] == "status_changed"]
+
+
+async def test_no_local_model_and_no_repair_escalate_in_one_notice_naming_the_incident(
     runtime: Runtime,
     client: httpx.AsyncClient,
     headers_for: TokenFactory,
@@ -269,7 +278,8 @@ async def test_no_local_model_is_a_rejection_a_notice_naming_the_incident_and_ru
 
     await runtime.worker().run_until_idle()
 
-    rejected, diagnosed = ai_events(await timeline(client, headers_for, human_id))
+    events = await timeline(client, headers_for, human_id)
+    rejected, diagnosed = ai_events(events)
     assert rejected["event"] == "diagnosis_rejected"
     assert rejected["detail"]["attempts"] == [
         {"provider": "nemotron", "reason": "HTTP 500"},
@@ -279,25 +289,30 @@ async def test_no_local_model_is_a_rejection_a_notice_naming_the_incident_and_ru
     # The findings are the diagnosis.
     assert diagnosed["event"] == "diagnosis"
     assert diagnosed["detail"]["by"] == "rules"
-
-    async with runtime.session_factory() as session:
-        notices = list(
-            await session.scalars(select(Notification).where(Notification.kind == "ai.rejected"))
-        )
-    assert len(notices) == len(runtime.settings.notify.channels) == 1
-    notice = notices[0]
+    # No cluster, so no playbook can run either: a human must take it (issue 18).
     incident = await shown(client, headers_for, human_id)
-    # The notice names the incident (id and title) and carries what the rules found.
+    assert incident["status"] == "escalated"
+    assert status_changes(events) == [("open", "diagnosing"), ("diagnosing", "escalated")]
+
+    # ONE notice says both, naming the incident: not a rejection notice and then another.
+    (notice,) = await notices(runtime)
+    assert notice.kind == "incident.escalated"
     assert notice.title == (
-        f"diagnose rejected: no local model available: {human_id} {incident['title']}"
+        f"{human_id}: escalated to a human: diagnosis rejected, no automatic repair"
     )
-    assert "Target: Deployment shop/checkout" in notice.text
-    assert "Finding:" in notice.text
-    assert "nemotron: HTTP 500" in notice.text
-    assert "ollama: the answer is not JSON" in notice.text
+    text = notice.text
+    assert f"Incident: {human_id} {incident['title']}\n" in text
+    assert "Namespace: shop  Service: checkout" in text
+    assert f"Link: http://127.0.0.1:8080/api/v1/incidents/{human_id}" in text
+    assert "Diagnosis: diagnose rejected: no local model available" in text
+    assert "- nemotron: HTTP 500" in text
+    assert "- ollama: the answer is not JSON" in text
+    assert "Target: Deployment shop/checkout" in text
+    assert "Finding:" in text
+    assert "Repair: no playbook matches this incident" in text
     prompt = openai_server.last_request.json["messages"][-1]["content"]
-    assert prompt not in notice.text
-    assert "SRE assistant" not in notice.text
+    assert prompt not in text
+    assert "SRE assistant" not in text
     assert notice.status == "sent"  # the worker delivered it through the log channel
 
     # A second run adds no second event and no second notification.
@@ -306,12 +321,55 @@ async def test_no_local_model_is_a_rejection_a_notice_naming_the_incident_and_ru
         await enqueue(session, DIAGNOSE_JOB, {"incident_id": job.payload["incident_id"]})
     await runtime.worker().run_until_idle()
     assert len(ai_events(await timeline(client, headers_for, human_id))) == 2
-    async with runtime.session_factory() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.kind == "ai.rejected")
-        )
-    assert count == 1
+    assert len(await notices(runtime)) == 1
     assert len(openai_server.chat_requests) == 1
+
+    # Asked again by a person, a rejection is told at once (no decision follows it).
+    operator = await headers_for(Role.OPERATOR)
+    again = await client.post(f"/api/v1/incidents/{human_id}/diagnose", headers=operator)
+    assert again.status_code == 200, again.text
+    await runtime.worker().run_until_idle()
+    assert [n.kind for n in await notices(runtime)] == ["incident.escalated", "ai.rejected"]
+    assert (await shown(client, headers_for, human_id))["status"] == "escalated"
+
+
+async def test_a_rejection_without_a_repair_decision_is_told_at_once_and_the_incident_reopens(
+    settings: Settings,
+    openai_server: OpenAIServer,
+    ollama_server: OllamaServer,
+) -> None:
+    openai_server.status = 500
+    ollama_server.malformed = "json"
+    quiet = settings.model_copy(
+        update={"repair": settings.repair.model_copy(update={"on_new_incident": False})}
+    )
+    runtime = Runtime.from_settings(quiet)
+    await runtime.migrate()
+    try:
+        alert = am_alert(pod=POD)
+        payload = AlertmanagerWebhook.model_validate(am_payload([alert]))
+        async with transaction(runtime.session_factory) as session:
+            result = await runtime.incident_ingestor.ingest(
+                session, from_alertmanager(payload), actor="test"
+            )
+        (human_id,) = result.incidents
+        await runtime.worker().run_until_idle()
+        async with runtime.session_factory() as session:
+            incident = await repository.get_by_human_id(session, human_id, with_timeline=True)
+        assert incident is not None
+        (notice,) = await notices(runtime)
+    finally:
+        await runtime.dispose()
+    assert incident.status == "open"
+    changes = [(e.from_status, e.to_status) for e in incident.events if e.to_status]
+    assert changes == [(None, "open"), ("open", "diagnosing"), ("diagnosing", "open")]
+    assert notice.kind == "ai.rejected"
+    assert notice.title == f"{human_id}: diagnose rejected: no local model available"
+    assert f"Incident: {human_id} {incident.title}\n" in notice.text
+    assert "Namespace: shop  Service: checkout" in notice.text
+    assert "- nemotron: HTTP 500" in notice.text
+    assert "Finding:" in notice.text
+    assert [b["label"] for b in notice.buttons] == ["Open incident"]
 
 
 async def test_prompt_redacts_secrets_in_annotations(
@@ -546,6 +604,9 @@ async def test_secrets_reach_no_notice_no_model_and_no_stored_diagnosis(
             "model": [r.json for r in openai_server.chat_requests],
         }
     )
-    assert any(n.kind == "ai.rejected" for n in notices)
+    # Rejected, and no playbook can run without a cluster client: one escalation notice,
+    # carrying the findings.
+    assert [n.kind for n in notices] == ["incident.escalated"]
+    assert "Finding: DEPENDENCY_FAILURE" in notices[0].text
     for secret in (*SECRETS, "Sup3rS3cretDbPass", "sk_live_" + "Z9" * 12):
         assert secret not in said

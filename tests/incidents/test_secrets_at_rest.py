@@ -224,7 +224,8 @@ async def test_notifications_carry_the_stored_redacted_title(
     ollama_server: OllamaServer,
     webhook_receiver: RecordingServer,
 ) -> None:
-    # No local model answers, so the diagnosis is rejected and a notice names the incident.
+    # No local model answers, so the diagnosis is rejected and a notice names the incident
+    # (with no cluster no playbook can run either: the one notice escalates it).
     openai_server.status = 500
     ollama_server.malformed = "json"
     (human_id,) = (await post_alerts(client, headers_for, [leaky_alert()]))["incidents"]
@@ -238,7 +239,11 @@ async def test_notifications_carry_the_stored_redacted_title(
     posts = [request for request in webhook_receiver.requests if request.path == "/hook"]
     assert posts, "the rejection notice was not delivered"
     bodies = [json.loads(request.body) for request in posts]
-    assert any(body["title"].endswith(f"{human_id} {stored_title}") for body in bodies)
+    assert any(
+        body["title"].startswith(f"{human_id}: ")
+        and f"Incident: {human_id} {stored_title}\n" in body["text"]
+        for body in bodies
+    )
     for request in posts:
         assert_no_secret(request.body.decode())
     # The model, asked first, was sent the same redacted incident.

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +25,7 @@ from awoooi.notify.channels.webhook import (
     WebhookNotifier,
     verify,
 )
-from awoooi.notify.routing import NotifyPolicy
+from awoooi.notify.routing import NotifyPolicy, Scope
 from awoooi.notify.settings import NotifySettings, WebhookSettings
 from tests.helpers.telegram_api import FakeTelegramAPI
 from tests.notify.conftest import BOT_TOKEN, CHAT_ID, WEBHOOK_SECRET
@@ -42,10 +42,16 @@ CONFIGURED: dict[str, Any] = {
 }
 
 
-def policy(routes: list[dict[str, Any]], channels: list[str] | None = None) -> NotifyPolicy:
+LOG_ONLY = ("log",)
+
+
+def policy(
+    routes: list[dict[str, Any]], channels: Sequence[str] | None = LOG_ONLY
+) -> NotifyPolicy:
+    """Every channel configured; the defaults `channels` (None: unset)."""
     values: dict[str, Any] = {"routes": routes, **CONFIGURED}
     if channels is not None:
-        values["channels"] = channels
+        values["channels"] = list(channels)
     return NotifyPolicy(NotifySettings(**values), "https://awoooi.example/")
 
 
@@ -98,6 +104,49 @@ def test_the_defaults_when_no_route_matches_or_there_are_none() -> None:
     assert defaults.select("incident.opened", Severity.HIGH) == ["log", "slack"]
     # A matching route replaces the defaults; it does not add to them.
     assert defaults.select("repair.failed", Severity.HIGH) == ["telegram"]
+
+
+def test_unset_defaults_are_every_configured_channel() -> None:
+    # Issue 18: a bot token and a chat id were set, and everything still went to `log` only.
+    assert policy([], None).select("x", Severity.INFO) == ["log", "telegram", "slack", "webhook"]
+    telegram_only = NotifySettings(telegram=CONFIGURED["telegram"])
+    assert telegram_only.default_channels() == ["log", "telegram"]
+    assert NotifySettings().default_channels() == ["log"]
+    # Half a configuration is no channel (and no error while nothing names it).
+    assert NotifySettings(telegram={"bot_token": BOT_TOKEN}).default_channels() == ["log"]
+    assert NotifySettings(webhook={"url": "https://x.example"}).default_channels() == ["log"]
+    # An explicit list wins, even an empty one.
+    assert NotifySettings(channels=["slack"], **CONFIGURED).default_channels() == ["slack"]
+    assert NotifySettings(channels=[], **CONFIGURED).default_channels() == []
+    assert NotifySettings(**CONFIGURED).used_channels() == ["log", "telegram", "slack", "webhook"]
+
+
+SHOP_ROUTES: list[dict[str, Any]] = [
+    {"namespaces": ["shop", "shop-*"], "channels": ["slack"]},
+    {"kinds": ["repair.*"], "services": ["pay*"], "channels": ["webhook"]},
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "scope", "expected"),
+    [
+        # The shop team's incidents go to their Slack, whatever the kind.
+        ("repair.failed", Scope("shop", ("checkout",)), ["slack"]),
+        ("incident.escalated", Scope("shop-eu", ()), ["slack"]),
+        # Their payment service's repairs also to the webhook: every matching route counts.
+        ("repair.blocked", Scope("shop", ("cart", "payments")), ["slack", "webhook"]),
+        ("repair.blocked", Scope("billing", ("payments",)), ["webhook"]),
+        ("incident.escalated", Scope("billing", ("payments",)), ["log"]),
+        # A notice about no incident (a drift report) matches only `*`.
+        ("drift.report", Scope(), ["log"]),
+        ("drift.report", None, ["log"]),
+        ("repair.failed", Scope("shopping", ()), ["log"]),
+    ],
+)
+def test_routes_group_incident_notices_by_namespace_and_service(
+    kind: str, scope: Scope | None, expected: list[str]
+) -> None:
+    assert policy(SHOP_ROUTES).select(kind, Severity.HIGH, scope) == expected
 
 
 def test_a_route_with_repeated_channels_sends_once_per_channel() -> None:

@@ -353,11 +353,17 @@ async def test_a_drafted_runbook_becomes_one_telegram_card_with_working_buttons(
     assert preview in visible
 
     buttons = buttons_of(call)
-    assert list(buttons) == ["Approve", "Reject", "Open draft"]
+    assert list(buttons) == ["Approve", "Reject", "Open draft", "Open incident"]
     assert buttons["Open draft"] == {
         "text": "Open draft",
         "url": f"{PUBLIC_URL}/api/v1/knowledge/{drafted.entry_id}",
     }
+    # The card names the incident it came from and links to it (issue 18).
+    incident_url = buttons["Open incident"]["url"]
+    human_id = incident_url.rsplit("/", 1)[-1]
+    assert incident_url == f"{PUBLIC_URL}/api/v1/incidents/{human_id}"
+    assert f"Incident: {human_id} " in visible
+    assert "Namespace: shop  Service: web" in visible
     approve, reject = drafted.approve, drafted.reject
     assert approve != reject
     for data in (approve, reject):
@@ -671,7 +677,8 @@ async def test_a_risky_repair_is_approved_from_its_card_and_runs(
     assert call.params["chat_id"] == CHAT_ID
     assert call.params["parse_mode"] == "HTML"
     buttons = buttons_of(call)
-    assert list(buttons) == ["Approve", "Reject"]
+    assert list(buttons) == ["Approve", "Reject", "Open incident"]
+    assert buttons["Open incident"]["url"].startswith(f"{PUBLIC_URL}/api/v1/incidents/INC-")
     [telegram] = [
         n for n in await notifications(runtime, "repair.approval") if n.channel == "telegram"
     ]

@@ -216,7 +216,7 @@ async def test_a_restart_during_a_step_with_a_side_effect_interrupts_the_repair(
     assert "2. http.request" in note.text
     assert "/heal/web" in note.text
     assert "POST" in note.text
-    assert [button["label"] for button in note.buttons] == ["Open repair"]
+    assert [button["label"] for button in note.buttons] == ["Open repair", "Open incident"]
 
     # The timeline and the audit say so.
     found = await incident(runtime, human_id)

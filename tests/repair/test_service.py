@@ -972,8 +972,8 @@ async def test_without_a_cluster_kube_playbooks_are_not_tried(
         assert (decided.verdict, decided.status) == ("NO_PLAYBOOK", "no_playbook")
         # One clear reason, not "no playbook matches" next to the playbook that matched.
         assert decided.reasons == [
-            "no playbook can be used: restart-crashloop matches but needs a Kubernetes "
-            "cluster, and none is configured (kube.server, kube.kubeconfig, kube.in_cluster)"
+            "no playbook can be used: restart matches but needs a Kubernetes cluster, and "
+            "none is configured (kube.server, kube.kubeconfig, kube.in_cluster)"
         ]
         # A playbook without kube steps still runs.
         ping = await decide(runtime, await fire(runtime, alertname="Ping"), service)

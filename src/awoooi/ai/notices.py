@@ -8,7 +8,7 @@ from awoooi.ai.intents import Intent
 from awoooi.ai.router import Attempt, RejectionHook, RejectionSubject, rejection_text
 from awoooi.core.db import transaction
 from awoooi.notify.base import Button, Severity
-from awoooi.notify.routing import ChannelChoice
+from awoooi.notify.routing import ChannelChoice, Scope
 from awoooi.notify.service import notify
 
 REJECTION_KIND = "ai.rejected"
@@ -30,6 +30,11 @@ def rejection_notifier(
             body = "\n".join([*subject.lines, body] if subject.lines else [body])
             if subject.link:
                 buttons.append(Button(label="Open", url=subject.link))
+        scope = (
+            Scope(namespace=subject.namespace, services=subject.services)
+            if subject is not None
+            else None
+        )
         async with transaction(session_factory) as session:
             await notify(
                 session,
@@ -39,6 +44,7 @@ def rejection_notifier(
                 channels=channels,
                 severity=Severity.HIGH,
                 buttons=buttons,
+                scope=scope,
             )
 
     return send

@@ -65,6 +65,12 @@ class RejectionSubject:
     title: str
     lines: tuple[str, ...] = ()
     link: str | None = None
+    # The caller tells a human itself (in its own transaction, perhaps together with what
+    # follows): the router's rejection hook stays silent.
+    caller_notifies: bool = False
+    # Where it happened, for notification routes that match a namespace or a service.
+    namespace: str | None = None
+    services: tuple[str, ...] = ()
 
 
 RejectionHook = Callable[[Intent, tuple[Attempt, ...], RejectionSubject | None], Awaitable[None]]
@@ -264,7 +270,7 @@ class Router:
         log.warning(
             "request rejected", intent=intent.value, providers=[a.provider for a in attempts]
         )
-        if self._on_reject is not None:
+        if self._on_reject is not None and not (subject is not None and subject.caller_notifies):
             try:
                 await self._on_reject(intent, attempts, subject)
             except Exception:  # the rejection itself must still reach the caller (logged)

@@ -24,7 +24,7 @@ from awoooi.notify import endpoints as notify_endpoints
 from awoooi.repair import endpoints as repair_endpoints
 from awoooi.retention.schedule import run_schedule as run_retention_schedule
 from awoooi.runtime import Runtime
-from awoooi.settings import Settings
+from awoooi.settings import Settings, config_warnings
 
 log = get_logger(__name__)
 
@@ -45,6 +45,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = redact_url(str(active.engine.url))
         log.info("starting", version=awoooi.__version__, database=database)
+        for warning in config_warnings(settings):
+            log.warning("configuration", problem=warning)
         if run_migrations:
             await active.migrate()
         await active.ensure_admin_token()

@@ -163,6 +163,10 @@ def worker(
     """Run job workers only (scale-out), until SIGTERM or Ctrl-C."""
     settings = settings_from(ctx, config)
     from awoooi.runtime import Runtime
+    from awoooi.settings import config_warnings
+
+    for warning in config_warnings(settings):
+        log.warning("configuration", problem=warning)
 
     async def main() -> None:
         runtime = Runtime.from_settings(settings)

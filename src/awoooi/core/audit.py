@@ -24,6 +24,7 @@ __all__ = [
     "Caller",
     "Door",
     "Outcome",
+    "add_audit",
     "list_audit",
     "record_audit",
     "record_refusal",
@@ -52,6 +53,22 @@ async def record_audit(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add an audit entry to the caller's transaction."""
+    entry = add_audit(session, caller, action=action, target=target, outcome=outcome, detail=detail)
+    await session.flush()
+    return entry
+
+
+def add_audit(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    action: str,
+    target: str,
+    outcome: Outcome = Outcome.OK,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Add an audit entry to the caller's transaction, written with its next flush (a batch
+    of decisions flushes once)."""
     entry = AuditEntry(
         at=utcnow(),
         actor=caller.actor[:128],
@@ -64,7 +81,6 @@ async def record_audit(
         request_id=caller.request_id,
     )
     session.add(entry)
-    await session.flush()
     return entry
 
 

@@ -4,7 +4,12 @@ target, findings and evidence, summarised on the incident's timeline.
 Code collects the evidence (the cluster when one is configured, the knowledge base, drift, how
 similar incidents ended), the rules name the likely causes, and the local model only explains.
 With no model — rejected, or `ai.diagnose_incidents: false` — the findings are the diagnosis;
-a rejection still tells a human, naming the incident and its top findings.
+a rejection still tells a human, naming the incident and its top findings: at once when no repair
+decision follows, else with the decision (`diagnosis.rejections`).
+
+The incident is `diagnosing` while its first diagnosis runs (committed before the evidence is
+collected, so lists show it); the repair decision moves it on, or it is `open` again when none
+follows.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.ai.router import RejectionSubject
-from awoooi.core.audit import Caller, record_audit
+from awoooi.core.audit import Caller, Door, record_audit
 from awoooi.core.errors import AwoooiError
-from awoooi.core.jobs import JobContext, JobRegistry, enqueue
+from awoooi.core.jobs import JobContext, JobFailure, JobRegistry, enqueue
 from awoooi.core.logging import get_logger
 from awoooi.diagnosis import repository
 from awoooi.diagnosis.errors import DiagnosisInputError
@@ -27,15 +32,19 @@ from awoooi.diagnosis.evidence import EvidenceBook, EvidenceProvider
 from awoooi.diagnosis.model import Cause, Finding, Investigation, Target
 from awoooi.diagnosis.models import DiagnosisRecord
 from awoooi.diagnosis.prompt import DEFAULT_MAX_CHARS
+from awoooi.diagnosis.rejections import notify_rejection, rejection_of, untold_rejection
 from awoooi.diagnosis.service import ChatRouter, explain, investigate, rules_diagnosis
 from awoooi.diagnosis.source import ClusterSource
-from awoooi.incidents.models import Incident
-from awoooi.incidents.service import add_event, get_incident
+from awoooi.incidents.models import Incident, IncidentStatus
+from awoooi.incidents.notices import incident_link
+from awoooi.incidents.service import add_event, advance, get_incident
+from awoooi.notify.routing import ChannelChoice
 
 log = get_logger(__name__)
 
 DIAGNOSE_JOB = "incident.diagnose"
 ACTOR = "ai:diagnose"
+CALLER = Caller(ACTOR, Door.SYSTEM)
 # Findings carried by the timeline event and a rejection notice (all are stored).
 SHOWN_FINDINGS = 3
 MAX_EVENT_SUMMARY = 2_000
@@ -56,6 +65,8 @@ class DiagnosisPolicy:
     use_model: bool = True
     max_prompt_chars: int = DEFAULT_MAX_CHARS
     public_url: str = "http://127.0.0.1:8080"
+    # Where a rejection notice goes when no repair decision follows to tell it.
+    channels: ChannelChoice = ("log",)
 
 
 def incident_brief(incident: Incident) -> dict[str, Any]:
@@ -167,8 +178,8 @@ class IncidentDiagnoser:
         self._after = after
 
     def register(self, registry: JobRegistry) -> None:
-        """Register the job handler."""
-        registry.register(DIAGNOSE_JOB, self.run)
+        """Register the job handler (and what a dead job leaves behind)."""
+        registry.register(DIAGNOSE_JOB, self.run, on_failure=self._failed)
 
     async def run(self, ctx: JobContext) -> None:
         """Diagnose once (or again on request); the next step is queued after the first one."""
@@ -184,10 +195,60 @@ class IncidentDiagnoser:
             await self._skip_storm_child(ctx.session, incident)
             return
         requested_by = str(ctx.payload.get("requested_by") or ACTOR)
-        await self.diagnose(ctx.session, incident, requested_by=requested_by)
+        started = await advance(
+            ctx.session,
+            incident,
+            IncidentStatus.DIAGNOSING,
+            caller=CALLER,
+            reason="diagnosis started" if not again else f"diagnosis asked by {requested_by}",
+        )
+        if started is not None:
+            # The job boundary commits: lists show `diagnosing` while the evidence is read and
+            # the model thinks, not only once the diagnosis is stored.
+            await ctx.session.commit()
+        record = await self.diagnose(ctx.session, incident, requested_by=requested_by)
         if self._after is not None and not again:
-            # The next step (the repair decision) is queued in the same transaction.
+            # The next step (the repair decision) is queued in the same transaction; it moves
+            # the incident on and tells a human about a rejection.
             await self._after(ctx.session, incident)
+            return
+        await self._done(ctx.session, incident, record)
+
+    async def _done(
+        self, session: AsyncSession, incident: Incident, record: DiagnosisRecord
+    ) -> None:
+        """No repair decision follows: the incident is open again, and a rejection is told."""
+        if incident.status == IncidentStatus.DIAGNOSING:
+            await advance(
+                session,
+                incident,
+                IncidentStatus.OPEN,
+                caller=CALLER,
+                reason="diagnosed; no automatic repair decision follows",
+            )
+        if await untold_rejection(session, incident) is not None:
+            await notify_rejection(
+                session,
+                incident,
+                record,
+                channels=self.policy.channels,
+                public_url=self.policy.public_url,
+            )
+
+    async def _failed(self, session: AsyncSession, failure: JobFailure) -> None:
+        """A dead diagnosis job leaves no incident `diagnosing` forever."""
+        if not failure.dead:
+            return
+        incident = await get_incident(session, int(failure.payload["incident_id"]))
+        if incident is None or incident.status != IncidentStatus.DIAGNOSING:
+            return
+        await advance(
+            session,
+            incident,
+            IncidentStatus.OPEN,
+            caller=CALLER,
+            reason=f"the diagnosis failed: {failure.error[:500]}",
+        )
 
     @staticmethod
     async def _skip_storm_child(session: AsyncSession, incident: Incident) -> None:
@@ -267,13 +328,19 @@ class IncidentDiagnoser:
             reason = "model not asked (ai.diagnose_incidents is false)"
             diagnosis = rules_diagnosis(investigation, reason=reason)
         record = self._record(incident, investigation, diagnosis, resolved, requested_by, reply)
+        attempts = [
+            {"provider": a.provider, "reason": a.reason or a.error_class}
+            for a in getattr(reply, "attempts", ())
+        ]
+        if reply is not None and reply.rejected:
+            # Told later, once: by the repair decision, or when the job ends without one.
+            record.answer = {
+                **record.answer,
+                "rejected": rejection_of(reply.error, attempts, told=False),
+            }
         session.add(record)
         await session.flush()
         if reply is not None and reply.rejected:
-            attempts = [
-                {"provider": a.provider, "reason": a.reason or a.error_class}
-                for a in getattr(reply, "attempts", ())
-            ]
             add_event(
                 session,
                 incident,
@@ -291,8 +358,11 @@ class IncidentDiagnoser:
         lines += [f"Finding: {f.cause.value} ({f.confidence:.2f}): {f.summary}" for f in findings]
         if not findings:
             lines.append("Finding: none of the rules named a cause")
-        link = f"{self.policy.public_url.rstrip('/')}/api/v1/incidents/{incident.human_id}"
-        return RejectionSubject(f"{incident.human_id} {incident.title}", tuple(lines), link)
+        link = incident_link(self.policy.public_url, incident.human_id)
+        # This job tells a human itself, in its own transaction (`diagnosis.rejections`).
+        return RejectionSubject(
+            f"{incident.human_id} {incident.title}", tuple(lines), link, caller_notifies=True
+        )
 
     @staticmethod
     def _record(

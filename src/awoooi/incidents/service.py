@@ -1,4 +1,9 @@
-"""Incident life cycle: ingestion with dedup and grouping, status changes, the timeline."""
+"""Incident life cycle: ingestion with dedup and grouping, status changes, the timeline.
+
+open -> diagnosing -> repairing | awaiting_approval | escalated -> resolved. Every change of
+status is made here (`change_status`, or `advance` for an automatic step), with its timeline
+entry and its audit record in the caller's transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from awoooi.core.after_commit import after_commit
-from awoooi.core.audit import Caller, record_audit
+from awoooi.core.audit import Caller, Door, add_audit, record_audit
 from awoooi.core.db import utcnow
 from awoooi.core.errors import ConflictError, NotFoundError
 from awoooi.core.locks import lock_names
@@ -35,30 +40,24 @@ from awoooi.symptoms import SymptomPattern, SymptomSettings, pattern_from_alert
 
 MAX_TITLE_CHARS = 512
 
-# Which status may follow which; resolved is final (a new alert opens a new incident).
+# Which status may follow which. `open` is also where an incident waits for a person with no
+# automatic step ahead (diagnosed without a repair, a repair done while alerts still fire, an
+# approval that expired); `escalated` is handed to humans and only resolves; resolved is final
+# (a new alert opens a new incident).
+_S = IncidentStatus
 TRANSITIONS: dict[IncidentStatus, frozenset[IncidentStatus]] = {
-    IncidentStatus.OPEN: frozenset(
-        {
-            IncidentStatus.DIAGNOSING,
-            IncidentStatus.REPAIRING,
-            IncidentStatus.RESOLVED,
-            IncidentStatus.ESCALATED,
-        }
+    _S.OPEN: frozenset(
+        {_S.DIAGNOSING, _S.REPAIRING, _S.AWAITING_APPROVAL, _S.ESCALATED, _S.RESOLVED}
     ),
-    IncidentStatus.DIAGNOSING: frozenset(
-        {
-            IncidentStatus.REPAIRING,
-            IncidentStatus.RESOLVED,
-            IncidentStatus.ESCALATED,
-            IncidentStatus.OPEN,
-        }
+    _S.DIAGNOSING: frozenset(
+        {_S.OPEN, _S.REPAIRING, _S.AWAITING_APPROVAL, _S.ESCALATED, _S.RESOLVED}
     ),
-    IncidentStatus.REPAIRING: frozenset(
-        {IncidentStatus.RESOLVED, IncidentStatus.ESCALATED, IncidentStatus.OPEN}
-    ),
-    IncidentStatus.ESCALATED: frozenset({IncidentStatus.RESOLVED}),
-    IncidentStatus.RESOLVED: frozenset(),
+    _S.REPAIRING: frozenset({_S.OPEN, _S.ESCALATED, _S.RESOLVED}),
+    _S.AWAITING_APPROVAL: frozenset({_S.OPEN, _S.REPAIRING, _S.ESCALATED, _S.RESOLVED}),
+    _S.ESCALATED: frozenset({_S.RESOLVED}),
+    _S.RESOLVED: frozenset(),
 }
+STATUS_EVENT = "status_changed"
 
 
 @dataclass
@@ -145,7 +144,8 @@ class IncidentIngestor:
         self, session: AsyncSession, alerts: Sequence[Alert], *, actor: str
     ) -> IngestOutcome:
         """Apply a batch of alerts in the caller's transaction (all or nothing); the metrics
-        count it once that transaction commits."""
+        count it once that transaction commits. `actor` is the sender's token name (alerts
+        arrive through the API)."""
         # Before anything is computed or stored: secrets never reach the database.
         alerts = redact_alerts(alerts)
         outcome = IngestOutcome(alerts=len(alerts))
@@ -177,8 +177,9 @@ class IncidentIngestor:
         for incident in await batch.write():
             if self._on_opened is not None:
                 await self._on_opened(session, incident)  # e.g. queue its diagnosis
+        caller = Caller(actor, Door.API)
         for incident in batch.resolved_incidents:
-            await resolve_parent_when_done(session, incident, actor=actor)  # storms
+            await resolve_parent_when_done(session, incident, caller=caller)  # storms
         await session.flush()
         outcome.incidents = [incident.human_id for incident in batch.touched]
         after_commit(session, outcome.count)
@@ -217,6 +218,8 @@ class _Batch:
     resolved_incidents: list[Incident] = field(default_factory=list)
     # Stored incidents whose counters this batch changed (written by one UPDATE).
     seen_again: dict[Incident, None] = field(default_factory=dict)
+    # Status changes made, audited with the batch's write.
+    changes: list[tuple[Incident, StatusChange]] = field(default_factory=list)
 
     @classmethod
     async def load(
@@ -314,12 +317,13 @@ class _Batch:
             _Entry(
                 incident,
                 utcnow(),
-                "status_changed",
+                STATUS_EVENT,
                 change.detail,
                 from_status=change.from_status,
                 to_status=change.to_status,
             )
         )
+        self.changes.append((incident, change))
         self.resolved_incidents.append(incident)
         outcome.resolved += 1
 
@@ -354,6 +358,9 @@ class _Batch:
                 for entry in self.entries
             ],
         )
+        caller = Caller(self.actor, Door.API)
+        for incident, change in self.changes:
+            add_audit(session, caller, **status_audit(incident, change))
         await session.flush()
         return self.opened
 
@@ -547,29 +554,56 @@ def transition(
     return StatusChange(current, to, {"reason": redact(reason)} if reason else {})
 
 
-def change_status(
+def status_audit(incident: Incident, change: StatusChange) -> dict[str, Any]:
+    """The audit record of a status change: `incident.<new status>` on the incident."""
+    return {
+        "action": f"incident.{change.to_status.value}",
+        "target": f"incident:{incident.human_id}",
+        "detail": {"from": change.from_status.value, **change.detail},
+    }
+
+
+async def change_status(
     session: AsyncSession,
     incident: Incident,
     to: IncidentStatus,
     *,
-    actor: str,
+    caller: Caller,
     reason: str | None = None,
-) -> None:
-    """Move an incident to `to` if the life cycle allows it, and record it on the timeline."""
+) -> StatusChange:
+    """Move an incident to `to` if the life cycle allows it (ConflictError otherwise), with its
+    timeline entry and audit record."""
     change = transition(incident, to, reason=reason)
     add_event(
         session,
         incident,
-        actor=actor,
-        event="status_changed",
+        actor=caller.actor,
+        event=STATUS_EVENT,
         from_status=change.from_status,
         to_status=change.to_status,
         detail=change.detail,
     )
+    await record_audit(session, caller, **status_audit(incident, change))
+    return change
+
+
+async def advance(
+    session: AsyncSession,
+    incident: Incident,
+    to: IncidentStatus,
+    *,
+    caller: Caller,
+    reason: str,
+) -> StatusChange | None:
+    """An automatic step of the life cycle: taken when the incident's status allows it, else
+    skipped (a person, or an earlier step, moved the incident elsewhere first)."""
+    if incident.status == to or to not in TRANSITIONS[incident.status]:
+        return None
+    return await change_status(session, incident, to, caller=caller, reason=reason)
 
 
 async def resolve_parent_when_done(
-    session: AsyncSession, incident: Incident, *, actor: str
+    session: AsyncSession, incident: Incident, *, caller: Caller
 ) -> None:
     """A resolved child's parent (its storm) resolves with the last of its children."""
     if incident.parent_id is None or incident.status is not IncidentStatus.RESOLVED:
@@ -580,8 +614,8 @@ async def resolve_parent_when_done(
     parent = await repository.get_by_id(session, incident.parent_id)
     if parent is None or parent.status is IncidentStatus.RESOLVED:
         return
-    change_status(
-        session, parent, IncidentStatus.RESOLVED, actor=actor, reason="all its incidents resolved"
+    await change_status(
+        session, parent, IncidentStatus.RESOLVED, caller=caller, reason="all its incidents resolved"
     )
 
 
@@ -599,16 +633,9 @@ async def set_status(
         raise NotFoundError(f"no incident {human_id}")
     await lock_names(session, [f"incident:{incident.id}"])
     await session.refresh(incident)
-    change_status(session, incident, to, actor=caller.actor, reason=reason)
-    await resolve_parent_when_done(session, incident, actor=caller.actor)  # storms (issue 17)
+    await change_status(session, incident, to, caller=caller, reason=reason)
+    await resolve_parent_when_done(session, incident, caller=caller)  # storms (issue 17)
     await session.flush()
-    await record_audit(
-        session,
-        caller,
-        action=f"incident.{to.value}",
-        target=f"incident:{human_id}",
-        detail={"reason": reason} if reason else {},
-    )
     return incident
 
 

@@ -20,13 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.incidents import repository
 from awoooi.incidents.models import Incident, IncidentKind, IncidentStatus, Severity
+from awoooi.incidents.notices import incident_link, notify_incident
 from awoooi.incidents.places import StormScope, node_of, places
 from awoooi.incidents.service import add_event, format_human_id
 from awoooi.incidents.severity import most_severe
-from awoooi.notify.base import Button
 from awoooi.notify.base import Severity as NoticeSeverity
 from awoooi.notify.routing import ChannelChoice
-from awoooi.notify.service import notify
 
 ACTOR = "awoooi:storms"
 NOTIFY_KIND = "incident.storm"
@@ -201,7 +200,7 @@ class StormGrouper:
         self, session: AsyncSession, storm: Incident, children: Sequence[Incident], where: str
     ) -> None:
         """The storm's one notification; its children are not notified one by one."""
-        link = f"{self.policy.public_url.rstrip('/')}/api/v1/incidents/{storm.human_id}"
+        link = incident_link(self.policy.public_url, storm.human_id)
         more = len(children) - NAMED_CHILDREN
         lines = [
             f"{len(children)} incidents opened within "
@@ -215,12 +214,13 @@ class StormGrouper:
         if more > 0:
             lines.append(f"... and {more} more")
         lines.append(f"All children: {link} (awoooi incidents show {storm.human_id})")
-        await notify(
+        await notify_incident(
             session,
+            storm,
+            public_url=self.policy.public_url,
             kind=NOTIFY_KIND,
-            title=f"{storm.human_id}: {storm.title}",
-            text="\n".join(lines),
+            title=storm.title,
+            lines=lines,
             channels=self.policy.channels,
             severity=NoticeSeverity(storm.severity),
-            buttons=[Button(label="Open storm", url=link)],
         )

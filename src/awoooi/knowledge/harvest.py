@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.ai.intents import Intent
-from awoooi.ai.router import Router
+from awoooi.ai.router import RejectionSubject, Router
 from awoooi.core.jobs import JobContext, JobRegistry, enqueue
 from awoooi.core.logging import get_logger
 from awoooi.core.redact import redact
 from awoooi.incidents import service as incidents
 from awoooi.incidents.models import Incident
+from awoooi.incidents.notices import incident_header, incident_link, notify_incident
 from awoooi.knowledge import service
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
 from awoooi.knowledge.settings import KnowledgeSettings
@@ -126,11 +127,17 @@ class KnowledgeHarvester:
     """The two harvest jobs."""
 
     def __init__(
-        self, router: Router | None, settings: KnowledgeSettings, channels: ChannelChoice
+        self,
+        router: Router | None,
+        settings: KnowledgeSettings,
+        channels: ChannelChoice,
+        *,
+        public_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self._router = router
         self._settings = settings
         self._channels = channels
+        self._public_url = public_url.rstrip("/")
 
     def register(self, registry: JobRegistry) -> None:
         """Register both job kinds."""
@@ -140,21 +147,25 @@ class KnowledgeHarvester:
     async def generate_runbook(self, ctx: JobContext) -> None:
         """A successful repair -> AUTO_RUNBOOK in DRAFT and a review card."""
         report = RepairReport.from_payload(ctx.payload)
-        entry = await self._harvest(ctx.session, report, EntryType.AUTO_RUNBOOK)
-        if entry is None:
+        harvested = await self._harvest(ctx.session, report, EntryType.AUTO_RUNBOOK)
+        if harvested is None:
             return
-        link = f"{self._settings.public_url.rstrip('/')}/api/v1/knowledge/{entry.id}"
-        await notify(
+        entry, incident = harvested
+        link = f"{self._public_url}/api/v1/knowledge/{entry.id}"
+        await self._notify(
             ctx.session,
+            incident,
+            report,
             kind="knowledge.review",
             title=f"Runbook draft to review: {entry.title}",
-            text=(
+            lines=[
                 f"Incident {report.incident_id} was repaired by playbook {report.playbook_id} "
-                f"in {report.execution_ms} ms. A runbook draft (entry {entry.id}) needs review:\n"
-                f"{entry.content[:600]}\n\nApprove: awoooi kb approve {entry.id}\n"
-                f"Reject: awoooi kb reject {entry.id} --reason '...'"
-            ),
-            channels=self._channels,
+                f"in {report.execution_ms} ms. A runbook draft (entry {entry.id}) needs review:",
+                entry.content[:600],
+                "",
+                f"Approve: awoooi kb approve {entry.id}",
+                f"Reject: awoooi kb reject {entry.id} --reason '...'",
+            ],
             severity=Severity.INFO,
             # Action buttons name what they do; a channel that can press them (Telegram)
             # turns them into callbacks, the others show the CLI lines above.
@@ -168,27 +179,67 @@ class KnowledgeHarvester:
     async def generate_anti_pattern(self, ctx: JobContext) -> None:
         """A failed repair -> ANTI_PATTERN published at once and a notice."""
         report = RepairReport.from_payload(ctx.payload)
-        entry = await self._harvest(ctx.session, report, EntryType.ANTI_PATTERN)
-        if entry is None:
+        harvested = await self._harvest(ctx.session, report, EntryType.ANTI_PATTERN)
+        if harvested is None:
             return
+        entry, incident = harvested
         days = self._settings.anti_pattern_days
-        await notify(
+        await self._notify(
             ctx.session,
+            incident,
+            report,
             kind="knowledge.anti_pattern",
             title=f"Anti-pattern published: {report.playbook_id} failed",
-            text=(
+            lines=[
                 f"Playbook {report.playbook_id} failed on incident {report.incident_id}: "
                 f"{report.error or 'see steps'}. For {days:g} days, alerts with the same "
                 f"symptoms ({report.symptoms_hash}) will not be repaired automatically; "
                 f"a human will be asked. Entry {entry.id}."
-            ),
-            channels=self._channels,
+            ],
             severity=Severity.HIGH,
+        )
+
+    async def _notify(
+        self,
+        session: AsyncSession,
+        incident: Incident | None,
+        report: RepairReport,
+        *,
+        kind: str,
+        title: str,
+        lines: Sequence[str],
+        severity: Severity,
+        buttons: Sequence[Button] = (),
+    ) -> None:
+        """A harvest notice names its incident and links to it (when it still exists)."""
+        if incident is not None:
+            await notify_incident(
+                session,
+                incident,
+                public_url=self._public_url,
+                kind=kind,
+                title=title,
+                lines=lines,
+                channels=self._channels,
+                severity=severity,
+                buttons=buttons,
+            )
+            return
+        # Retention deleted the incident meanwhile: its id is all that is left to name.
+        await notify(
+            session,
+            kind=kind,
+            title=f"{report.incident_id}: {title}",
+            text="\n".join(lines),
+            channels=self._channels,
+            severity=severity,
+            buttons=buttons,
         )
 
     async def _harvest(
         self, session: AsyncSession, report: RepairReport, entry_type: EntryType
-    ) -> KnowledgeEntry | None:
+    ) -> tuple[KnowledgeEntry, Incident | None] | None:
+        """The new entry and its incident, or None for a retried job (the entry exists)."""
         key = harvest_key(report.attempt_id)
         if await service.get_by_harvest_key(session, key) is not None:
             return None  # a retried job: the entry exists, and so do its notifications
@@ -205,7 +256,7 @@ class KnowledgeHarvester:
             content = build(report, incident, self._settings.language)
         verb = "repaired by" if report.success else "failed fix"
         title = f"{incident.title if incident else report.incident_id}: {verb} {report.playbook_id}"
-        return await service.create_entry(
+        entry = await service.create_entry(
             session,
             service.NewEntry(
                 title=title,
@@ -225,6 +276,7 @@ class KnowledgeHarvester:
                 harvest_key=key,
             ),
         )
+        return entry, incident
 
     async def _model_text(
         self,
@@ -240,6 +292,7 @@ class KnowledgeHarvester:
             _prompt(report, incident, sections),
             system=system_prompt(entry_type, self._settings.language),
             task_type="generate_runbook",
+            subject=self._subject(report, incident),
         )
         if not result.success or len(result.text.strip()) < 40:
             log.info(
@@ -250,3 +303,17 @@ class KnowledgeHarvester:
             )
             return None
         return result.text.strip()
+
+    def _subject(self, report: RepairReport, incident: Incident | None) -> RejectionSubject:
+        """What a rejection notice says: which incident's runbook or anti-pattern it was."""
+        fix = f"Text for the {'runbook' if report.success else 'anti-pattern'} of playbook "
+        fix += f"{report.playbook_id}: the template is used instead."
+        if incident is None:
+            return RejectionSubject(report.incident_id, (fix,))
+        return RejectionSubject(
+            f"{incident.human_id} {incident.title}",
+            (*incident_header(incident, self._public_url), fix),
+            incident_link(self._public_url, incident.human_id),
+            namespace=incident.namespace,
+            services=tuple(incident.affected_services),
+        )

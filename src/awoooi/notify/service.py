@@ -15,7 +15,7 @@ from awoooi.notify import repository
 from awoooi.notify.base import Button, Notifier, OutgoingMessage, Severity
 from awoooi.notify.models import Notification, NotificationStatus
 from awoooi.notify.press import create_action, parse_action
-from awoooi.notify.routing import ChannelChoice, NotifyPolicy
+from awoooi.notify.routing import ChannelChoice, NotifyPolicy, Scope
 
 SEND_JOB = "notify.send"
 MAX_TITLE_CHARS = 256
@@ -31,16 +31,18 @@ async def notify(
     channels: ChannelChoice,
     severity: Severity = Severity.INFO,
     buttons: Sequence[Button] = (),
+    scope: Scope | None = None,
 ) -> list[Notification]:
     """Record one notification per channel and queue its delivery in the caller's transaction.
 
-    `channels` is a list of channel names, or the NotifyPolicy that routes by kind and severity
-    and turns action buttons into server-side action records (the button keeps only their id).
+    `channels` is a list of channel names, or the NotifyPolicy that routes by kind, severity and
+    `scope` (the incident's namespace and services) and turns action buttons into server-side
+    action records (the button keeps only their id).
     """
     policy: NotifyPolicy | None = None
     if isinstance(channels, NotifyPolicy):
         policy = channels
-        names = policy.select(kind, severity)
+        names = policy.select(kind, severity, scope)
     else:
         names = list(channels)
     records = []

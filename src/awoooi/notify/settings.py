@@ -50,10 +50,20 @@ class WebhookSettings(_Section):
 
 
 class Route(_Section):
-    """Send notifications of these kinds at or above this severity to these channels."""
+    """Send notifications of these kinds at or above this severity, about incidents in these
+    namespaces and services, to these channels."""
 
     kinds: list[str] = Field(default_factory=lambda: ["*"], description="Kind globs.")
     min_severity: SeverityName = "info"
+    namespaces: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Namespace globs of the incident a notification is about; `*` also takes "
+        "notifications about no incident.",
+    )
+    services: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Service globs (any of the incident's services); `*` takes everything.",
+    )
     channels: list[ChannelName] = Field(min_length=1)
 
 

@@ -207,7 +207,7 @@ class RepairDecider:
             )
         playbook, plan = chosen
         finding = playbook.acted_on(diagnosed) if playbook.match.causes else None
-        reasons = (f"playbook {playbook.id} matches; target {plan.target_key}",)
+        reasons: tuple[str, ...] = (f"playbook {playbook.id} matches; target {plan.target_key}",)
         if finding is not None:
             reasons = (
                 *reasons,

@@ -5,6 +5,11 @@ blocked -> running (claimed under a per-target lock by `RepairRunner`) -> succee
 interrupted (a restart cut a step with side effects short: nothing is learnt, a human is told).
 Every write of this module happens in the caller's transaction and never commits; human
 decisions are audited here, in the same transaction, whatever door they came through.
+
+The incident follows its repair: `repairing` once a repair is decided to run (or approved),
+`awaiting_approval` while one waits for a human, `escalated` when a gate blocks it, it fails or
+is interrupted — or when the diagnosis was rejected and no repair can run (one notification
+says both) — `resolved` after a success once its alerts stopped, else `open` again.
 """
 
 from __future__ import annotations
@@ -24,9 +29,16 @@ from awoooi.core.errors import ConflictError, InvalidInputError, NotFoundError
 from awoooi.core.jobs import JobContext, JobFailure, JobRegistry, enqueue
 from awoooi.core.locks import lock_names
 from awoooi.core.redact import redact, redact_structure
+from awoooi.diagnosis.models import DiagnosisRecord
+from awoooi.diagnosis.rejections import (
+    mark_told,
+    notify_rejection,
+    rejection_lines,
+    untold_rejection,
+)
 from awoooi.incidents import service as incidents
 from awoooi.incidents.models import Incident, IncidentStatus
-from awoooi.incidents.service import TRANSITIONS, add_event, change_status
+from awoooi.incidents.service import add_event, advance
 from awoooi.knowledge.harvest import RepairReport, queue_harvest
 from awoooi.notify.routing import ChannelChoice
 from awoooi.repair import repository
@@ -49,6 +61,7 @@ DECIDE_JOB = "repair.decide"
 EXECUTE_JOB = "repair.execute"
 EXPIRE_JOB = "repair.expire"
 SYSTEM_ACTOR = "awoooi:repair"
+REPAIR_CALLER = Caller(SYSTEM_ACTOR, Door.SYSTEM)
 # A repair job is resumed after a crash, not retried from scratch; a few claims are plenty.
 EXECUTE_JOB_ATTEMPTS = 5
 
@@ -100,11 +113,17 @@ def planned_steps(repair: Repair, plan: ResolvedPlan) -> list[RepairStep]:
     ]
 
 
-def move_incident(session: AsyncSession, incident: Incident, to: IncidentStatus, why: str) -> None:
-    """Change the incident's status when its life cycle allows it (a human may be ahead of us)."""
-    current = incident.status
-    if current is not to and to in TRANSITIONS[current]:
-        change_status(session, incident, to, actor=SYSTEM_ACTOR, reason=why)
+async def move_incident(
+    session: AsyncSession,
+    incident: Incident,
+    to: IncidentStatus,
+    why: str,
+    *,
+    caller: Caller = REPAIR_CALLER,
+) -> None:
+    """Change the incident's status when its life cycle allows it (a human may be ahead of us),
+    with its timeline entry and audit record."""
+    await advance(session, incident, to, caller=caller, reason=why)
 
 
 _STATUS_OF_VERDICT = {
@@ -228,9 +247,15 @@ class RepairService:
                 "reasons": repair.reasons,
             },
         )
+        # A rejected diagnosis nobody was told about yet: this decision tells it.
+        rejection = await untold_rejection(session, incident)
         if status is RepairStatus.BLOCKED and not decision.dry_run:
             # In dry-run the verdict is recorded and nobody is paged: nothing would have run.
-            await self._escalate(session, incident, repair, decision)
+            await self._escalate(session, incident, repair, decision, rejection)
+        elif status is RepairStatus.NO_PLAYBOOK and rejection is not None:
+            # Neither the model nor a playbook: a human must take it (dry-run or not, nothing
+            # would have run), told once with both.
+            await self._escalate(session, incident, repair, decision, rejection)
         elif waits:
             await self.notices.approval_needed(session, incident, repair)
             await enqueue(
@@ -244,8 +269,37 @@ class RepairService:
             await self._queue_execution(session, repair)
         elif status is RepairStatus.DRY_RUN and plan is not None:
             session.add_all(planned_steps(repair, plan))
+        if rejection is not None and rejection.answer["rejected"].get("told") is False:
+            await notify_rejection(
+                session,
+                incident,
+                rejection,
+                channels=self.policy.channels,
+                public_url=self.policy.public_url,
+            )
+        await self._follow_decision(session, incident, repair)
         await session.flush()
         return repair
+
+    async def _follow_decision(
+        self, session: AsyncSession, incident: Incident, repair: Repair
+    ) -> None:
+        """The incident's status after a decision that did not escalate it."""
+        label = f"repair #{repair.id} ({repair.playbook_id})"
+        if repair.status == RepairStatus.QUEUED:
+            await move_incident(
+                session, incident, IncidentStatus.REPAIRING, f"{label} runs without approval"
+            )
+        elif repair.status == RepairStatus.PENDING_APPROVAL:
+            await move_incident(
+                session, incident, IncidentStatus.AWAITING_APPROVAL, f"{label} waits for approval"
+            )
+        elif incident.status == IncidentStatus.DIAGNOSING:
+            # Diagnosed, and nothing runs by itself (no playbook, dry-run): a person's turn.
+            why = repair.reasons[-1] if repair.reasons else repair.status
+            await move_incident(
+                session, incident, IncidentStatus.OPEN, f"no automatic repair: {why}"
+            )
 
     async def _queue_execution(self, session: AsyncSession, repair: Repair) -> None:
         await enqueue(
@@ -257,10 +311,28 @@ class RepairService:
         )
 
     async def _escalate(
-        self, session: AsyncSession, incident: Incident, repair: Repair, decision: RepairDecision
+        self,
+        session: AsyncSession,
+        incident: Incident,
+        repair: Repair,
+        decision: RepairDecision,
+        rejection: DiagnosisRecord | None = None,
     ) -> None:
         reason = decision.reasons[-1]
-        move_incident(session, incident, IncidentStatus.ESCALATED, f"repair blocked: {reason}")
+        if rejection is not None:
+            blocked = repair.status == RepairStatus.BLOCKED
+            why = f"repair blocked: {reason}" if blocked else reason
+            await move_incident(
+                session, incident, IncidentStatus.ESCALATED, f"diagnosis rejected and {why}"
+            )
+            await self.notices.escalated(
+                session, incident, repair, diagnosis=rejection_lines(rejection)
+            )
+            mark_told(rejection)
+            return
+        await move_incident(
+            session, incident, IncidentStatus.ESCALATED, f"repair blocked: {reason}"
+        )
         await self.notices.blocked(
             session,
             incident,
@@ -305,7 +377,9 @@ class RepairService:
         repair.started_at = now
         repair.updated_at = now
         session.add_all(planned_steps(repair, plan))
-        move_incident(session, incident, IncidentStatus.REPAIRING, f"repair #{repair.id} started")
+        await move_incident(
+            session, incident, IncidentStatus.REPAIRING, f"repair #{repair.id} started"
+        )
         add_event(
             session,
             incident,
@@ -366,10 +440,13 @@ class RepairService:
         if repair.success:
             firing = await incidents.firing_alerts(session, incident.id)
             to = IncidentStatus.OPEN if firing else IncidentStatus.RESOLVED
-            move_incident(session, incident, to, f"repair #{repair.id} succeeded")
-            await incidents.resolve_parent_when_done(session, incident, actor=SYSTEM_ACTOR)
+            why = f"repair #{repair.id} succeeded" + ("; its alerts still fire" if firing else "")
+            await move_incident(session, incident, to, why)
+            await incidents.resolve_parent_when_done(session, incident, caller=REPAIR_CALLER)
             return
-        move_incident(session, incident, IncidentStatus.ESCALATED, f"repair #{repair.id} failed")
+        await move_incident(
+            session, incident, IncidentStatus.ESCALATED, f"repair #{repair.id} failed"
+        )
         await self.notices.failed(session, incident, repair)
 
     def resumed(
@@ -428,7 +505,7 @@ class RepairService:
                 "error": repair.error,
             },
         )
-        move_incident(
+        await move_incident(
             session, incident, IncidentStatus.ESCALATED, f"repair #{repair.id} was interrupted"
         )
         await self.notices.interrupted(session, incident, repair, step)
@@ -517,6 +594,15 @@ class RepairService:
         )
         await self._queue_execution(session, repair)
         await self._audit(session, caller, "approve", repair)
+        incident = await incidents.get_incident(session, repair.incident_id)
+        if incident is not None:
+            await move_incident(
+                session,
+                incident,
+                IncidentStatus.REPAIRING,
+                f"repair #{repair.id} approved by {caller.actor}",
+                caller=caller,
+            )
         return repair
 
     async def reject(
@@ -535,6 +621,16 @@ class RepairService:
             note_key="reason",
         )
         await self._audit(session, caller, "reject", repair)
+        incident = await incidents.get_incident(session, repair.incident_id)
+        if incident is not None and incident.status == IncidentStatus.AWAITING_APPROVAL:
+            # A person said no to the fix: the incident is theirs now.
+            await move_incident(
+                session,
+                incident,
+                IncidentStatus.ESCALATED,
+                f"repair #{repair.id} rejected by {caller.actor}: {reason.strip()}",
+                caller=caller,
+            )
         return repair
 
     async def _audit(
@@ -590,6 +686,13 @@ class RepairService:
                 event="repair_expired",
                 detail={"repair_id": repair.id, "expired_at": str(repair.expires_at)},
             )
+            if incident.status == IncidentStatus.AWAITING_APPROVAL:
+                await move_incident(
+                    ctx.session,
+                    incident,
+                    IncidentStatus.OPEN,
+                    f"repair #{repair.id} expired without a decision",
+                )
 
 
 async def queue_decision(session: AsyncSession, incident_id: int) -> int:

@@ -18,7 +18,13 @@ from awoooi.notify.channels.http import ChannelHTTP
 from awoooi.notify.channels.telegram_html import render_card
 from awoooi.notify.settings import TelegramSettings
 
-__all__ = ["CALLBACK_DATA_MAX_BYTES", "TelegramBot", "TelegramNotifier", "inline_button"]
+__all__ = [
+    "CALLBACK_DATA_MAX_BYTES",
+    "TelegramBot",
+    "TelegramNotifier",
+    "inline_button",
+    "telegram_buttons",
+]
 
 log = get_logger("awoooi.notify")
 
@@ -48,6 +54,21 @@ def inline_button(button: Button) -> dict[str, str]:
     if button.url is None:  # Button refuses this; a hand-built one must not become `null`
         raise ValueError(f"button {button.label!r} has neither a url nor an action_id")
     return {"text": button.label, "url": button.url}
+
+
+def telegram_buttons(buttons: Sequence[Button], text: str) -> tuple[list[Button], list[str]]:
+    """The buttons Telegram takes, and text lines for the links it would refuse: a link button
+    must be https (a `public_url` of http://127.0.0.1:8080 would fail the whole message). A
+    link the text already shows is not repeated."""
+    kept: list[Button] = []
+    lines: list[str] = []
+    for button in buttons:
+        if button.action_id is not None or (button.url or "").startswith("https://"):
+            kept.append(button)
+        elif button.url and button.url not in text:
+            lines.append(f"{button.label}: {button.url}")
+            text = f"{text}\n{button.url}"
+    return kept, lines
 
 
 class TelegramBot:
@@ -275,9 +296,11 @@ class TelegramNotifier:
 
     async def send(self, message: OutgoingMessage) -> DeliveryReceipt:
         """Send the card (buttons as callbacks or links), then the full text if it was cut."""
-        title, text = redact(message.title), redact(message.text)
+        buttons, text_links = telegram_buttons(message.buttons, message.text)
+        title = redact(message.title)
+        text = redact("\n".join([message.text, *text_links]) if text_links else message.text)
         html, cut = render_card(title, text)
-        message_id = await self._bot.send_message(self._chat_id, html, buttons=message.buttons)
+        message_id = await self._bot.send_message(self._chat_id, html, buttons=buttons)
         if cut:
             await self._send_full_text(message.notification_id, title, text)
         return DeliveryReceipt(external_id=f"{self._chat_id}:{message_id}")
