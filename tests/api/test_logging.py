@@ -7,6 +7,7 @@ import logging
 import string
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from awoooi.core.logging import (
 )
 from awoooi.runtime import Runtime
 from awoooi.settings import Settings
+from tests.conftest import make_settings
 
 URL_SAFE = string.ascii_letters + string.digits + "-_"
 
@@ -252,3 +254,30 @@ def test_redaction_of_long_unbroken_text_completes() -> None:
         redact_text(blob + " postgresql://u:s3cretpw@h/db")
         == blob + " postgresql://u:[REDACTED:password]@h/db"
     )
+
+
+async def test_start_warns_about_deprecated_keys_and_a_telegram_link_it_would_refuse(
+    tmp_path: Path, database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 18: Telegram configured with public_url left at an http address.
+    configured = make_settings(
+        tmp_path / "home",
+        database_url,
+        notify={"telegram": {"bot_token": "123456:ABC-secret-token", "chat_id": "-100123"}},
+        knowledge={"public_url": "http://awoooi.internal:8080"},
+    )
+    assert configured.public_url == "http://awoooi.internal:8080"
+    start_json_logging(capfd)
+    app = create_app(configured, run_worker=False)
+    async with app.router.lifespan_context(app):
+        pass
+    warnings = [
+        line["problem"]
+        for line in json_lines(capfd.readouterr().err)
+        if line["event"] == "configuration"
+    ]
+    assert [line.split(":")[0] for line in warnings] == [
+        "knowledge.public_url (env AWOOOI_KNOWLEDGE__PUBLIC_URL) is deprecated",
+        "public_url is http",
+    ]
+    assert "Telegram refuses link buttons" in warnings[1]

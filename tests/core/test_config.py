@@ -14,7 +14,7 @@ from awoooi.core.config import MAX_CONFIG_BYTES, JobsSettings
 from awoooi.core.errors import ConfigError
 from awoooi.notify.settings import NotifySettings
 from awoooi.repair.settings import RepairSettings
-from awoooi.settings import Settings, load_settings
+from awoooi.settings import Settings, config_warnings, load_settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -66,8 +66,11 @@ def test_defaults_without_file_or_environment() -> None:
         concurrency=2,
         run_in_serve=True,
     )
-    assert settings.notify == NotifySettings(channels=["log"])
+    assert settings.notify == NotifySettings()
+    assert settings.notify.default_channels() == ["log"]  # every configured channel: log only
     assert settings.repair == RepairSettings(mode="auto")
+    assert settings.public_url == "http://127.0.0.1:8080"
+    assert config_warnings(settings) == []
 
 
 def test_default_database_is_sqlite_under_home(tmp_path: Path) -> None:
@@ -452,6 +455,71 @@ def test_python_object_tag_is_not_constructed(tmp_path: Path) -> None:
 
 
 # --- documentation ------------------------------------------------------------------------------
+
+
+# --- public_url and the channels it links from ------------------------------------------------
+
+
+DEPRECATED = (
+    "knowledge.public_url (env AWOOOI_KNOWLEDGE__PUBLIC_URL) is deprecated: set public_url "
+    "(env AWOOOI_PUBLIC_URL) instead"
+)
+
+
+def test_public_url_is_top_level_and_the_old_key_still_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWOOOI_PUBLIC_URL", "https://awoooi.example/")
+    assert load_settings().public_url == "https://awoooi.example"
+    monkeypatch.delenv("AWOOOI_PUBLIC_URL")
+
+    # The key of earlier releases is read, with a warning at start.
+    old = write_yaml(tmp_path, "knowledge:\n  public_url: https://old.example/awoooi/\n")
+    settings = load_settings(old)
+    assert settings.public_url == "https://old.example/awoooi"
+    assert config_warnings(settings) == [DEPRECATED]
+    monkeypatch.setenv("AWOOOI_KNOWLEDGE__PUBLIC_URL", "https://env.example")
+    assert load_settings().public_url == "https://env.example"
+    monkeypatch.delenv("AWOOOI_KNOWLEDGE__PUBLIC_URL")
+    # The new key wins over the old one.
+    both = "public_url: https://new.example\nknowledge:\n  public_url: https://old.example\n"
+    assert load_settings(write_yaml(tmp_path, both, "both.yaml")).public_url == (
+        "https://new.example"
+    )
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("public_url: awoooi.example\n", "public_url (env AWOOOI_PUBLIC_URL)"),
+        ("public_url: ftp://awoooi.example\n", "public_url (env AWOOOI_PUBLIC_URL)"),
+        ("knowledge:\n  public_url: awoooi.example\n", "knowledge.public_url"),
+    ],
+)
+def test_a_public_url_that_is_no_http_url_is_refused(
+    tmp_path: Path, yaml_text: str, key: str
+) -> None:
+    message = config_error(write_yaml(tmp_path, yaml_text))
+    assert key in message
+    assert "must be an http:// or https:// URL" in message
+
+
+TELEGRAM = "notify:\n  telegram:\n    bot_token: '123:abc'\n    chat_id: '42'\n"
+
+
+def test_telegram_configured_is_a_default_channel_and_wants_an_https_public_url(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(write_yaml(tmp_path, TELEGRAM))
+    assert settings.notify.default_channels() == ["log", "telegram"]
+    (warning,) = config_warnings(settings)
+    assert warning.startswith("public_url is http://127.0.0.1:8080, not https: Telegram refuses")
+    https = load_settings(write_yaml(tmp_path, TELEGRAM + "public_url: https://a.example\n", "s"))
+    assert config_warnings(https) == []
+    # An explicit list still wins: Telegram unused, nothing to warn about.
+    quiet = load_settings(write_yaml(tmp_path, TELEGRAM + "  channels: [log]\n", "quiet.yaml"))
+    assert quiet.notify.default_channels() == ["log"]
+    assert config_warnings(quiet) == []
 
 
 def test_setting_keys_walks_sections() -> None:

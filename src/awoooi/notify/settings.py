@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 ChannelName = Literal["log", "telegram", "slack", "webhook"]
 SeverityName = Literal["critical", "high", "medium", "low", "info"]
@@ -77,7 +78,8 @@ class NotifySettings(_Section):
     )
     routes: list[Route] = Field(
         default_factory=list,
-        description="Routing by kind glob and severity; every matching route's channels are used.",
+        description="Routing by kind glob, severity, and the namespace and service of the "
+        "incident a notification is about; every matching route's channels are used.",
     )
     action_ttl_hours: float = Field(
         24.0, gt=0, le=24 * 30, description="How long a card's Approve / Reject buttons work."
@@ -91,6 +93,20 @@ class NotifySettings(_Section):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        # An optional list is handed over as text when the environment's value is no JSON.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    "not a list: lists set in the environment are JSON, e.g. "
+                    "AWOOOI_NOTIFY__CHANNELS='[\"log\", \"telegram\"]'"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _configured(self) -> NotifySettings:
