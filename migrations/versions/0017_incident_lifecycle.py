@@ -82,7 +82,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # The older schema knows no waiting for an approval: the incident was simply open.
-    op.execute(f"UPDATE incidents SET status = 'open' WHERE status = '{_NEW}'")
-    for column in ("from_status", "to_status"):
-        op.execute(f"UPDATE incident_events SET {column} = 'open' WHERE {column} = '{_NEW}'")
+    op.execute("UPDATE incidents SET status = 'open' WHERE status = 'awaiting_approval'")
+    op.execute(
+        "UPDATE incident_events SET from_status = 'open' WHERE from_status = 'awaiting_approval'"
+    )
+    op.execute(
+        "UPDATE incident_events SET to_status = 'open' WHERE to_status = 'awaiting_approval'"
+    )
     _set_statuses(_STATUSES, _OLD_LENGTH, _NEW_LENGTH)
