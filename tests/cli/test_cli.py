@@ -165,7 +165,12 @@ BAD_ENV = {
     ),
     "typo": ("AWOOOI_JOBS__MAX_ATEMPTS", "3", "jobs.max_atempts (env AWOOOI_JOBS__MAX_ATEMPTS)"),
     "url": ("AWOOOI_DATABASE_URL", "mysql://db/awoooi", "database_url (env AWOOOI_DATABASE_URL)"),
-    "not-json": ("AWOOOI_NOTIFY__CHANNELS", "log", "notify (env AWOOOI_NOTIFY__CHANNELS)"),
+    "not-json": (
+        "AWOOOI_NOTIFY__CHANNELS",
+        "log",
+        "notify.channels (env AWOOOI_NOTIFY__CHANNELS): Value error, not a list: lists set in "
+        "the environment are JSON",
+    ),
 }
 # Every case on one command; the long-running commands get a few (they share settings_from).
 BAD_ENV_CASES = [

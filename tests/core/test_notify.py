@@ -427,7 +427,8 @@ async def test_log_notifier_returns_external_id() -> None:
 
 
 async def test_default_log_channel_end_to_end(settings: Settings, runtime: Runtime) -> None:
-    assert settings.notify.channels == ["log"]
+    assert settings.notify.channels is None  # unset: every configured channel, here `log`
+    assert settings.notify.default_channels() == ["log"]
     [notification_id] = await send_notification(runtime, ["log"])
     assert await runtime.worker().run_until_idle() == 1
     row = await load_notification(runtime, notification_id)

@@ -14,9 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from awoooi.core.audit import SYSTEM_CALLER
 from awoooi.core.jobs import job_for_key
 from awoooi.core.models import AuditEntry, Role
-from awoooi.incidents.service import find_incident
+from awoooi.incidents.models import IncidentStatus
+from awoooi.incidents.service import advance, find_incident
 from awoooi.notify.models import Notification
 from awoooi.runtime import Runtime
 from awoooi.settings import Settings
@@ -350,3 +352,21 @@ async def test_a_storm_child_keeps_its_own_status_and_resolves_its_storm(flow: F
     (change,) = [c for c in await flow.changes(storm["id"]) if c[1] == "resolved"]
     assert change[2].startswith("ingest-")
     assert ("incident.resolved", change[0], change[2], "api") in await flow.audited(storm["id"])
+
+
+async def test_an_automatic_step_never_overwrites_a_change_made_meanwhile(flow: Flow) -> None:
+    # A job holds the incident it read before the alerts resolved it (a diagnosis starting, a
+    # decision escalating): its step must see `resolved`, not write over it.
+    human_id = await flow.fire("Unhandled", namespace="shop2")
+    async with flow.runtime.session_factory() as held:
+        stale = await find_incident(held, human_id)
+        assert stale is not None
+        assert stale.status == "open"
+        await held.commit()  # nothing held meanwhile but the object read
+        await flow.fire("Unhandled", namespace="shop2", status="resolved")
+        for to in (IncidentStatus.DIAGNOSING, IncidentStatus.ESCALATED):
+            step = await advance(held, stale, to, caller=SYSTEM_CALLER, reason="late")
+            assert step is None
+        await held.commit()
+    assert await flow.status(human_id) == "resolved"
+    assert [c[0:2] for c in await flow.changes(human_id)] == [("open", "resolved")]

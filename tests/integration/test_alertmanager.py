@@ -8,6 +8,7 @@ delivers its own webhook payload (version 4) to awoooi with the ingest token.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ ALERTMANAGER = "prometheus-alertmanager"
 DELIVERY_TIMEOUT = 30.0  # a bound on waiting for Alertmanager's webhook, never asserted
 HUMAN_ID = re.compile(r"^INC-\d{8}-\d{4,}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
+UNRESOLVED = {"open", "diagnosing", "escalated"}
 
 KSM = {"job": "kube-state-metrics"}
 CRASH_LOOP_ANNOTATIONS = {
@@ -318,7 +320,9 @@ def test_alertmanager_webhook_opens_groups_and_resolves(
 
     [crash] = by_hash(items, crash_hash)
     assert HUMAN_ID.match(crash["id"]), crash
-    assert crash["status"] == "open"
+    # The in-process worker may already be diagnosing it, or have escalated it (no local model
+    # and no cluster here): unresolved either way.
+    assert crash["status"] in UNRESOLVED
     assert crash["severity"] == "medium"  # severity=warning
     assert crash["affected_services"] == ["web"]
     assert crash["namespace"] == "shop"
@@ -337,7 +341,7 @@ def test_alertmanager_webhook_opens_groups_and_resolves(
     [node] = by_hash(items, node_hash)
     assert HUMAN_ID.match(node["id"]), node
     assert node["id"] != crash["id"]
-    assert node["status"] == "open"
+    assert node["status"] in UNRESOLVED
     assert node["severity"] == "critical"
     assert node["affected_services"] == []
     assert node["namespace"] is None
@@ -382,4 +386,8 @@ def test_alertmanager_webhook_opens_groups_and_resolves(
         for entry in detail.json()["timeline"]
         if entry["event"] == "status_changed"
     ]
-    assert changes == [("open", "resolved")], detail.json()["timeline"]
+    # The in-process worker may have moved it on first (diagnosing, escalated: no model and no
+    # cluster here); every change starts where the last one ended, and the alerts resolve it.
+    assert changes[0][0] == "open", changes
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(changes)), changes
+    assert changes[-1][1] == "resolved", changes

@@ -261,7 +261,9 @@ async def test_model_written_runbook_and_anti_pattern(
             assert record.notification_id == review.id
             assert record.used_at is None
     link = f"http://127.0.0.1:8080/api/v1/knowledge/{runbook.id}"
-    assert {button["url"] for button in review.buttons} == {link}
+    incident_link = f"http://127.0.0.1:8080/api/v1/incidents/{runbook.related_incident_id}"
+    assert {button["url"] for button in review.buttons} == {link, incident_link}
+    assert f"Incident: {runbook.related_incident_id} " in review.text
     assert review.status == "sent"
     (notice,) = await notifications(runtime, "knowledge.anti_pattern")
     assert notice.severity == "high"

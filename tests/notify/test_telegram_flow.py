@@ -706,7 +706,9 @@ async def test_a_risky_repair_is_approved_from_its_card_and_runs(
     assert [(r.method, r.path) for r in heal_server.requests] == [("POST", "/risky/web")]
     audited = await notify_audit(client, admin_headers)
     assert [(a["action"], a["target"], a["outcome"]) for a in audited] == [
-        ("repair.approve", f"repair:{repair_id}", "ok")
+        ("repair.approve", f"repair:{repair_id}", "ok"),
+        # The approval moved the incident on: the approver's change, through the same door.
+        ("incident.repairing", f"incident:{done['incident_id']}", "ok"),
     ]
 
     # Reject on the same card, later: the repair has run, nothing changes.

@@ -218,14 +218,14 @@ class IncidentDiagnoser:
         self, session: AsyncSession, incident: Incident, record: DiagnosisRecord
     ) -> None:
         """No repair decision follows: the incident is open again, and a rejection is told."""
-        if incident.status == IncidentStatus.DIAGNOSING:
-            await advance(
-                session,
-                incident,
-                IncidentStatus.OPEN,
-                caller=CALLER,
-                reason="diagnosed; no automatic repair decision follows",
-            )
+        await advance(
+            session,
+            incident,
+            IncidentStatus.OPEN,
+            caller=CALLER,
+            reason="diagnosed; no automatic repair decision follows",
+            only_from=IncidentStatus.DIAGNOSING,
+        )
         if await untold_rejection(session, incident) is not None:
             await notify_rejection(
                 session,
@@ -240,7 +240,7 @@ class IncidentDiagnoser:
         if not failure.dead:
             return
         incident = await get_incident(session, int(failure.payload["incident_id"]))
-        if incident is None or incident.status != IncidentStatus.DIAGNOSING:
+        if incident is None:
             return
         await advance(
             session,
@@ -248,6 +248,7 @@ class IncidentDiagnoser:
             IncidentStatus.OPEN,
             caller=CALLER,
             reason=f"the diagnosis failed: {failure.error[:500]}",
+            only_from=IncidentStatus.DIAGNOSING,
         )
 
     @staticmethod

@@ -594,12 +594,30 @@ async def advance(
     *,
     caller: Caller,
     reason: str,
+    only_from: IncidentStatus | None = None,
 ) -> StatusChange | None:
-    """An automatic step of the life cycle: taken when the incident's status allows it, else
-    skipped (a person, or an earlier step, moved the incident elsewhere first)."""
-    if incident.status == to or to not in TRANSITIONS[incident.status]:
+    """An automatic step of the life cycle: taken when the incident's status, as committed
+    now, allows it (and is `only_from`, when given); else skipped (its alerts resolved it, a
+    person or an earlier step moved it elsewhere first)."""
+    await lock_current(session, incident)
+    current = incident.status
+    if current == to or to not in TRANSITIONS[current]:
+        return None
+    if only_from is not None and current != only_from:
         return None
     return await change_status(session, incident, to, caller=caller, reason=reason)
+
+
+async def lock_current(session: AsyncSession, incident: Incident) -> None:
+    """Lock the incident until the transaction ends and read its status as committed now: a
+    job holding it since before (a diagnosis, a decision) must not write its step over a
+    change made meanwhile — alerts resolving it would be lost."""
+    await lock_names(session, [f"incident:{incident.id}"])
+    # FOR UPDATE: on PostgreSQL ingestion changes the row without the name lock; SQLite's
+    # write lock, taken just above, already keeps every other writer out.
+    await session.refresh(
+        incident, attribute_names=["status", "resolved_at", "updated_at"], with_for_update=True
+    )
 
 
 async def resolve_parent_when_done(
@@ -612,7 +630,10 @@ async def resolve_parent_when_done(
     if await repository.count_children(session, incident.parent_id, unresolved_only=True):
         return
     parent = await repository.get_by_id(session, incident.parent_id)
-    if parent is None or parent.status is IncidentStatus.RESOLVED:
+    if parent is None:
+        return
+    await lock_current(session, parent)
+    if parent.status is IncidentStatus.RESOLVED:
         return
     await change_status(
         session, parent, IncidentStatus.RESOLVED, caller=caller, reason="all its incidents resolved"

@@ -120,10 +120,11 @@ async def move_incident(
     why: str,
     *,
     caller: Caller = REPAIR_CALLER,
+    only_from: IncidentStatus | None = None,
 ) -> None:
     """Change the incident's status when its life cycle allows it (a human may be ahead of us),
     with its timeline entry and audit record."""
-    await advance(session, incident, to, caller=caller, reason=why)
+    await advance(session, incident, to, caller=caller, reason=why, only_from=only_from)
 
 
 _STATUS_OF_VERDICT = {
@@ -294,11 +295,15 @@ class RepairService:
             await move_incident(
                 session, incident, IncidentStatus.AWAITING_APPROVAL, f"{label} waits for approval"
             )
-        elif incident.status == IncidentStatus.DIAGNOSING:
+        else:
             # Diagnosed, and nothing runs by itself (no playbook, dry-run): a person's turn.
             why = repair.reasons[-1] if repair.reasons else repair.status
             await move_incident(
-                session, incident, IncidentStatus.OPEN, f"no automatic repair: {why}"
+                session,
+                incident,
+                IncidentStatus.OPEN,
+                f"no automatic repair: {why}",
+                only_from=IncidentStatus.DIAGNOSING,
             )
 
     async def _queue_execution(self, session: AsyncSession, repair: Repair) -> None:
@@ -622,7 +627,7 @@ class RepairService:
         )
         await self._audit(session, caller, "reject", repair)
         incident = await incidents.get_incident(session, repair.incident_id)
-        if incident is not None and incident.status == IncidentStatus.AWAITING_APPROVAL:
+        if incident is not None:
             # A person said no to the fix: the incident is theirs now.
             await move_incident(
                 session,
@@ -630,6 +635,7 @@ class RepairService:
                 IncidentStatus.ESCALATED,
                 f"repair #{repair.id} rejected by {caller.actor}: {reason.strip()}",
                 caller=caller,
+                only_from=IncidentStatus.AWAITING_APPROVAL,
             )
         return repair
 
@@ -686,13 +692,13 @@ class RepairService:
                 event="repair_expired",
                 detail={"repair_id": repair.id, "expired_at": str(repair.expires_at)},
             )
-            if incident.status == IncidentStatus.AWAITING_APPROVAL:
-                await move_incident(
-                    ctx.session,
-                    incident,
-                    IncidentStatus.OPEN,
-                    f"repair #{repair.id} expired without a decision",
-                )
+            await move_incident(
+                ctx.session,
+                incident,
+                IncidentStatus.OPEN,
+                f"repair #{repair.id} expired without a decision",
+                only_from=IncidentStatus.AWAITING_APPROVAL,
+            )
 
 
 async def queue_decision(session: AsyncSession, incident_id: int) -> int:
