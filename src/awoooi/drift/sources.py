@@ -4,7 +4,6 @@ dump or the cluster)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,7 @@ from awoooi.core.errors import AwoooiError
 from awoooi.drift.manifests import Manifest, load_directory
 from awoooi.drift.report import ResourceId, ScanProblem
 from awoooi.drift.settings import DriftSettings
-
-_REMOTE = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
+from awoooi.drift.settings import is_git_url as is_git_url  # adopt asks this module
 
 
 class DriftSourceError(AwoooiError):
@@ -35,11 +33,6 @@ class DesiredState:
     problems: list[ScanProblem]
     source: str
     revision: str | None = None
-
-
-def is_git_url(text: str) -> bool:
-    """Whether a desired source is a Git URL (adopt can only write into Git)."""
-    return bool(_REMOTE.match(text))
 
 
 def _inside(root: Path, sub_path: str | None, shown: str) -> Path:
@@ -80,7 +73,7 @@ async def load_desired(
     if exists and ref is None:
         root = local
         repository = await asyncio.to_thread(_repository_root, local) if is_dir else local
-    elif is_dir or _REMOTE.match(desired):
+    elif is_dir or is_git_url(desired):
         try:
             checked = await git.checkout(
                 desired, ref, cache_dir, timeout=settings.git_timeout_seconds
