@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 import awoooi
 from awoooi.cli.context import CliState, out_console
@@ -56,6 +56,19 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def hide_flag_types(command: click.Command) -> None:
+    """Show flags (`--help`, `--dry-run`) without a value type in help, in a whole command tree."""
+    # Typer's rich help prints every option's type, flags included: `--help <bool>` reads as if
+    # the flag took a value. An empty metavar is what the type column then shows.
+    command.get_help_option(command.context_class(command))  # made once, then cached
+    for param in [*command.params, getattr(command, "_help_option", None)]:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        if not isinstance(sub, _Placeholder):
+            hide_flag_types(sub)
+
+
 class _Placeholder(TyperCommand):
     """Stands in for a command not loaded yet; only help listings ever see it."""
 
@@ -75,11 +88,14 @@ class LazyGroup(TyperGroup):
         command = self.commands.get(cmd_name)
         if isinstance(command, _Placeholder) and not self._listing:
             command = self.commands[cmd_name] = self._load(cmd_name)
+        if command is not None and not isinstance(command, _Placeholder):
+            hide_flag_types(command)
         return command
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Help that lists every command from the table, importing none of them."""
         self._listing = True
+        hide_flag_types(self)
         try:
             super().format_help(ctx, formatter)
         finally:
@@ -90,20 +106,23 @@ class LazyGroup(TyperGroup):
         target = getattr(importlib.import_module(module_name), attribute)
         # Built as `app.add_typer(...)` / `app.command(...)` on the root would build it.
         holder = typer.Typer()
+        command: click.Command
         if isinstance(target, typer.Typer):
             holder.add_typer(target, name=name)
-            return typer.main.get_group_from_info(
+            command = typer.main.get_group_from_info(
                 holder.registered_groups[0],
                 pretty_exceptions_short=app.pretty_exceptions_short,
                 suggest_commands=self.suggest_commands,
                 rich_markup_mode=self.rich_markup_mode,
             )
-        holder.command(name)(target)
-        return typer.main.get_command_from_info(
-            holder.registered_commands[0],
-            pretty_exceptions_short=app.pretty_exceptions_short,
-            rich_markup_mode=self.rich_markup_mode,
-        )
+        else:
+            holder.command(name)(target)
+            command = typer.main.get_command_from_info(
+                holder.registered_commands[0],
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=self.rich_markup_mode,
+            )
+        return command
 
 
 app = typer.Typer(
