@@ -11,7 +11,7 @@ import typer.main
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 import awoooi
-from awoooi.cli.context import CliState, out_console
+from awoooi.cli.context import CliState, cli_state, out_console
 
 if TYPE_CHECKING:
     # Typer ships its own copy of click; its groups take that copy's types, not the click package's.
@@ -69,6 +69,72 @@ def hide_flag_types(command: click.Command) -> None:
             hide_flag_types(sub)
 
 
+# The commands that read or act through the backend seam (cli/backend.py): they take --server,
+# --token and --yes after their name too, as users type them (`awoooi incidents list --server
+# URL`). The root's options (and AWOOOI_SERVER / AWOOOI_TOKEN) reach them all the same.
+BACKEND_COMMANDS = {
+    "incidents": {"list", "show"},
+    "repairs": {"list", "show", "approve", "reject"},
+    "playbooks": {"list"},
+    "jobs": {"list", "retry"},
+    "tokens": {"create", "list", "revoke"},
+    "notify": {"list"},
+    "kb": {"list", "search", "show", "approve", "reject"},
+    "drift": {"reports", "show", "rollback", "adopt", "ignore"},
+    "ai": {"providers"},
+}
+
+
+def _remember_server(ctx: typer.Context, value: str | None) -> None:
+    if value:  # unset here: the root's value (or AWOOOI_SERVER) stands
+        cli_state(ctx).server = value
+
+
+def _remember_token(ctx: typer.Context, value: str | None) -> None:
+    if value:
+        cli_state(ctx).token = value
+
+
+def _remember_yes(ctx: typer.Context, value: bool) -> None:
+    if value:
+        cli_state(ctx).yes = True
+
+
+def _backend_options() -> list[click.Parameter]:
+    """Fresh --server, --token and --yes options that write into the root's CliState."""
+    holder = typer.Typer(add_completion=False)
+
+    @holder.command()
+    def options(
+        server: Annotated[
+            str | None,
+            typer.Option(
+                "--server", help=SERVER_HELP, callback=_remember_server, expose_value=False
+            ),
+        ] = None,
+        token: Annotated[
+            str | None,
+            typer.Option("--token", help=TOKEN_HELP, callback=_remember_token, expose_value=False),
+        ] = None,
+        yes: Annotated[
+            bool,
+            typer.Option("--yes", "-y", help=YES_HELP, callback=_remember_yes, expose_value=False),
+        ] = False,
+    ) -> None:
+        """Only its options are used."""
+
+    made = typer.main.get_command(holder).params
+    return [param for param in made if param.name in {"server", "token", "yes"}]
+
+
+def add_backend_options(group: click.Command, name: str) -> None:
+    """Give the backend commands of a loaded group --server, --token and --yes."""
+    leaves = BACKEND_COMMANDS.get(name, set())
+    for leaf_name, leaf in getattr(group, "commands", {}).items():
+        if leaf_name in leaves and not any(param.name == "server" for param in leaf.params):
+            leaf.params.extend(_backend_options())
+
+
 class _Placeholder(TyperCommand):
     """Stands in for a command not loaded yet; only help listings ever see it."""
 
@@ -88,6 +154,7 @@ class LazyGroup(TyperGroup):
         command = self.commands.get(cmd_name)
         if isinstance(command, _Placeholder) and not self._listing:
             command = self.commands[cmd_name] = self._load(cmd_name)
+            add_backend_options(command, cmd_name)
         if command is not None and not isinstance(command, _Placeholder):
             hide_flag_types(command)
         return command
@@ -136,6 +203,11 @@ app = typer.Typer(
 )
 
 
+SERVER_HELP = "Use this awoooi's HTTP API instead of the local database (also AWOOOI_SERVER)."
+TOKEN_HELP = "API token for --server (also AWOOOI_TOKEN)."
+YES_HELP = "Create a new local database if there is none (else the command refuses)."
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -149,9 +221,17 @@ def root(
             dir_okay=False,
         ),
     ] = None,
+    server: Annotated[
+        str | None, typer.Option("--server", envvar="AWOOOI_SERVER", help=SERVER_HELP)
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="AWOOOI_TOKEN", help=TOKEN_HELP, show_envvar=False),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=YES_HELP)] = False,
 ) -> None:
     """awoooi: alerts become incidents, repairs stay safe, every repair teaches."""
-    ctx.obj = CliState(config_file=config)
+    ctx.obj = CliState(config_file=config, server=server or None, token=token or None, yes=yes)
 
 
 @app.command()

@@ -17,6 +17,8 @@ from awoooi.drift.report import ResourceId, ScanProblem
 from awoooi.drift.settings import DriftSettings
 from awoooi.drift.settings import is_git_url as is_git_url  # adopt asks this module
 
+AUTOSCALER_KIND = "HorizontalPodAutoscaler"
+
 
 class DriftSourceError(AwoooiError):
     """A desired or live source cannot be read at all (bad path, unreachable Git or cluster)."""
@@ -112,6 +114,10 @@ class LiveState(Protocol):
         """Live objects of these (apiVersion, kind)s carrying the tracking label."""
         ...
 
+    async def autoscalers(self) -> list[dict[str, Any]]:
+        """Every live HorizontalPodAutoscaler (Git need not hold them to own `replicas`)."""
+        ...
+
 
 def _labelled(obj: dict[str, Any], selector: tuple[str, str]) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
@@ -167,6 +173,14 @@ class DumpState:
             if (group, kind) in wanted and _labelled(obj, selector)
         ]
 
+    async def autoscalers(self) -> list[dict[str, Any]]:
+        """The dump's HorizontalPodAutoscalers."""
+        return [
+            obj
+            for (group, kind, _ns, _name), obj in self.objects.items()
+            if (group, kind) == ("autoscaling", AUTOSCALER_KIND)
+        ]
+
 
 @dataclass
 class ClusterState:
@@ -202,6 +216,14 @@ class ClusterState:
             except KubeError as exc:
                 raise DriftSourceError(f"cannot list {kind}: {exc.detail}") from exc
         return found
+
+    async def autoscalers(self) -> list[dict[str, Any]]:
+        """LIST HorizontalPodAutoscalers; none when they cannot be read (replicas are then
+        compared as any other field, as before)."""
+        try:
+            return await self.reader.list_objects("autoscaling/v2", AUTOSCALER_KIND)
+        except KubeError:
+            return []
 
 
 @dataclass(frozen=True)
