@@ -16,6 +16,7 @@ from awoooi.cli.context import (
     cli_state,
     err_console,
     fail,
+    local_only,
     out_console,
     settings_from,
     with_runtime,
@@ -84,6 +85,7 @@ def chat(
     intent: Annotated[Intent, typer.Option(help="Routing policy to apply.")] = Intent.CHAT,
 ) -> None:
     """Send one prompt through the router and print the answer (recorded in the ledger)."""
+    local_only(ctx, "ai chat")
     settings = settings_from(ctx)
 
     async def action(runtime: Runtime) -> ChatResult:

@@ -249,7 +249,7 @@ class LocalBackend:
         )
 
         async def action(_runtime: Runtime, session: AsyncSession) -> SearchPage:
-            if query.query is not None:
+            if query.query and kb_search.query_terms(query.query):
                 hits, total = await kb_search.search(
                     session, query.query, filters, limit=query.limit, offset=0
                 )

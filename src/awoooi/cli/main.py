@@ -69,7 +69,8 @@ def hide_flag_types(command: click.Command) -> None:
             hide_flag_types(sub)
 
 
-# The commands that read or act through the backend seam (cli/backend.py): they take --server,
+# The commands that read or act through the backend seam (cli/backend.py), and those that only
+# use the local database (they refuse a server; --yes lets them create it): they take --server,
 # --token and --yes after their name too, as users type them (`awoooi incidents list --server
 # URL`). The root's options (and AWOOOI_SERVER / AWOOOI_TOKEN) reach them all the same.
 BACKEND_COMMANDS = {
@@ -79,9 +80,9 @@ BACKEND_COMMANDS = {
     "jobs": {"list", "retry"},
     "tokens": {"create", "list", "revoke"},
     "notify": {"list"},
-    "kb": {"list", "search", "show", "approve", "reject"},
-    "drift": {"reports", "show", "rollback", "adopt", "ignore"},
-    "ai": {"providers"},
+    "kb": {"list", "search", "show", "approve", "reject", "export", "import"},
+    "drift": {"scan", "reports", "show", "rollback", "adopt", "ignore"},
+    "ai": {"providers", "chat"},
 }
 
 
