@@ -156,20 +156,13 @@ READS = [
 def test_reads_print_the_same_locally_and_through_the_server(
     server: Server, tmp_path: Path
 ) -> None:
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        outputs = list(
-            pool.map(
-                lambda command: (
-                    same_output(server, tmp_path, *command),
-                    same_output(server, tmp_path, *command, "--format", "json"),
-                ),
-                [
-                    tuple(
-                        word.format(incident=server.incident, entry=server.entry_id)
-                        for word in command
-                    )
-                    for command in READS
-                ],
+    outputs = []
+    for command in READS:
+        words = [word.format(incident=server.incident, entry=server.entry_id) for word in command]
+        outputs.append(
+            (
+                same_output(server, tmp_path, *words),
+                same_output(server, tmp_path, *words, "--format", "json"),
             )
         )
     for table, as_json in outputs:

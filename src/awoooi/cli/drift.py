@@ -390,7 +390,16 @@ def reports_command(
     if output == "json":
         print_json(page)
         return
-    shown = table("id", "status", "started", "desired", "live", "drifted", "levels")
+    shown = table(
+        "id",
+        "status",
+        "started",
+        "desired",
+        "live",
+        "drifted",
+        "levels",
+        optional=("started", "live"),
+    )
     for row in page.items:
         shown.add_row(
             str(row.id),

@@ -39,8 +39,18 @@ def list_(
     if output == "json":
         print_json(page)
         return
-    # Namespace and occurrences go first when space runs out: the id, status and title stay.
-    shown = table("id", "severity", "status", "services", "seen", "last seen", "title")
+    # On a narrow terminal the services and the count go: the id, status and title stay whole.
+    shown = table(
+        "id",
+        "severity",
+        "status",
+        "services",
+        "seen",
+        "last seen",
+        "title",
+        whole=("severity", "status"),
+        optional=("services", "seen"),
+    )
     for incident in page.items:
         shown.add_row(
             incident.id,

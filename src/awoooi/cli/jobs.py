@@ -28,7 +28,16 @@ def list_(
     if output == "json":
         print_json(found)
         return
-    shown = table("id", "kind", "status", "attempts", "run at", "last error")
+    shown = table(
+        "id",
+        "kind",
+        "status",
+        "attempts",
+        "run at",
+        "last error",
+        whole=("status",),
+        optional=("attempts",),
+    )
     for job in found:
         shown.add_row(
             str(job.id),

@@ -102,7 +102,7 @@ def list_(
     if output == "json":
         print_json(page)
         return
-    shown = table("id", "type", "status", "tags", "updated", "title")
+    shown = table("id", "type", "status", "tags", "updated", "title", optional=("tags", "updated"))
     for entry in page.items:
         shown.add_row(
             str(entry.id),
@@ -135,7 +135,16 @@ def search_(
     if output == "json":
         print_json(page)
         return
-    shown = table("id", "score", "type", "status", "title", "snippet")
+    shown = table(
+        "id",
+        "score",
+        "type",
+        "status",
+        "title",
+        "snippet",
+        whole=("score",),
+        optional=("type", "status"),
+    )
     for hit, score in zip(page.items, relevance(page.items), strict=True):
         shown.add_row(
             str(hit.id),

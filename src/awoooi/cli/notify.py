@@ -30,7 +30,16 @@ def list_(
     if output == "json":
         print_json(found)
         return
-    shown = table("id", "channel", "kind", "severity", "status", "created", "title")
+    shown = table(
+        "id",
+        "channel",
+        "kind",
+        "severity",
+        "status",
+        "created",
+        "title",
+        optional=("kind", "created"),
+    )
     for record in found:
         shown.add_row(
             str(record.id),

@@ -40,6 +40,8 @@ def list_(
         "target",
         "created",
         ids=("id", "incident"),
+        whole=("status",),
+        optional=("playbook", "created"),
     )
     for repair in page.items:
         shown.add_row(
