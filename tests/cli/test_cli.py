@@ -365,8 +365,15 @@ async def test_token_lifecycle(tmp_path: Path, env: dict[str, str], database_url
 
 def test_invalid_token_name_exits_1(tmp_path: Path, env: dict[str, str]) -> None:
     result = awoooi_cli(
-        "tokens", "create", "--name", "no spaces", "--role", "viewer", "--yes",
-        env=env, cwd=tmp_path,
+        "tokens",
+        "create",
+        "--name",
+        "no spaces",
+        "--role",
+        "viewer",
+        "--yes",
+        env=env,
+        cwd=tmp_path,
     )
 
     assert result.returncode == 1
