@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from awoooi.ai.endpoints import ProviderOut
 from awoooi.ai.intents import Intent
 from awoooi.ai.router import ChatResult
 from awoooi.cli.backend import with_backend
@@ -24,6 +23,7 @@ from awoooi.cli.context import (
 from awoooi.cli.output import FormatOption, print_json, table
 
 if TYPE_CHECKING:
+    from awoooi.ai.endpoints import ProviderOut
     from awoooi.runtime import Runtime
 
 app = typer.Typer(help="AI providers and routing.", no_args_is_help=True)

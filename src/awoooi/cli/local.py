@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from awoooi.ai.endpoints import ProviderOut
 from awoooi.api.schemas import JobOut, NotificationOut, TokenCreated, TokenOut
 from awoooi.cli.backend import KnowledgeQuery
 from awoooi.cli.context import check_database, cli_caller
@@ -27,12 +26,10 @@ from awoooi.drift.schemas import (
     RollbackRequest,
 )
 from awoooi.incidents import repository as incidents
-from awoooi.incidents.endpoints import incident_detail, incident_out, parents_of
 from awoooi.incidents.models import IncidentStatus, Severity
 from awoooi.incidents.schemas import IncidentDetail, IncidentPage
 from awoooi.knowledge import search as kb_search
 from awoooi.knowledge import service as knowledge
-from awoooi.knowledge.endpoints import hit_from_entry
 from awoooi.knowledge.schemas import EntryOut, SearchPage
 from awoooi.notify.repository import list_notifications
 from awoooi.repair import repository as repairs
@@ -40,9 +37,12 @@ from awoooi.repair.models import Repair, RepairStatus
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.schemas import PlaybookOut, RepairOut, RepairPage
 
+# The endpoints modules (FastAPI, about a second to import on a busy machine) are imported by
+# the methods that share their views, so other commands do not pay for them.
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from awoooi.ai.endpoints import ProviderOut
     from awoooi.runtime import Runtime
     from awoooi.settings import Settings
 
@@ -93,6 +93,7 @@ class LocalBackend:
         limit: int,
     ) -> IncidentPage:
         """Incidents, newest first."""
+        from awoooi.incidents.endpoints import incident_out, parents_of
 
         async def action(_runtime: Runtime, session: AsyncSession) -> IncidentPage:
             items, total = await incidents.search(
@@ -118,6 +119,8 @@ class LocalBackend:
 
     async def incident(self, incident_id: str) -> IncidentDetail:
         """One incident with its timeline and latest diagnosis."""
+        from awoooi.incidents.endpoints import incident_detail
+
         return await self._in_transaction(
             lambda _runtime, session: incident_detail(session, incident_id)
         )
@@ -242,6 +245,8 @@ class LocalBackend:
 
     async def knowledge(self, query: KnowledgeQuery) -> SearchPage:
         """Ranked search when there is a query, else the most recently changed entries."""
+        from awoooi.knowledge.endpoints import hit_from_entry
+
         filters = kb_search.Filters(
             entry_type=query.entry_type.value if query.entry_type else None,
             status=query.status.value if query.status else None,
@@ -376,6 +381,8 @@ class LocalBackend:
 
     async def providers(self) -> list[ProviderOut]:
         """Providers with locality and breaker state (read from the database)."""
+        from awoooi.ai.endpoints import ProviderOut
+
         runtime = await self._migrated()
         return [
             ProviderOut(
