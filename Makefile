@@ -1,10 +1,16 @@
-# Two commands: `make run` serves awoooi on 127.0.0.1:8080 (SQLite under $AWOOOI_HOME),
-# `make test` runs lint, types and the whole test suite.
+# Two commands: `make run` serves awoooi on $HOST:$PORT (default 127.0.0.1:8080; AWOOOI_HOST and
+# AWOOOI_PORT are honoured too), SQLite under $AWOOOI_HOME; `make test` runs lint, types and the
+# whole test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 AWOOOI_HOME ?= $(CURDIR)/.awoooi
 export AWOOOI_HOME
+# `make run PORT=9000`, `PORT=9000 make run` or AWOOOI_PORT=9000: the first one set wins.
+AWOOOI_HOST ?= 127.0.0.1
+AWOOOI_PORT ?= 8080
+HOST ?= $(AWOOOI_HOST)
+PORT ?= $(AWOOOI_PORT)
 
 .PHONY: run test install install-dev lint typecheck pytest bench clean
 
@@ -19,7 +25,7 @@ install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 
 run: install
-	$(BIN)/awoooi serve --host 127.0.0.1 --port 8080
+	$(BIN)/awoooi serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -12,8 +12,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from awoooi.adapters.settings import KubeSettings
 from awoooi.ai.settings import AISettings
-from awoooi.core.config import ENV_NESTED_DELIMITER, ENV_PREFIX, JobsSettings, settings_from_sources
-from awoooi.drift.settings import DriftSettings
+from awoooi.core.config import (
+    ENV_NESTED_DELIMITER,
+    ENV_PREFIX,
+    JobsSettings,
+    absolute_paths,
+    settings_from_sources,
+)
+from awoooi.drift.settings import DriftSettings, is_git_url
 from awoooi.incidents.settings import IncidentSettings
 from awoooi.knowledge.settings import KnowledgeSettings
 from awoooi.notify.settings import NotifySettings
@@ -110,6 +116,15 @@ class Settings(BaseSettings):
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        absolute_paths(self)
+        desired = self.drift.desired
+        if desired and not is_git_url(desired):
+            # A local desired directory, read by scheduled scans whatever the server's cwd.
+            self.drift.desired = str(Path(desired).expanduser().absolute())
+        return self
 
     @property
     def resolved_database_url(self) -> str:

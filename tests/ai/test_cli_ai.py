@@ -82,7 +82,7 @@ def test_providers_lists_locality_breakers_and_chains(
         ],
         "chains": {"chat": ["cloudy", "nemotron"]},
     }
-    done = awoooi(write_config(tmp_path, ai), "ai", "providers")
+    done = awoooi(write_config(tmp_path, ai), "ai", "providers", "--yes")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     nemotron = line_with(out, "nemotron", "openai", NEMOTRON_MODEL)
@@ -116,7 +116,7 @@ def test_cloud_provider_in_a_local_only_chain_exits_2(
         ],
         "chains": {"diagnose": ["nemotron", "gpt"]},
     }
-    done = awoooi(write_config(tmp_path, ai), "ai", "providers")
+    done = awoooi(write_config(tmp_path, ai), "ai", "providers", "--yes")
     assert done.returncode == 2
     assert "'gpt'" in done.stderr
     assert "'diagnose'" in done.stderr
@@ -165,7 +165,7 @@ def test_chat_prints_the_answer(
     config = write_config(
         tmp_path, {"providers": providers(openai_server.base_url, ollama_server.base_url)}
     )
-    done = awoooi(config, "ai", "chat", "--intent", "chat", "hello")
+    done = awoooi(config, "ai", "chat", "--yes", "--intent", "chat", "hello")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Hello, operator."
     assert "nemotron" in done.stderr  # provider, tokens, cost and latency go to stderr
@@ -177,7 +177,9 @@ def test_chat_diagnose_with_both_down_is_rejected(
 ) -> None:
     openai_server.status = 503
     config = write_config(tmp_path, {"providers": providers(openai_server.base_url, refused_url)})
-    done = awoooi(config, "ai", "chat", "--intent", "diagnose", "why is PROMPT-MARKER-c0ffee down")
+    done = awoooi(
+        config, "ai", "chat", "--yes", "--intent", "diagnose", "why is PROMPT-MARKER-c0ffee down"
+    )
     assert done.returncode == 1
     assert "diagnose rejected: no local model available" in done.stderr
     assert "nemotron: HTTP 503" in done.stderr

@@ -296,8 +296,9 @@ async def stored_token(database_url: str, name: str) -> ApiToken | None:
 
 
 async def test_token_lifecycle(tmp_path: Path, env: dict[str, str], database_url: str) -> None:
+    # --yes: the database does not exist yet, and only then may a command create it.
     created = awoooi_cli(
-        "tokens", "create", "--name", "ci", "--role", "operator", env=env, cwd=tmp_path
+        "tokens", "create", "--name", "ci", "--role", "operator", "--yes", env=env, cwd=tmp_path
     )
 
     assert created.returncode == 0, created.stderr
@@ -369,7 +370,15 @@ async def test_token_lifecycle(tmp_path: Path, env: dict[str, str], database_url
 
 def test_invalid_token_name_exits_1(tmp_path: Path, env: dict[str, str]) -> None:
     result = awoooi_cli(
-        "tokens", "create", "--name", "no spaces", "--role", "viewer", env=env, cwd=tmp_path
+        "tokens",
+        "create",
+        "--name",
+        "no spaces",
+        "--role",
+        "viewer",
+        "--yes",
+        env=env,
+        cwd=tmp_path,
     )
 
     assert result.returncode == 1
@@ -378,7 +387,7 @@ def test_invalid_token_name_exits_1(tmp_path: Path, env: dict[str, str]) -> None
 
 
 def test_jobs_list_on_empty_database(tmp_path: Path, env: dict[str, str]) -> None:
-    result = awoooi_cli("jobs", "list", env=env, cwd=tmp_path)
+    result = awoooi_cli("jobs", "list", "--yes", env=env, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert "kind" in result.stdout
@@ -387,7 +396,7 @@ def test_jobs_list_on_empty_database(tmp_path: Path, env: dict[str, str]) -> Non
 
 
 def test_jobs_retry_unknown_job_exits_1(tmp_path: Path, env: dict[str, str]) -> None:
-    result = awoooi_cli("jobs", "retry", "999", env=env, cwd=tmp_path)
+    result = awoooi_cli("jobs", "retry", "999", "--yes", env=env, cwd=tmp_path)
 
     assert result.returncode == 1
     assert "no job 999" in squeeze(result.stderr)

@@ -49,7 +49,8 @@ def setting_keys(model: type[BaseModel] = Settings, prefix: str = "") -> Iterato
 def test_defaults_without_file_or_environment() -> None:
     settings = load_settings()
 
-    assert settings.home == Path(".awoooi")
+    # Resolved once, when settings load (issue 18 item 1): `.awoooi` of the working directory.
+    assert settings.home == Path(".awoooi").absolute()
     assert settings.database_url is None
     assert settings.host == "127.0.0.1"
     assert settings.port == 8080

@@ -69,6 +69,7 @@ def test_saved_scan_json_then_show_adopt_ignore(
             "--live-dump",
             str(dump),
             "--save",
+            "--yes",  # the database does not exist yet: create it
             "--format",
             "json",
         ],
@@ -156,7 +157,7 @@ def test_saved_scan_json_then_show_adopt_ignore(
 def test_rollback_without_a_cluster_and_bad_ids_fail_cleanly(
     env: dict[str, str], remote: Path, dump: Path, tmp_path: Path
 ) -> None:
-    missing = CliRunner().invoke(app, ["drift", "show", "42"], env=env)
+    missing = CliRunner().invoke(app, ["drift", "show", "42", "--yes"], env=env)
     assert missing.exit_code == 1
     assert "no drift report 42" in missing.stderr
     assert "Traceback" not in missing.stderr + missing.stdout

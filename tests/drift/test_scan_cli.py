@@ -398,6 +398,7 @@ def test_save_stores_the_report_and_kustomized_items_keep_their_file(
         "--format",
         "json",
         "--save",
+        "--yes",  # the database does not exist yet: create it
         env=env,
         cwd=tmp_path,
     )

@@ -4,6 +4,7 @@ trips, idempotent imports, per-file failures, safe file names, review transition
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -335,3 +336,42 @@ async def test_search_show_and_list(cli: Target, runtime: Runtime, tmp_path: Pat
     assert "1 of 1" in listed.stdout
 
     assert_clean_failure(missing, "no knowledge entry 999999")
+
+
+async def test_search_scores_the_best_hit_100_and_the_others_relative_to_it(
+    cli: Target, runtime: Runtime, tmp_path: Path
+) -> None:
+    """Issue 18 item 11: not `0.000` for every hit (bm25 of a small knowledge base)."""
+    best = await add_entry(
+        runtime,
+        title="Previous container logs of a CrashLoopBackOff",
+        content="When the pod restarts forever, read the previous container logs first.",
+    )
+    weaker = await add_entry(
+        runtime,
+        title="Debugging pods",
+        content="Among other things, the previous container may have left logs.",
+    )
+    await add_entry(runtime, title="Rotate certificates", content="Renew with cert-manager.")
+
+    table, as_json = await asyncio.gather(
+        kb(cli, "search", "previous container", cwd=tmp_path),
+        kb(cli, "search", "previous container", "--format", "json", cwd=tmp_path),
+    )
+
+    assert table.returncode == 0, table.stderr
+    header = next(line for line in table.stdout.splitlines() if "┃" in line)
+    assert [cell.strip() for cell in header.strip("┃").split("┃")][:2] == ["id", "score"]
+    rows = [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in table.stdout.splitlines()
+        if line.startswith("│")
+    ]
+    scores = {row[0]: row[1] for row in rows}
+    assert scores[str(best.id)] == "100"
+    assert 0 <= int(scores[str(weaker.id)]) < 100
+    assert "0.000" not in table.stdout
+    page = json.loads(as_json.stdout)
+    ranks = [item["rank"] for item in page["items"]]
+    assert [item["id"] for item in page["items"]] == [best.id, weaker.id]
+    assert ranks[0] > ranks[1] > 0

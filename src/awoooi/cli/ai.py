@@ -6,38 +6,52 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from awoooi.ai.intents import Intent
-from awoooi.ai.router import ChatResult, ProviderStatus
-from awoooi.cli.context import err_console, fail, out_console, settings_from, with_runtime
+from awoooi.ai.router import ChatResult
+from awoooi.cli.backend import with_backend
+from awoooi.cli.context import (
+    cli_state,
+    err_console,
+    fail,
+    local_only,
+    out_console,
+    settings_from,
+    with_runtime,
+)
+from awoooi.cli.output import FormatOption, print_json, table
 
 if TYPE_CHECKING:
+    from awoooi.ai.endpoints import ProviderOut
     from awoooi.runtime import Runtime
 
 app = typer.Typer(help="AI providers and routing.", no_args_is_help=True)
 
 
 @app.command()
-def providers(ctx: typer.Context) -> None:
-    """List providers: kind, model, locality and breaker state."""
-    settings = settings_from(ctx)
-
-    async def action(runtime: Runtime) -> list[ProviderStatus]:
-        return await runtime.ai.providers()
-
-    table = Table("name", "kind", "model", "base url", "locality", "breaker")
+def providers(ctx: typer.Context, output: FormatOption = "table") -> None:
+    """List providers: kind, model, locality and breaker state, then each intent's chain."""
+    found: list[ProviderOut] = with_backend(ctx, lambda backend: backend.providers())
+    if output == "json":
+        print_json(found)
+        return
+    shown = table("name", "kind", "model", "base url", "locality", "breaker", ids=("name",))
     # Breaker states are read from the database every replica writes them to.
-    for provider in with_runtime(settings, action):
-        table.add_row(
+    for provider in found:
+        shown.add_row(
             provider.name,
             provider.kind,
-            provider.model,
-            provider.base_url,
+            Text(provider.model),
+            Text(provider.base_url),
             "local" if provider.local else "CLOUD",
-            provider.breaker.value,
+            provider.breaker,
         )
-    out_console.print(table)
-    chains = Table("intent", "chain (then REJECT)")
+    out_console.print(shown)
+    if cli_state(ctx).server:
+        return  # the chains are the server's configuration, which the API does not show
+    settings = settings_from(ctx)
+    chains = table("intent", "chain (then REJECT)", ids=("intent",))
     for intent in Intent:
         chains.add_row(intent.value, " -> ".join(p.name for p in settings.ai.chain(intent)) or "-")
     out_console.print(chains)
@@ -71,12 +85,13 @@ def chat(
     intent: Annotated[Intent, typer.Option(help="Routing policy to apply.")] = Intent.CHAT,
 ) -> None:
     """Send one prompt through the router and print the answer (recorded in the ledger)."""
+    local_only(ctx, "ai chat")
     settings = settings_from(ctx)
 
     async def action(runtime: Runtime) -> ChatResult:
         return await runtime.ai.chat(intent, text)
 
-    result = with_runtime(settings, action)
+    result = with_runtime(settings, action, create=cli_state(ctx).yes)
     if result.rejected or not result.success:
         raise fail(result.error or "rejected")
     err_console.print(

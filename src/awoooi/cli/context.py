@@ -35,9 +35,32 @@ EXIT_CONFIG = 2
 
 @dataclass
 class CliState:
-    """What the root command learned: the config file to read."""
+    """What the root command (and the shared options of a command) learned: the config file to
+    read, the server to ask instead of the local database, and whether a new database may be
+    created."""
 
     config_file: Path | None = None
+    server: str | None = None
+    token: str | None = None
+    yes: bool = False
+
+
+def cli_state(ctx: typer.Context) -> CliState:
+    """The state the root command keeps for every command."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def local_only(ctx: typer.Context, command: str) -> None:
+    """Exit 2 when a server was given to a command that only works on the local database."""
+    if cli_state(ctx).server:
+        raise fail(
+            f"{command} works on the local database only; run it where awoooi's database is "
+            "(unset AWOOOI_SERVER / drop --server)",
+            EXIT_CONFIG,
+        )
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -73,11 +96,45 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise fail(f"{type(exc).__name__}: {exc}") from None
 
 
+def new_database(settings: Settings) -> Path | None:
+    """The SQLite file connecting would create (None: it exists, or the database is not a file)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
+
+
+def check_database(settings: Settings, *, create: bool) -> None:
+    """Exit 2, creating nothing, when the command would create a new SQLite database unasked."""
+    path = new_database(settings)
+    if path is None or create:
+        return
+    # A command run from the wrong directory silently made ./.awoooi/awoooi.db and answered
+    # "0 of 0": an empty database looks like a healthy one with nothing in it.
+    raise fail(
+        f"no awoooi database at {path} (home {settings.home}). This command would create a new, "
+        "empty one. To use it anyway, run `awoooi db upgrade` first or pass --yes; to use an "
+        "existing one, set AWOOOI_HOME to its home (`make run` uses .awoooi in the repository) "
+        "or reach a running server with --server URL --token TOKEN.",
+        EXIT_CONFIG,
+    )
+
+
 def with_runtime(
-    settings: Settings, action: Callable[[Runtime], Awaitable[T]], *, migrate: bool = True
+    settings: Settings,
+    action: Callable[[Runtime], Awaitable[T]],
+    *,
+    migrate: bool = True,
+    create: bool = False,
 ) -> T:
-    """Run `action` with a migrated runtime, disposing of it afterwards."""
+    """Run `action` with a migrated runtime, disposing of it afterwards; a missing SQLite file is
+    created (and migrated) only with `create`."""
     from awoooi.runtime import Runtime
+
+    check_database(settings, create=create or not migrate)
 
     async def main() -> T:
         runtime = Runtime.from_settings(settings)
@@ -92,7 +149,10 @@ def with_runtime(
 
 
 def in_transaction(
-    settings: Settings, action: Callable[[Runtime, AsyncSession], Awaitable[T]]
+    settings: Settings,
+    action: Callable[[Runtime, AsyncSession], Awaitable[T]],
+    *,
+    create: bool = False,
 ) -> T:
     """Run `action` in one transaction of a migrated runtime, committed when it returns."""
     from awoooi.core.db import transaction
@@ -101,7 +161,7 @@ def in_transaction(
         async with transaction(runtime.session_factory) as session:
             return await action(runtime, session)
 
-    return with_runtime(settings, main)
+    return with_runtime(settings, main, create=create)
 
 
 def cli_caller() -> Caller:

@@ -26,7 +26,7 @@ def upgrade(ctx: typer.Context) -> None:
     async def action(runtime: Runtime) -> str | None:
         return await migrate.current_revision(runtime.engine)
 
-    revision = with_runtime(settings, action)
+    revision = with_runtime(settings, action, create=True)
     out_console.print(
         f"database {redact_url(settings.resolved_database_url)} is at revision {revision}",
         highlight=False,

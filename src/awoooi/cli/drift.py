@@ -16,26 +16,33 @@ from rich.console import Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.adapters.git import GitCli
+from awoooi.cli.backend import Backend, with_backend
 from awoooi.cli.context import (
+    check_database,
     cli_actor,
-    cli_caller,
+    cli_state,
     err_console,
-    in_transaction,
+    local_only,
     out_console,
     settings_from,
 )
+from awoooi.cli.output import print_json, table, when
 from awoooi.core.db import transaction
-from awoooi.core.errors import AwoooiError, ConfigError, NotFoundError
-from awoooi.drift import repository
-from awoooi.drift.decisions import ActionResult
+from awoooi.core.errors import AwoooiError, ConfigError
 from awoooi.drift.interpret import interpret_report
 from awoooi.drift.report import DriftItem, DriftLevel, DriftReport, ReportStatus
 from awoooi.drift.scan import scan
 from awoooi.drift.scanning import announce, save_report, stored_rules, with_rules
-from awoooi.drift.schemas import DriftReportOut, DriftReportSummary
+from awoooi.drift.schemas import (
+    ActionOut,
+    AdoptRequest,
+    DriftReportOut,
+    DriftReportPage,
+    IgnoreRequest,
+    RollbackRequest,
+)
 from awoooi.drift.settings import DriftSettings
 from awoooi.drift.sources import (
     ClusterState,
@@ -223,7 +230,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
-def _table(report: DriftReport, items: list[DriftItem]) -> Group:
+def _table(report: DriftReport, items: list[DriftItem], *, show_ignored: bool = False) -> Group:
     parts: list[Any] = []
     by_resource: dict[str, list[DriftItem]] = {}
     for item in items:
@@ -251,6 +258,16 @@ def _table(report: DriftReport, items: list[DriftItem]) -> Group:
             style="bold",
         )
     )
+    if show_ignored:
+        ignored = sum(1 for item in report.items if item.ignored)
+        parts.append(
+            Text(
+                f"{ignored} allowed difference(s) shown as info (ignored)"
+                if ignored
+                else "no allowed differences: fields only the cluster writes (status, uid, "
+                "resourceVersion, managedFields, server defaults) are never compared at all"
+            )
+        )
     return Group(*parts)
 
 
@@ -287,7 +304,8 @@ def scan_command(
     ] = False,
     save: Annotated[bool, typer.Option("--save", help="Store the report in the database.")] = False,
 ) -> None:
-    """Scan for drift. Exit 0 in sync, 1 drift (or missing/extra resources), 2 error."""
+    """Scan for drift. Exit 0 in sync, 1 drift (or missing/extra resources), 2 error (a
+    manifest that cannot be read wins over drift, which is still printed; as `kubectl diff`)."""
     if sum((live_dump is not None, context is not None, cluster)) != 1:
         raise _error("give exactly one of --live-dump DIR, --context KUBECONTEXT or --cluster")
     try:
@@ -297,6 +315,9 @@ def scan_command(
     desired = desired or settings.drift.desired
     if not desired:
         raise _error("give --desired (or set drift.desired)")
+    if save:
+        local_only(ctx, "drift scan --save")
+        check_database(settings, create=cli_state(ctx).yes)
     saved = _Saved()
     if live_dump is not None and save:
         live_dump = live_dump.absolute()  # a saved report is read again from another directory
@@ -328,13 +349,17 @@ def scan_command(
     if output == "json":
         sys.stdout.write(json.dumps(_scan_json(report, saved, show_ignored), default=str) + "\n")
     else:
-        out_console.print(_table(report, items))
-    if report.has_drift:
-        raise typer.Exit(EXIT_DRIFT)
+        out_console.print(_table(report, items, show_ignored=show_ignored))
+    raise typer.Exit(scan_exit_code(report))
+
+
+def scan_exit_code(report: DriftReport) -> int:
+    """As `kubectl diff`: 2 when part of the desired state could not be read (whatever else was
+    found: a CI pipeline must not take a broken manifest for mere drift), else 1 on drift, 0
+    in sync. Warnings (files skipped on purpose) are no error."""
     if any(not problem.warning for problem in report.problems):
-        # Nothing drifted in what could be read, but part of Git could not be: not "in sync".
-        raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_IN_SYNC)
+        return EXIT_ERROR
+    return EXIT_DRIFT if report.has_drift else EXIT_IN_SYNC
 
 
 # ------------------------------------------------------------------ saved reports and actions
@@ -359,57 +384,52 @@ def reports_command(
     output: Format = "table",
 ) -> None:
     """Saved drift reports, newest first."""
-    settings = settings_from(ctx)
-
-    async def action(
-        _runtime: Runtime, session: AsyncSession
-    ) -> tuple[list[DriftReportSummary], int]:
-        records, total = await repository.list_reports(
-            session, status=status, level=level, limit=limit
-        )
-        counts = await repository.level_counts(session, [record.id for record in records])
-        return [DriftReportSummary.of(r, counts[r.id]) for r in records], total
-
-    rows, total = in_transaction(settings, action)
+    page: DriftReportPage = with_backend(
+        ctx, lambda backend: backend.drift_reports(status=status, level=level, limit=limit)
+    )
     if output == "json":
-        page = {"items": [row.model_dump(mode="json") for row in rows], "total": total}
-        sys.stdout.write(json.dumps(page) + "\n")
+        print_json(page)
         return
-    table = Table("id", "status", "started", "desired", "live", "drifted", "levels")
-    for row in rows:
-        table.add_row(
+    shown = table(
+        "id",
+        "status",
+        "started",
+        "desired",
+        "live",
+        "drifted",
+        "levels",
+        optional=("started", "live"),
+    )
+    for row in page.items:
+        shown.add_row(
             str(row.id),
             row.status,
-            _when(row.started_at),
+            when(row.started_at),
             Text(row.desired_source + (f"@{row.desired_ref}" if row.desired_ref else "")),
             Text(row.live_source),
             str(row.summary.get("drifted", 0)),
             ", ".join(f"{count} {level}" for level, count in sorted(row.levels.items())),
         )
-    out_console.print(table)
-    out_console.print(f"{len(rows)} of {total}", highlight=False)
+    out_console.print(shown)
+    out_console.print(f"{len(page.items)} of {page.total}", highlight=False)
 
 
 @app.command("show")
 def show_command(
     ctx: typer.Context,
     report_id: ReportId,
-    show_ignored: Annotated[bool, typer.Option("--show-ignored")] = False,
+    show_ignored: Annotated[
+        bool, typer.Option("--show-ignored", help="Also list allowed differences.")
+    ] = False,
     output: Format = "table",
 ) -> None:
-    """One saved report: its items with their ids and status, and what each drift probably is."""
-    settings = settings_from(ctx)
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> DriftReportOut:
-        record = await repository.get_report(session, report_id)
-        if record is None:
-            raise NotFoundError(f"no drift report {report_id}")
-        items = [item for item in record.items if show_ignored or not item.ignored]
-        return DriftReportOut.full(record, items)
-
-    report = in_transaction(settings, action)
+    """One saved report: its problems, its items with their ids and status, and what each
+    drift probably is."""
+    report: DriftReportOut = with_backend(
+        ctx, lambda backend: backend.drift_report(report_id, show_ignored=show_ignored)
+    )
     if output == "json":
-        sys.stdout.write(report.model_dump_json() + "\n")
+        print_json(report)
         return
     out_console.print(
         Text.assemble((f"drift report {report.id} ", "bold"), report.status), highlight=False
@@ -426,6 +446,13 @@ def show_command(
     ):
         if value:
             out_console.print(Text.assemble((f"{label:>9}: ", "dim"), value), highlight=False)
+    if report.problems:
+        # What the scan could not read, as the API lists it: the report is not the whole truth.
+        out_console.print(
+            Text.assemble(("problems: ", "bold red"), f"{len(report.problems)}"), highlight=False
+        )
+        for problem in report.problems:
+            out_console.print(Text(f"  - {problem}"), highlight=False)
     for found in report.interpretations:
         where = f"{found['namespace']}/" if found.get("namespace") else ""
         out_console.print(
@@ -436,10 +463,10 @@ def show_command(
             ),
             highlight=False,
         )
-    table = Table("id", "level", "status", "resource", "change", "path", "desired", "live")
+    items = table("id", "level", "status", "resource", "change", "path", "desired", "live")
     for item in report.items:
         where = f"{item.namespace}/" if item.namespace else ""
-        table.add_row(
+        items.add_row(
             str(item.id),
             Text(item.level, style=LEVEL_STYLE.get(item.level, "")),
             item.status,
@@ -449,27 +476,27 @@ def show_command(
             Text(_short(item.desired)),
             Text(_short(item.live)),
         )
-    out_console.print(table)
+    out_console.print(items)
 
 
 def _act(
     ctx: typer.Context,
     output: str,
-    action: Callable[[Runtime, AsyncSession], Awaitable[ActionResult]],
+    action: Callable[[Backend], Awaitable[ActionOut]],
 ) -> None:
-    result = in_transaction(settings_from(ctx), action)
+    result = with_backend(ctx, action)
     if output == "json":
-        sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
+        print_json(result)
     else:
         _print_result(result)
     if not result.ok:
         raise typer.Exit(EXIT_DRIFT)
 
 
-def _print_result(result: ActionResult) -> None:
-    table = Table("item", "resource", "path", "outcome", "before", "after", "detail")
+def _print_result(result: ActionOut) -> None:
+    shown = table("item", "resource", "path", "outcome", "before", "after", "detail", ids=("item",))
     for item in result.items:
-        table.add_row(
+        shown.add_row(
             str(item.item_id),
             Text(item.resource),
             Text(item.path or "-"),
@@ -478,7 +505,7 @@ def _print_result(result: ActionResult) -> None:
             Text(_short(item.after)),
             Text(item.detail),
         )
-    out_console.print(table)
+    out_console.print(shown)
     if result.diff:
         out_console.print(Text(result.diff), highlight=False)
     if result.commit:
@@ -506,14 +533,14 @@ def rollback_command(
     _act(
         ctx,
         output,
-        lambda runtime, session: runtime.drift.rollback(
-            session,
-            report_id,
-            item or [],
-            caller=cli_caller(),
-            dry_run=dry_run,
-            force=force,
-            delete_extra=delete_extra,
+        lambda backend: backend.drift_rollback(
+            RollbackRequest(
+                report_id=report_id,
+                item_ids=item or [],
+                dry_run=dry_run,
+                force=force,
+                delete_extra=delete_extra,
+            )
         ),
     )
 
@@ -532,8 +559,8 @@ def adopt_command(
     _act(
         ctx,
         output,
-        lambda runtime, session: runtime.drift.adopt(
-            session, report_id, item or [], caller=cli_caller(), dry_run=dry_run
+        lambda backend: backend.drift_adopt(
+            AdoptRequest(report_id=report_id, item_ids=item or [], dry_run=dry_run)
         ),
     )
 
@@ -553,7 +580,7 @@ def ignore_command(
     _act(
         ctx,
         output,
-        lambda runtime, session: runtime.drift.ignore(
-            session, report_id, item, caller=cli_caller(), reason=reason, add_rule=add_rule
+        lambda backend: backend.drift_ignore(
+            IgnoreRequest(report_id=report_id, item_ids=item, reason=reason, add_rule=add_rule)
         ),
     )

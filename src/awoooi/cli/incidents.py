@@ -1,40 +1,23 @@
-"""`awoooi incidents`: list and show incidents."""
+"""`awoooi incidents`: list and show incidents (local database or --server)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from awoooi.cli.context import fail, in_transaction, out_console, settings_from
-from awoooi.diagnosis.incidents import latest_diagnosis
-from awoooi.diagnosis.models import DiagnosisRecord
-from awoooi.incidents import repository
-from awoooi.incidents.models import Incident, IncidentStatus, Severity
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from awoooi.runtime import Runtime
+from awoooi.cli.backend import with_backend
+from awoooi.cli.context import out_console
+from awoooi.cli.output import FormatOption, print_json, table, when
+from awoooi.diagnosis.schemas import DiagnosisOut
+from awoooi.incidents.models import IncidentStatus, Severity
+from awoooi.incidents.schemas import ChildOut, IncidentDetail, IncidentPage
 
 app = typer.Typer(help="Incidents.", no_args_is_help=True)
 
 SHOWN_FINDINGS = 3
 SHOWN_CHILDREN = 200
-
-
-@dataclass(frozen=True)
-class Shown:
-    """What `show` prints: the incident, its latest diagnosis, its storm and its children."""
-
-    incident: Incident | None
-    diagnosis: DiagnosisRecord | None
-    parent: str | None
-    children: list[Incident]
-    children_total: int
 
 
 @app.command("list")
@@ -44,64 +27,56 @@ def list_(
     severity: Annotated[Severity | None, typer.Option(help="Only this severity.")] = None,
     service: Annotated[str | None, typer.Option(help="Only incidents affecting it.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    output: FormatOption = "table",
 ) -> None:
     """List incidents, newest first."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> tuple[list[Incident], int]:
-        return await repository.search(
-            session,
-            status=status.value if status else None,
-            severity=severity.value if severity else None,
-            service=service,
-            since=None,
-            limit=limit,
-            offset=0,
-        )
-
-    items, total = in_transaction(settings_from(ctx), action)
-    table = Table("id", "severity", "status", "services", "seen", "last seen", "title")
-    for incident in items:
-        table.add_row(
-            incident.human_id,
+    page: IncidentPage = with_backend(
+        ctx,
+        lambda backend: backend.incidents(
+            status=status, severity=severity, service=service, limit=limit
+        ),
+    )
+    if output == "json":
+        print_json(page)
+        return
+    # On a narrow terminal the services and the count go: the id, status and title stay whole.
+    shown = table(
+        "id",
+        "severity",
+        "status",
+        "services",
+        "seen",
+        "last seen",
+        "title",
+        whole=("severity", "status"),
+        optional=("services", "seen"),
+    )
+    for incident in page.items:
+        shown.add_row(
+            incident.id,
             incident.severity,
             incident.status,
-            ",".join(incident.affected_services),
+            Text(",".join(incident.affected_services)),
             str(incident.occurrences),
-            f"{incident.last_seen:%Y-%m-%d %H:%M}",
-            incident.title[:60],
+            when(incident.last_seen),
+            Text(incident.title[:60]),
         )
-    out_console.print(table)
-    out_console.print(f"{len(items)} of {total}", highlight=False)
+    out_console.print(shown)
+    out_console.print(f"{len(page.items)} of {page.total}", highlight=False)
 
 
 @app.command()
 def show(
-    ctx: typer.Context, incident_id: Annotated[str, typer.Argument(help="INC-YYYYMMDD-NNNN")]
+    ctx: typer.Context,
+    incident_id: Annotated[str, typer.Argument(help="INC-YYYYMMDD-NNNN")],
+    output: FormatOption = "table",
 ) -> None:
     """Show one incident with its symptoms and timeline."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> Shown:
-        found = await repository.get_by_human_id(session, incident_id, with_timeline=True)
-        if found is None:
-            return Shown(None, None, None, [], 0)
-        parent = await repository.human_ids(session, [found.parent_id] if found.parent_id else [])
-        return Shown(
-            found,
-            await latest_diagnosis(session, found.id),
-            parent.get(found.parent_id or 0),
-            await repository.children_of(session, found.id, limit=SHOWN_CHILDREN),
-            await repository.count_children(session, found.id),
-        )
-
-    # The API view lives with the endpoints, whose FastAPI import only this command needs.
-    from awoooi.incidents.endpoints import incident_out
-
-    shown = in_transaction(settings_from(ctx), action)
-    incident, diagnosis = shown.incident, shown.diagnosis
-    if incident is None:
-        raise fail(f"no incident {incident_id}")
-    view = incident_out(incident, parent=shown.parent)
-    out_console.print(f"[bold]{view.id}[/] {view.title}", highlight=False)
+    view: IncidentDetail = with_backend(ctx, lambda backend: backend.incident(incident_id))
+    if output == "json":
+        print_json(view)
+        return
+    out_console.print(Text.assemble((view.id, "bold"), " ", view.title))
     for label, value in (
         ("kind", view.kind),
         ("storm", view.parent or "-"),
@@ -115,30 +90,30 @@ def show(
         ("first / last seen", f"{view.first_seen:%Y-%m-%d %H:%M:%S} / {view.last_seen:%H:%M:%S}"),
         ("alerts", ", ".join(view.fingerprints)),
     ):
-        out_console.print(f"  {label:18} {value}", highlight=False, markup=False)
-    table = Table("at", "actor", "event", "status", "detail", title="timeline")
-    for event in incident.events:
+        out_console.print(Text(f"  {label:18} {value}"))
+    timeline = table("at", "actor", "event", "status", "detail", ids=("at",), title="timeline")
+    for event in view.timeline:
         change = f"{event.from_status or ''} -> {event.to_status}" if event.to_status else ""
-        table.add_row(
-            f"{event.at:%Y-%m-%d %H:%M:%S}",
-            event.actor,
-            event.event,
+        timeline.add_row(
+            when(event.at, "%Y-%m-%d %H:%M:%S"),
+            Text(event.actor),
+            Text(event.event),
             change,
-            ", ".join(f"{k}={v}" for k, v in event.detail.items()),
+            Text(", ".join(f"{k}={v}" for k, v in event.detail.items())),
         )
-    out_console.print(table)
-    if shown.children_total:
-        _print_children(shown.children, shown.children_total, view.id)
-    if diagnosis is not None:
-        _print_diagnosis(diagnosis)
+    out_console.print(timeline)
+    if view.children_total:
+        _print_children(view.children[:SHOWN_CHILDREN], view.children_total, view.id)
+    if view.diagnosis is not None:
+        _print_diagnosis(view.diagnosis)
 
 
-def _print_children(children: list[Incident], total: int, storm: str) -> None:
+def _print_children(children: list[ChildOut], total: int, storm: str) -> None:
     """A storm's children: each still an incident of its own."""
-    table = Table("id", "severity", "status", "title", title=f"children ({total})")
+    shown = table("id", "severity", "status", "title", title=f"children ({total})")
     for child in children:
-        table.add_row(child.human_id, child.severity, child.status, child.title[:60])
-    out_console.print(table)
+        shown.add_row(child.id, child.severity, child.status, Text(child.title[:60]))
+    out_console.print(shown)
     if total > len(children):
         out_console.print(
             f"{total - len(children)} more: GET /api/v1/incidents?parent={storm}",
@@ -146,16 +121,17 @@ def _print_children(children: list[Incident], total: int, storm: str) -> None:
         )
 
 
-def _print_diagnosis(diagnosis: DiagnosisRecord) -> None:
+def _print_diagnosis(diagnosis: DiagnosisOut) -> None:
     """The latest diagnosis: who made it, the target, the findings with the evidence they cite."""
-    where = f"{diagnosis.target_namespace}/" if diagnosis.target_namespace else ""
-    found = "" if diagnosis.target_resolved else " (from the alert's labels)"
-    head = f"diagnosis #{diagnosis.id} by {diagnosis.made_by}"
+    target = diagnosis.target
+    where = f"{target.namespace}/" if target.namespace else ""
+    found = "" if target.resolved else " (from the alert's labels)"
+    head = f"diagnosis #{diagnosis.id} by {diagnosis.by}"
     if diagnosis.provider:
         head += f" ({diagnosis.provider})"
     out_console.print(Text(head, style="bold"))
     for label, value in (
-        ("target", f"{diagnosis.target_kind} {where}{diagnosis.target_name}{found}"),
+        ("target", f"{target.kind} {where}{target.name}{found}"),
         ("cause", diagnosis.cause or "-"),
         ("summary", diagnosis.summary),
     ):

@@ -1,20 +1,17 @@
-"""`awoooi jobs`: inspect the durable job queue and retry dead jobs."""
+"""`awoooi jobs`: inspect the durable job queue and retry dead jobs (local database or --server)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
-from awoooi.cli.context import cli_caller, err_console, in_transaction, out_console, settings_from
-from awoooi.core import jobs
-from awoooi.core.models import Job, JobStatus
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from awoooi.runtime import Runtime
+from awoooi.api.schemas import JobOut
+from awoooi.cli.backend import with_backend
+from awoooi.cli.context import err_console, out_console
+from awoooi.cli.output import FormatOption, print_json, table, when
+from awoooi.core.models import JobStatus
 
 app = typer.Typer(help="Durable jobs.", no_args_is_help=True)
 
@@ -24,33 +21,44 @@ def list_(
     ctx: typer.Context,
     status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this state.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    output: FormatOption = "table",
 ) -> None:
     """List jobs, newest first."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> list[Job]:
-        return await jobs.list_jobs(session, status=status, limit=limit)
-
-    table = Table("id", "kind", "status", "attempts", "run at", "last error")
-    for job in in_transaction(settings_from(ctx), action):
-        table.add_row(
+    found: list[JobOut] = with_backend(ctx, lambda b: b.jobs(status=status, limit=limit))
+    if output == "json":
+        print_json(found)
+        return
+    shown = table(
+        "id",
+        "kind",
+        "status",
+        "attempts",
+        "run at",
+        "last error",
+        whole=("status",),
+        optional=("attempts",),
+    )
+    for job in found:
+        shown.add_row(
             str(job.id),
-            job.kind,
+            Text(job.kind),
             job.status,
             str(job.attempts),
-            f"{job.run_at:%Y-%m-%d %H:%M:%S}",
-            (job.last_error or "")[:80],
+            when(job.run_at, "%Y-%m-%d %H:%M:%S"),
+            Text((job.last_error or "")[:80]),
         )
-    out_console.print(table)
+    out_console.print(shown)
 
 
 @app.command()
 def retry(
-    ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="A dead job's id.")]
+    ctx: typer.Context,
+    job_id: Annotated[int, typer.Argument(help="A dead job's id.")],
+    output: FormatOption = "table",
 ) -> None:
     """Queue a dead job again with a fresh set of attempts."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> None:
-        await jobs.requeue_dead_job(session, job_id, caller=cli_caller())
-
-    in_transaction(settings_from(ctx), action)
-    err_console.print(f"job {job_id} queued again")
+    job: JobOut = with_backend(ctx, lambda backend: backend.retry_job(job_id))
+    if output == "json":
+        print_json(job)
+        return
+    err_console.print(f"job {job.id} queued again")

@@ -7,21 +7,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from awoooi.cli.backend import KnowledgeQuery, with_backend
 from awoooi.cli.context import (
     cli_actor,
     cli_caller,
+    cli_state,
     err_console,
     fail,
-    in_transaction,
+    local_only,
     out_console,
     settings_from,
     with_runtime,
 )
+from awoooi.cli.output import FormatOption, print_json, table, when
 from awoooi.core.db import transaction
 from awoooi.core.errors import AwoooiError
 from awoooi.core.redact import redact
@@ -40,6 +42,7 @@ from awoooi.knowledge.markdown import (
     write_markdown_file,
 )
 from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
+from awoooi.knowledge.schemas import EntryOut, SearchHit, SearchPage
 
 if TYPE_CHECKING:
     from awoooi.runtime import Runtime
@@ -67,39 +70,50 @@ def _error(message: str) -> None:
 # --- reading ------------------------------------------------------------------------------------
 
 
+def _knowledge(ctx: typer.Context, query: KnowledgeQuery) -> SearchPage:
+    page: SearchPage = with_backend(ctx, lambda backend: backend.knowledge(query))
+    return page
+
+
+def relevance(hits: list[SearchHit]) -> list[str]:
+    """Each hit's score as a percentage of the best hit's rank ("-" when there is none)."""
+    # Raw ranks do not read as scores: SQLite's bm25 is near 0 for every hit of a small
+    # knowledge base (a word in most entries weighs ~nothing), PostgreSQL's ts_rank_cd is on
+    # another scale entirely. Relative to the best hit they say the same thing on both.
+    best = max((hit.rank for hit in hits), default=0.0)
+    if best <= 0:
+        return ["-" for _ in hits]
+    return [str(round(100 * max(hit.rank, 0.0) / best)) for hit in hits]
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
     entry_type: TypeOption = None,
     status: StatusOption = None,
     tag: Annotated[str | None, typer.Option(help="Only entries with this tag.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    output: FormatOption = "table",
 ) -> None:
     """List entries, most recently changed first."""
-    settings = settings_from(ctx)
-    filters = kb_search.Filters(
-        entry_type=entry_type.value if entry_type else None,
-        status=status.value if status else None,
-        tag=tag,
+    page = _knowledge(
+        ctx, KnowledgeQuery(entry_type=entry_type, status=status, tag=tag, limit=limit)
     )
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> tuple[list[KnowledgeEntry], int]:
-        return await kb_search.list_entries(session, filters, limit=limit, offset=0)
-
-    entries, total = in_transaction(settings, action)
-    table = Table("id", "type", "status", "v", "tags", "updated", "title")
-    for entry in entries:
-        table.add_row(
+    if output == "json":
+        print_json(page)
+        return
+    shown = table("id", "type", "status", "tags", "updated", "title", optional=("tags", "updated"))
+    for entry in page.items:
+        shown.add_row(
             str(entry.id),
             entry.entry_type,
             entry.status,
-            str(entry.version),
             Text(",".join(entry.tags)),
-            f"{entry.updated_at:%Y-%m-%d %H:%M}",
+            when(entry.updated_at),
             Text(entry.title[:70]),
         )
-    out_console.print(table)
-    out_console.print(f"{len(entries)} of {total}", highlight=False)
+    out_console.print(shown)
+    out_console.print(f"{len(page.items)} of {page.total}", highlight=False)
 
 
 @app.command("search")
@@ -110,47 +124,49 @@ def search_(
     status: StatusOption = None,
     tag: Annotated[str | None, typer.Option(help="Only entries with this tag.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    output: FormatOption = "table",
 ) -> None:
-    """Full-text search, best match first, with a snippet of the matching text."""
-    settings = settings_from(ctx)
-    filters = kb_search.Filters(
-        entry_type=entry_type.value if entry_type else None,
-        status=status.value if status else None,
-        tag=tag,
+    """Full-text search, best match first, with a snippet of the matching text and a score
+    (100 for the best match, the others relative to it)."""
+    page = _knowledge(
+        ctx,
+        KnowledgeQuery(query=query, entry_type=entry_type, status=status, tag=tag, limit=limit),
     )
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> tuple[list[kb_search.Hit], int]:
-        return await kb_search.search(session, query, filters, limit=limit, offset=0)
-
-    hits, total = in_transaction(settings, action)
-    table = Table("id", "rank", "type", "status", "title", "snippet")
-    for hit in hits:
-        table.add_row(
-            str(hit.entry.id),
-            f"{hit.rank:.3f}",
-            hit.entry.entry_type,
-            hit.entry.status,
-            Text(hit.entry.title[:60]),
+    if output == "json":
+        print_json(page)
+        return
+    shown = table(
+        "id",
+        "score",
+        "type",
+        "status",
+        "title",
+        "snippet",
+        whole=("score",),
+        optional=("type", "status"),
+    )
+    for hit, score in zip(page.items, relevance(page.items), strict=True):
+        shown.add_row(
+            str(hit.id),
+            score,
+            hit.entry_type,
+            hit.status,
+            Text(hit.title[:60]),
             Text(" ".join(hit.snippet.split())),
         )
-    out_console.print(table)
-    out_console.print(f"{len(hits)} of {total} matches", highlight=False)
+    out_console.print(shown)
+    out_console.print(f"{len(page.items)} of {page.total} matches", highlight=False)
 
 
 @app.command()
-def show(ctx: typer.Context, entry_id: EntryId) -> None:
+def show(ctx: typer.Context, entry_id: EntryId, output: FormatOption = "table") -> None:
     """Show one entry: its metadata, then its content."""
-    settings = settings_from(ctx)
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> KnowledgeEntry:
-        return await service.get_entry(session, entry_id)
-
-    entry = in_transaction(settings, action)
+    entry: EntryOut = with_backend(ctx, lambda backend: backend.entry(entry_id))
+    if output == "json":
+        print_json(entry)
+        return
     out_console.print(Text.assemble((f"#{entry.id} ", "bold"), entry.title))
-
-    def when(value: Any) -> str:
-        return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
-
+    seconds = "%Y-%m-%d %H:%M:%S"
     for label, value in (
         ("uid", entry.uid),
         ("type", entry.entry_type),
@@ -165,10 +181,13 @@ def show(ctx: typer.Context, entry_id: EntryId) -> None:
         ("symptoms hash", entry.symptoms_hash or "-"),
         ("created by", entry.created_by),
         ("reviewed by", entry.reviewed_by or "-"),
-        ("reviewed at", when(entry.reviewed_at)),
+        ("reviewed at", when(entry.reviewed_at, seconds)),
         ("review note", entry.review_note or "-"),
-        ("published at", when(entry.published_at)),
-        ("created / updated", f"{when(entry.created_at)} / {when(entry.updated_at)}"),
+        ("published at", when(entry.published_at, seconds)),
+        (
+            "created / updated",
+            f"{when(entry.created_at, seconds)} / {when(entry.updated_at, seconds)}",
+        ),
     ):
         out_console.print(Text(f"  {label:18} {value}"))
     out_console.rule()
@@ -183,13 +202,13 @@ def approve(
     ctx: typer.Context,
     entry_id: EntryId,
     note: Annotated[str | None, typer.Option(help="A note kept with the review.")] = None,
+    output: FormatOption = "table",
 ) -> None:
     """Publish a DRAFT entry."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> KnowledgeEntry:
-        return await service.approve_entry(session, entry_id, caller=cli_caller(), note=note)
-
-    entry = in_transaction(settings_from(ctx), action)
+    entry: EntryOut = with_backend(ctx, lambda b: b.approve_entry(entry_id, note=note))
+    if output == "json":
+        print_json(entry)
+        return
     out_console.print(f"entry {entry.id} is now {entry.status}", highlight=False)
 
 
@@ -198,13 +217,13 @@ def reject(
     ctx: typer.Context,
     entry_id: EntryId,
     reason: Annotated[str, typer.Option(help="Why the entry is rejected (kept).")],
+    output: FormatOption = "table",
 ) -> None:
     """Reject a DRAFT entry, with a reason."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> KnowledgeEntry:
-        return await service.reject_entry(session, entry_id, caller=cli_caller(), reason=reason)
-
-    entry = in_transaction(settings_from(ctx), action)
+    entry: EntryOut = with_backend(ctx, lambda b: b.reject_entry(entry_id, reason=reason))
+    if output == "json":
+        print_json(entry)
+        return
     out_console.print(f"entry {entry.id} is now {entry.status}", highlight=False)
 
 
@@ -245,7 +264,8 @@ def export(
     status: StatusOption = None,
     entry_type: TypeOption = None,
 ) -> None:
-    """Write one Markdown file with YAML front matter per entry."""
+    """Write one Markdown file with YAML front matter per entry (from the local database)."""
+    local_only(ctx, "kb export")
     settings = settings_from(ctx)
 
     filters = kb_search.Filters(
@@ -267,7 +287,7 @@ def export(
         raise fail(f"{directory}: cannot create directory: {exc.strerror or exc}") from None
     if not directory.is_dir():
         raise fail(f"{directory}: not a directory")
-    rendered = with_runtime(settings, action)
+    rendered = with_runtime(settings, action, create=cli_state(ctx).yes)
     earlier = _uids_on_disk(directory)
     used: set[str] = set()
     written = failed = 0
@@ -417,8 +437,9 @@ def import_(
     """Create or update entries from Markdown files, matched by uid; unchanged files are skipped.
 
     Each file is imported in its own transaction: a broken file is reported and the others are
-    still imported; the exit code is 1 if any file failed.
+    still imported; the exit code is 1 if any file failed. Works on the local database.
     """
+    local_only(ctx, "kb import")
     settings = settings_from(ctx)
     try:
         parsed, failures = _parse_directory(directory)
@@ -440,7 +461,7 @@ def import_(
             outcomes.append(outcome)
         return outcomes
 
-    outcomes = with_runtime(settings, action) + failures
+    outcomes = with_runtime(settings, action, create=cli_state(ctx).yes) + failures
     outcomes.sort(key=lambda outcome: outcome.path.name)
     counts = dict.fromkeys(("imported", "updated", "skipped", "failed"), 0)
     for outcome in outcomes:

@@ -1,4 +1,4 @@
-"""`awoooi notify`: send a test message; register the Telegram webhook."""
+"""`awoooi notify`: list notifications; send a test message; register the Telegram webhook."""
 
 from __future__ import annotations
 
@@ -6,13 +6,51 @@ import asyncio
 from typing import Annotated, Literal
 
 import typer
+from rich.text import Text
 
+from awoooi.api.schemas import NotificationOut
+from awoooi.cli.backend import with_backend
 from awoooi.cli.context import fail, out_console, run, settings_from
+from awoooi.cli.output import FormatOption, print_json, table, when
 from awoooi.notify.base import ChannelError, OutgoingMessage, Severity
 from awoooi.notify.channels.telegram import TelegramBot
 
 app = typer.Typer(help="Notification channels.", no_args_is_help=True)
 WEBHOOK_PATH = "/api/v1/notify/telegram/webhook"
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    output: FormatOption = "table",
+) -> None:
+    """Recent notifications, newest first, with their delivery state."""
+    found: list[NotificationOut] = with_backend(ctx, lambda b: b.notifications(limit=limit))
+    if output == "json":
+        print_json(found)
+        return
+    shown = table(
+        "id",
+        "channel",
+        "kind",
+        "severity",
+        "status",
+        "created",
+        "title",
+        optional=("kind", "created"),
+    )
+    for record in found:
+        shown.add_row(
+            str(record.id),
+            record.channel,
+            Text(record.kind),
+            record.severity,
+            record.status + (f" ({record.attempts})" if record.attempts > 1 else ""),
+            when(record.created_at),
+            Text(record.title),
+        )
+    out_console.print(shown)
 
 
 @app.command()

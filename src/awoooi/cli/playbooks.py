@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from awoooi.cli.context import err_console, fail, out_console, settings_from
-from awoooi.repair.playbooks import PlaybookError, load_catalog, validate_directory
+from awoooi.cli.backend import with_backend
+from awoooi.cli.context import err_console, out_console, settings_from
+from awoooi.cli.output import FormatOption, print_json, table
+from awoooi.repair.playbooks import validate_directory
+from awoooi.repair.schemas import PlaybookOut
 
 app = typer.Typer(help="Repair playbooks: validate and list.", no_args_is_help=True)
 
@@ -39,22 +41,22 @@ def validate(
 
 
 @app.command("list")
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, output: FormatOption = "table") -> None:
     """The playbooks awoooi would use (shipped ones plus `repair.playbooks_dir`), in the order
     they are tried."""
-    settings = settings_from(ctx)
-    try:
-        catalog = load_catalog(settings.repair)
-    except PlaybookError as exc:
-        raise fail(exc.detail) from None
-    table = Table("id", "risk", "approval", "signals / causes", "steps", "source")
-    for playbook in catalog.playbooks:
-        table.add_row(
+    found: list[PlaybookOut] = with_backend(ctx, lambda backend: backend.playbooks())
+    if output == "json":
+        print_json(found)
+        return
+    shown = table("id", "risk", "approval", "signals / causes", "steps", "source")
+    for playbook in found:
+        match = playbook.match
+        shown.add_row(
             playbook.id,
             playbook.risk,
             "yes" if playbook.requires_approval else "policy",
-            Text(", ".join([*playbook.match.signals, *playbook.match.causes]) or "-"),
-            Text(", ".join(step.action for step in playbook.steps)),
+            Text(", ".join([*match.get("signals", []), *match.get("causes", [])]) or "-"),
+            Text(", ".join(str(step.get("action")) for step in playbook.steps)),
             Text(playbook.source),
         )
-    out_console.print(table)
+    out_console.print(shown)

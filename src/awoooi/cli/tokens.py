@@ -1,20 +1,16 @@
-"""`awoooi tokens`: create, list and revoke API tokens."""
+"""`awoooi tokens`: create, list and revoke API tokens (local database or --server)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from awoooi.cli.context import cli_caller, err_console, in_transaction, out_console, settings_from
-from awoooi.core import auth
-from awoooi.core.models import ApiToken, Role
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from awoooi.runtime import Runtime
+from awoooi.api.schemas import TokenCreated, TokenOut
+from awoooi.cli.backend import with_backend
+from awoooi.cli.context import err_console, out_console
+from awoooi.cli.output import FormatOption, print_json, table, when
+from awoooi.core.models import Role
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
 
@@ -24,44 +20,46 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Unique token name (shown in the audit log).")],
     role: Annotated[Role, typer.Option(help="viewer < ingest < operator < admin.")],
+    output: FormatOption = "table",
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> str:
-        issued = await auth.issue_token(session, name=name, role=role, caller=cli_caller())
-        return issued.secret
-
-    secret = in_transaction(settings_from(ctx), action)
+    issued: TokenCreated = with_backend(ctx, lambda b: b.create_token(name=name, role=role))
+    if output == "json":
+        print_json(issued)
+        return
     err_console.print(f"created {role.value} token {name!r}; it is shown only this once:")
-    out_console.print(secret, highlight=False, soft_wrap=True)
+    out_console.print(issued.token, highlight=False, soft_wrap=True)
 
 
 @app.command("list")
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, output: FormatOption = "table") -> None:
     """List tokens (names, roles, use); secrets are never shown."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> list[ApiToken]:
-        return await auth.list_tokens(session)
-
-    table = Table("name", "role", "prefix", "created", "last used", "revoked")
-    for token in in_transaction(settings_from(ctx), action):
-        table.add_row(
+    found: list[TokenOut] = with_backend(ctx, lambda backend: backend.tokens())
+    if output == "json":
+        print_json(found)
+        return
+    shown = table("name", "role", "prefix", "created", "last used", "revoked", ids=("name",))
+    for token in found:
+        shown.add_row(
             token.name,
             token.role,
             token.token_prefix + "…",
-            f"{token.created_at:%Y-%m-%d %H:%M}",
-            f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "-",
-            f"{token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "-",
+            when(token.created_at),
+            when(token.last_used_at),
+            when(token.revoked_at),
         )
-    out_console.print(table)
+    out_console.print(shown)
 
 
 @app.command()
-def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Token name.")]) -> None:
+def revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Token name.")],
+    output: FormatOption = "table",
+) -> None:
     """Revoke a token; requests using it get 401 from now on."""
-
-    async def action(_runtime: Runtime, session: AsyncSession) -> None:
-        await auth.revoke_token(session, name=name, caller=cli_caller())
-
-    in_transaction(settings_from(ctx), action)
-    err_console.print(f"revoked token {name!r}")
+    token: TokenOut = with_backend(ctx, lambda backend: backend.revoke_token(name))
+    if output == "json":
+        print_json(token)
+        return
+    err_console.print(f"revoked token {token.name!r}")

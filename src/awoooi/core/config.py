@@ -167,6 +167,23 @@ def format_settings_error(exc: SettingsError) -> str:
 S = TypeVar("S", bound=BaseSettings)
 
 
+def absolute_paths(model: BaseModel) -> None:
+    """Make every `Path` field of `model` and of its sections (lists of them too) absolute,
+    against the working directory of this moment."""
+    # Resolved once, where settings load: code that later runs git or opens files in another
+    # directory (a cache, a clone) must never read a relative path against that directory.
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path):
+            setattr(model, name, value.expanduser().absolute())
+        elif isinstance(value, BaseModel):
+            absolute_paths(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, BaseModel):
+                    absolute_paths(item)
+
+
 def settings_from_sources(
     model: type[S], config_file: Path | str | None, overrides: dict[str, Any]
 ) -> S:

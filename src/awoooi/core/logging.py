@@ -93,6 +93,10 @@ def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
     # Alembic logs each of its plugins at INFO when first imported, which the CLI now does
     # after configuring logging (commands load lazily): noise that was never shown before.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Alembic's migration context says "Context impl SQLiteImpl." and "Will assume
+    # non-transactional DDL." at INFO on every connection it migrates, which every CLI command
+    # does: noise on stderr. Its warnings still pass; core.migrate logs what actually changed.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -11,6 +11,9 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import awoooi
+from awoooi.core.logging import get_logger
+
+log = get_logger(__name__)
 
 # Database objects made by hand in migrations that no model describes: the full-text search
 # index (an FTS5 table and its shadow tables on SQLite, a generated tsvector column on
@@ -50,7 +53,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    before = _current(connection)
     command.upgrade(alembic_config(connection), revision)
+    after = _current(connection)
+    if after != before:
+        # Alembic's own INFO lines are silenced (core.logging); this is the one that matters.
+        log.info("database schema upgraded", from_revision=before, to_revision=after)
 
 
 def _current(connection: Connection) -> str | None:

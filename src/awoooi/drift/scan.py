@@ -50,8 +50,12 @@ async def scan(
         if progress is not None:
             for _ in batch:
                 progress()
+    # An HPA decides a workload's replicas whether or not Git holds the HPA: a dump or cluster
+    # with one but a Git tree without it must not report the scaled replicas as drift.
     context = ScanContext.from_objects(
-        [m.obj for m, _ in pairs] + [obj for _, obj in pairs if obj is not None]
+        [m.obj for m, _ in pairs]
+        + [obj for _, obj in pairs if obj is not None]
+        + await live.autoscalers()
     )
     for manifest, live_object in pairs:
         resource = manifest.resource

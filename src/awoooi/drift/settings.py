@@ -15,6 +15,8 @@ from awoooi.drift.diff import DEFAULT_GITOPS_MANAGERS, DEFAULT_IMPERATIVE_MANAGE
 
 LevelName = Literal["critical", "high", "medium", "low", "info"]
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
+# A desired source that git fetches (anything else is a local directory or file).
+GIT_URL = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
@@ -24,6 +26,11 @@ def _is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_git_url(text: str) -> bool:
+    """Whether a desired source is a Git URL (adopt can only write into Git)."""
+    return bool(GIT_URL.match(text))
 
 
 def valid_branch(name: str) -> bool:

@@ -4,7 +4,6 @@ dump or the cluster)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,9 @@ from awoooi.core.errors import AwoooiError
 from awoooi.drift.manifests import Manifest, load_directory
 from awoooi.drift.report import ResourceId, ScanProblem
 from awoooi.drift.settings import DriftSettings
+from awoooi.drift.settings import is_git_url as is_git_url  # adopt asks this module
 
-_REMOTE = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
+AUTOSCALER_KIND = "HorizontalPodAutoscaler"
 
 
 class DriftSourceError(AwoooiError):
@@ -35,11 +35,6 @@ class DesiredState:
     problems: list[ScanProblem]
     source: str
     revision: str | None = None
-
-
-def is_git_url(text: str) -> bool:
-    """Whether a desired source is a Git URL (adopt can only write into Git)."""
-    return bool(_REMOTE.match(text))
 
 
 def _inside(root: Path, sub_path: str | None, shown: str) -> Path:
@@ -80,7 +75,7 @@ async def load_desired(
     if exists and ref is None:
         root = local
         repository = await asyncio.to_thread(_repository_root, local) if is_dir else local
-    elif is_dir or _REMOTE.match(desired):
+    elif is_dir or is_git_url(desired):
         try:
             checked = await git.checkout(
                 desired, ref, cache_dir, timeout=settings.git_timeout_seconds
@@ -117,6 +112,10 @@ class LiveState(Protocol):
         self, kinds: Iterable[tuple[str, str]], selector: tuple[str, str]
     ) -> list[dict[str, Any]]:
         """Live objects of these (apiVersion, kind)s carrying the tracking label."""
+        ...
+
+    async def autoscalers(self) -> list[dict[str, Any]]:
+        """Every live HorizontalPodAutoscaler (Git need not hold them to own `replicas`)."""
         ...
 
 
@@ -174,6 +173,14 @@ class DumpState:
             if (group, kind) in wanted and _labelled(obj, selector)
         ]
 
+    async def autoscalers(self) -> list[dict[str, Any]]:
+        """The dump's HorizontalPodAutoscalers."""
+        return [
+            obj
+            for (group, kind, _ns, _name), obj in self.objects.items()
+            if (group, kind) == ("autoscaling", AUTOSCALER_KIND)
+        ]
+
 
 @dataclass
 class ClusterState:
@@ -209,6 +216,14 @@ class ClusterState:
             except KubeError as exc:
                 raise DriftSourceError(f"cannot list {kind}: {exc.detail}") from exc
         return found
+
+    async def autoscalers(self) -> list[dict[str, Any]]:
+        """LIST HorizontalPodAutoscalers; none when they cannot be read (replicas are then
+        compared as any other field, as before)."""
+        try:
+            return await self.reader.list_objects("autoscaling/v2", AUTOSCALER_KIND)
+        except KubeError:
+            return []
 
 
 @dataclass(frozen=True)

@@ -168,9 +168,8 @@ async def list_incidents(
     )
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
-async def get_incident(incident_id: str, session: SessionDep, _principal: Viewer) -> IncidentDetail:
-    """One incident with its timeline."""
+async def incident_detail(session: SessionDep, incident_id: str) -> IncidentDetail:
+    """The API view of one incident with its timeline, diagnosis and storm children."""
     incident = await repository.get_by_human_id(session, incident_id, with_timeline=True)
     if incident is None:
         raise NotFoundError(f"no incident {incident_id}")
@@ -199,6 +198,12 @@ async def get_incident(incident_id: str, session: SessionDep, _principal: Viewer
         ],
         children_total=await repository.count_children(session, incident.id),
     )
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
+async def get_incident(incident_id: str, session: SessionDep, _principal: Viewer) -> IncidentDetail:
+    """One incident with its timeline."""
+    return await incident_detail(session, incident_id)
 
 
 async def _change(
