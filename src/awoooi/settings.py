@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from awoooi.adapters.settings import KubeSettings
 from awoooi.ai.settings import AISettings
+from awoooi.console.settings import ConsoleSettings
 from awoooi.core.config import ENV_NESTED_DELIMITER, ENV_PREFIX, JobsSettings, settings_from_sources
 from awoooi.drift.settings import DriftSettings
 from awoooi.incidents.settings import IncidentSettings
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     kube: KubeSettings = Field(default_factory=KubeSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("database_url")
     @classmethod
