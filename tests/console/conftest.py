@@ -36,7 +36,7 @@ PLAYBOOK = """
 id: risky-heal
 name: Heal, once a human agrees
 match:
-  signals: [HealRisky]
+  signals: [HealRisky, HealRiskyViewer]
 target: null
 risk: high
 steps:

@@ -65,6 +65,17 @@ def badge(value: object) -> Markup:
     return Markup('<span class="badge badge-{0}">{1}</span>').format(css, text)
 
 
+def plain(value: object) -> str:
+    """A stored JSON value as a person reads it: lists joined, maps as `key: value`, no None."""
+    if value is None or value == [] or value == {}:
+        return "–"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {plain(item)}" for key, item in value.items())
+    return str(value)
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("awoooi.console", "templates"),
@@ -76,6 +87,7 @@ def _environment() -> Environment:
     env.filters["when"] = time_tag
     env.filters["at"] = lambda value: time_tag(value, relative=False)
     env.filters["badge"] = badge
+    env.filters["plain"] = plain
     env.globals["static"] = static_url
     env.globals["nav"] = NAV
     env.globals["version"] = awoooi.__version__
