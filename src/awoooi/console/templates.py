@@ -68,7 +68,7 @@ def badge(value: object) -> Markup:
 def plain(value: object) -> str:
     """A stored JSON value as a person reads it: lists joined, maps as `key: value`, no None."""
     if value is None or value == [] or value == {}:
-        return "–"
+        return "\u2013"  # an en dash, as the pages show for "none"
     if isinstance(value, list | tuple):
         return ", ".join(plain(item) for item in value)
     if isinstance(value, dict):
