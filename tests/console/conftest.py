@@ -255,14 +255,13 @@ def tab(browser: Any, console: Console, artifacts: Path) -> Iterator[Tab]:
             route.abort("blockedbyclient")
 
     context.route("**/*", guard)
-    context.on(
-        "requestfailed",
-        lambda req: (
-            outside.failed_local.append(req.url)
-            if (urlsplit(req.url).hostname or "") in LOCAL_HOSTS
-            else None
-        ),
-    )
+    def failed(request: Any) -> None:
+        # A request cut short by the next navigation (a favicon, say) is not a broken page.
+        local = (urlsplit(request.url).hostname or "") in LOCAL_HOSTS
+        if local and request.failure != "net::ERR_ABORTED":
+            outside.failed_local.append(f"{request.url} {request.failure}")
+
+    context.on("requestfailed", failed)
     page = context.new_page()
     try:
         yield Tab(page, console, outside, artifacts)
