@@ -29,6 +29,7 @@ from tests.repair.conftest import RecordingServer
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 LOCAL_HOSTS = frozenset({"127.0.0.1"})
+VIEWER_ZONE = "Asia/Kolkata"  # UTC+05:30 all year
 WAIT_MS = 15_000  # a bound on waiting for the page, never asserted as a duration
 
 # A risky playbook: every incident of this alert waits for an operator's approval.
@@ -159,7 +160,7 @@ def console(
         "  include_default_playbooks: false\n"
         "  http_allowed_hosts: ['127.0.0.1']\n"
         "jobs:\n  poll_interval: 0.1\n"
-        "console:\n  refresh_seconds: 0\n"
+        "console:\n  refresh_seconds: 3600\n"  # refreshes only when a test moves the clock
     )
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{root / 'awoooi.db'}"
@@ -243,7 +244,10 @@ class Tab:
 def tab(browser: Any, console: Console, artifacts: Path) -> Iterator[Tab]:
     """A fresh browser context (no cookies) on the console; outside requests are refused."""
     outside = Outside()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # A viewer half a world from UTC, so the pages' "your time zone" is seen to be theirs.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id=VIEWER_ZONE
+    )
     context.set_default_timeout(WAIT_MS)
 
     def guard(route: Any) -> None:
@@ -255,6 +259,7 @@ def tab(browser: Any, console: Console, artifacts: Path) -> Iterator[Tab]:
             route.abort("blockedbyclient")
 
     context.route("**/*", guard)
+
     def failed(request: Any) -> None:
         # A request cut short by the next navigation (a favicon, say) is not a broken page.
         local = (urlsplit(request.url).hostname or "") in LOCAL_HOSTS

@@ -64,6 +64,7 @@ def test_an_ingested_alert_shows_in_the_list_and_its_page(tab: Tab) -> None:
     # Times are shown in the viewer's zone, relative ("just now", "5 min ago").
     assert row.locator("time").first.get_attribute("datetime")
     assert "UTC" not in row.locator("time").first.inner_text()
+    assert "GMT+5:30" in str(row.locator("time").first.get_attribute("title"))
     tab.shoot("incidents")
 
     page.get_by_role("link", name=human_id).click()
@@ -256,3 +257,18 @@ def test_keyboard_reaches_the_sign_in_and_the_actions(tab: Tab) -> None:
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.textContent.trim()"))
     assert {"Incidents", "Repairs", "Sign out", "Filter"} <= set(focused)
+
+
+def test_the_list_refreshes_itself(tab: Tab) -> None:
+    page = tab.page
+    # The page's clock is the test's: the hourly refresh (this server's setting) fires on demand.
+    page.clock.install()
+    tab.sign_in("viewer")
+    before = page.locator("tr[data-incident]").count()
+    human_id = tab.console.fire(alertname="ShowsUpByItself", pod="self-5f6d7c8b9-rfrsh")
+    assert page.locator(f"tr[data-incident='{human_id}']").count() == 0
+    page.clock.fast_forward(3600 * 1000)
+    page.locator(f"tr[data-incident='{human_id}']").wait_for()
+    assert page.locator("tr[data-incident]").count() == before + 1
+    # The new rows' times are formatted too (an hour later on the page's clock).
+    assert page.locator(f"tr[data-incident='{human_id}'] time").first.inner_text() == "1 hr. ago"
