@@ -202,6 +202,22 @@ def test_docs_load_whole_without_the_internet(tab: Tab) -> None:
     assert page.get_by_role("button", name=re.compile("Authorize")).is_visible()
     assert page.locator(".swagger-ui .information-container").inner_text().startswith("awoooi")
     tab.shoot("docs")
+
+    # "Authorize" takes a token, and "Try it out" sends it.
+    page.locator(".auth-wrapper button.authorize").click()
+    page.locator(".modal-ux input[type=text], .modal-ux input[type=password]").first.fill(
+        tab.console.tokens["viewer"]
+    )
+    page.locator(".modal-ux .auth-btn-wrapper button.authorize").click()
+    page.locator(".modal-ux button.btn-done").click()
+    operation = page.locator("#operations-incidents-list_incidents_api_v1_incidents_get")
+    operation.locator(".opblock-summary").first.click()
+    operation.locator("button.try-out__btn").click()
+    operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table tr.response .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    tab.shoot("docs-try-it-out")
     assert tab.outside.attempts == []
     assert tab.outside.failed_local == []
 
