@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from awoooi.console.pages import auth, coming, docs, incidents, repairs
+from awoooi.console.pages import auth, coming, docs, incidents, knowledge, repairs
 from awoooi.console.routing import ConsoleRoute
 from awoooi.console.templates import STATIC_PREFIX
 
@@ -17,6 +17,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     incidents.router,
     repairs.router,
+    knowledge.router,
     coming.router,
 )
 
