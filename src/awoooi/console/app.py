@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from awoooi.console.pages import auth, coming, docs, incidents, knowledge, repairs
+from awoooi.console.pages import auth, coming, docs, drift, incidents, knowledge, repairs
 from awoooi.console.routing import ConsoleRoute
 from awoooi.console.templates import STATIC_PREFIX
 
@@ -18,6 +18,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     incidents.router,
     repairs.router,
     knowledge.router,
+    drift.router,
     coming.router,
 )
 

@@ -14,7 +14,6 @@ router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=Fal
 
 # key: (heading, what to use until the page exists)
 COMING = {
-    "drift": ("Drift", "`awoooi drift reports` or GET /api/v1/drift/reports"),
     "operations": ("Operations", "`awoooi jobs list` or GET /api/v1/jobs and /api/v1/audit"),
 }
 
