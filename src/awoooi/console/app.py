@@ -8,7 +8,16 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from awoooi.console.pages import auth, coming, docs, drift, incidents, knowledge, repairs
+from awoooi.console.pages import (
+    auth,
+    coming,
+    docs,
+    drift,
+    incidents,
+    knowledge,
+    operations,
+    repairs,
+)
 from awoooi.console.routing import ConsoleRoute
 from awoooi.console.templates import STATIC_PREFIX
 
@@ -19,6 +28,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     repairs.router,
     knowledge.router,
     drift.router,
+    operations.router,
     coming.router,
 )
 

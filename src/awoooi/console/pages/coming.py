@@ -13,9 +13,8 @@ from awoooi.console.templates import render
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 
 # key: (heading, what to use until the page exists)
-COMING = {
-    "operations": ("Operations", "`awoooi jobs list` or GET /api/v1/jobs and /api/v1/audit"),
-}
+# Every section has its page now (knowledge, drift and operations were the last).
+COMING: dict[str, tuple[str, str]] = {}
 
 
 def _coming(key: str) -> Callable[[Request, ConsoleUser], Awaitable[Response]]:
