@@ -110,7 +110,9 @@ async def test_dead_letters_are_retried_by_admins(
     assert "only dead jobs can be retried" in alert_text(again.text)
     after = await client.get(retried.headers["location"])
     assert "No dead letters" in after.text
-    filtered = await client.get("/ui/operations", params={"status": "queued", "kind": "notify.send"})
+    filtered = await client.get(
+        "/ui/operations", params={"status": "queued", "kind": "notify.send"}
+    )
     assert f'<tr data-job="{job_id}">' in filtered.text
     wrong = await client.get("/ui/operations", params={"status": "sleeping"})
     assert wrong.status_code == 422
