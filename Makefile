@@ -35,7 +35,8 @@ typecheck: install-dev
 	$(BIN)/mypy --strict src
 
 # Two workers: the suite waits on databases, subprocesses and sockets as much as on the CPU.
-PYTEST_ARGS ?= -n 2
+# loadgroup keeps the console's browser tests on one worker (one Chromium, one server per database).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)

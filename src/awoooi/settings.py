@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from awoooi.adapters.settings import KubeSettings
 from awoooi.ai.settings import AISettings
+from awoooi.console.settings import ConsoleSettings
 from awoooi.core.config import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     kube: KubeSettings = Field(default_factory=KubeSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("public_url")
     @classmethod

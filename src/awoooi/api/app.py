@@ -13,6 +13,7 @@ from awoooi.ai import endpoints as ai_endpoints
 from awoooi.api import admin, health
 from awoooi.api.errors import install_error_handlers
 from awoooi.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from awoooi.console.app import install_console
 from awoooi.core.db import redact_url
 from awoooi.core.logging import get_logger
 from awoooi.diagnosis import endpoints as diagnosis_endpoints
@@ -98,6 +99,9 @@ def create_app(
         version=awoooi.__version__,
         description="Self-hosted, privacy-first AIOps for Kubernetes.",
         lifespan=lifespan,
+        # /docs is the console's: Swagger UI from the package, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = active
     install_error_handlers(app)
@@ -110,6 +114,7 @@ def create_app(
     app.include_router(repair_endpoints.router)
     app.include_router(notify_endpoints.router)
     app.include_router(drift_endpoints.router)
+    install_console(app)
     # Added last = outermost: every response, 413s included, gets a request id and a log line.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.core.audit import Caller, Door
@@ -50,13 +51,26 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-RoleCheck = Callable[[Request, AsyncSession], Awaitable[Principal]]
+RoleCheck = Callable[..., Awaitable[Principal]]
+
+# Declares the bearer scheme in the OpenAPI schema, so /docs' "Authorize" sends the token with
+# "Try it out"; the header itself is read by _bearer_token, whose errors say what is wrong.
+bearer_scheme = HTTPBearer(
+    bearerFormat="awi_…",
+    description="An API token: `Authorization: Bearer awi_...` (awoooi tokens create).",
+    auto_error=False,
+)
 
 
 def require_role(role: Role) -> RoleCheck:
     """A dependency that authenticates the caller and checks the role."""
 
-    async def dependency(request: Request, session: SessionDep) -> Principal:
+    # `_declared` is a default, so routing's auth-before-body check can call this with two args.
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        _declared: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # noqa: B008
+    ) -> Principal:
         principal = await authenticate(session, _bearer_token(request))
         require(principal, role)
         request.state.principal = principal

@@ -145,10 +145,18 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
     unknown and revoked tokens) otherwise."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 256:
         raise AuthError("invalid token")
-    record = await repository.token_by_hash(session, hash_token(secret))
+    return await authenticate_hash(session, hash_token(secret))
+
+
+async def authenticate_hash(session: AsyncSession, token_hash: str) -> Principal:
+    """The principal behind a token's stored hash (a console session carries the hash, never
+    the secret, and re-checks it on every request); AuthError for unknown and revoked tokens."""
+    if len(token_hash) != 64:
+        raise AuthError("invalid token")
+    record = await repository.token_by_hash(session, token_hash)
     # The lookup is by hash, so no secret is compared byte by byte; a second constant-time compare
     # keeps it that way should the lookup ever change.
-    if record is None or not secrets.compare_digest(record.token_hash, hash_token(secret)):
+    if record is None or not secrets.compare_digest(record.token_hash, token_hash):
         raise AuthError("invalid token")
     if record.revoked_at is not None:
         # The caller hears what an unknown token hears, so a leaked token does not reveal that

@@ -217,9 +217,10 @@ async def search(
     offset: int,
     storm: bool | None = None,
     parent_id: int | None = None,
+    namespace: str | None = None,
 ) -> tuple[list[Incident], int]:
     """A page of incidents, newest first, and the total matching count (`storm`: only storms,
-    or only the rest; `parent_id`: only that storm's children)."""
+    or only the rest; `parent_id`: only that storm's children; `namespace`: only that one)."""
     query = select(Incident)
     if storm is not None:
         query = query.where(
@@ -231,6 +232,8 @@ async def search(
         query = query.where(Incident.status == status)
     if severity is not None:
         query = query.where(Incident.severity == severity)
+    if namespace is not None:
+        query = query.where(Incident.namespace == namespace)
     if since is not None:
         query = query.where(Incident.last_seen >= since)
     if service is not None:
