@@ -1,7 +1,7 @@
 """The console in a real browser: Debian's Chromium driven by Playwright against a real
 `awoooi serve` on 127.0.0.1, with every request to anywhere else refused and recorded.
 
-One browser per test session; one server per database (SQLite, PostgreSQL), each started once.
+One browser for the module of browser tests; one server per database (SQLite, PostgreSQL), each started once.
 Each test gets a fresh browser context (its own cookies) whose outside requests are blocked.
 Screenshots of every page go to test-artifacts/console/ (git-ignored).
 """
@@ -57,7 +57,9 @@ def _skip_or_fail(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while the sync driver lives it marks an event loop as running in
+# this thread, and every asyncio test after it on the same worker would fail to start its own.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Any]:
     """Playwright's driver (never a downloaded browser: Debian's chromium is launched)."""
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -71,9 +73,9 @@ def playwright_driver() -> Iterator[Any]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Any) -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for the browser tests' module."""
     launched = playwright_driver.chromium.launch(
         executable_path=str(CHROMIUM),
         headless=True,
