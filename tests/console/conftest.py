@@ -1,9 +1,9 @@
 """The console in a real browser: Debian's Chromium driven by Playwright against a real
 `awoooi serve` on 127.0.0.1, with every request to anywhere else refused and recorded.
 
-One browser for the module of browser tests; one server per database (SQLite, PostgreSQL), each started once.
-Each test gets a fresh browser context (its own cookies) whose outside requests are blocked.
-Screenshots of every page go to test-artifacts/console/ (git-ignored).
+One browser for the module of browser tests; one server per database (SQLite, PostgreSQL),
+each started once. Each test gets a fresh browser context (its own cookies) whose outside
+requests are blocked. Screenshots of every page go to test-artifacts/console/ (git-ignored).
 """
 
 from __future__ import annotations
