@@ -1,7 +1,10 @@
 """The console's sections, in the order the navigation bar shows them.
 
-A new section adds its router in `console.app.PAGE_ROUTERS` and points its entry here at
-its own page; until then `console.pages.coming` answers for it.
+A section is a module in `console.pages` with its own `router` (prefix /ui, route_class
+ConsoleRoute), listed in `console.app.PAGE_ROUTERS`; its pages render templates extending
+base.html with `active` set to its key here. Knowledge, Drift and Operations are answered by
+`console.pages.coming` until their modules exist: take the key out of `coming.COMING` when
+adding one.
 """
 
 from __future__ import annotations
