@@ -18,8 +18,9 @@ ingestion (the reference), with every alert accounted for."""
 #    deduplicated or ignored. Bodies are encoded before the clock starts.
 # 2. For each database: a fresh `awoooi serve` subprocess (its in-process worker on, as by
 #    default; on PostgreSQL `--workers N`, one process per core by default: SQLite is served by
-#    one process) over a new SQLite file in a temporary home, or a new PostgreSQL database; C senders
-#    post the payloads with the admin token. Timed from the first request to the last answer.
+#    one process) over a new SQLite file in a temporary home, or a new PostgreSQL database;
+#    C senders post the payloads with the admin token. Timed from the first request to the
+#    last answer.
 # 3. The reference, in the same run: the same payloads against the code at --baseline-ref (the
 #    commit before batch ingestion and the SQLite write gate), from a `git archive` of its src/
 #    and migrations/ on PYTHONPATH with this venv.

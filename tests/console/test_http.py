@@ -140,7 +140,7 @@ async def test_cookies_are_secure_behind_https(
     how: str, tmp_path: Path, database_url: str, runtime: Runtime
 ) -> None:
     public = "https://awoooi.example.org" if how == "https public_url" else "http://127.0.0.1:8080"
-    settings = make_settings(tmp_path / "home", database_url, knowledge={"public_url": public})
+    settings = make_settings(tmp_path / "home", database_url, public_url=public)
     base = "https://awoooi.test" if how == "https request" else "http://awoooi.test"
     secret = await token(runtime, Role.VIEWER)
     async with served(settings, base) as (_active, http):

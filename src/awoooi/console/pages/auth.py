@@ -31,7 +31,7 @@ REASONS = {
 
 def secure_cookies(request: Request) -> bool:
     """Whether cookies must be Secure: the request came over https, or the public URL is https."""
-    public_url = get_runtime(request).settings.knowledge.public_url
+    public_url = get_runtime(request).settings.public_url
     return request.url.scheme == "https" or public_url.lower().startswith("https://")
 
 
