@@ -314,7 +314,7 @@ async def test_actions_need_the_operator_role_and_are_audited_as_the_console(
             )
         )
     assert [(e.actor, e.door.value, e.detail) for e in entries] == [
-        ("operator-http", "console", {"reason": "paging the team"})
+        ("operator-http", "console", {"from": "open", "reason": "paging the team"})
     ]
 
 
