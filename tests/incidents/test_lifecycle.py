@@ -5,6 +5,7 @@ the list filters, the timeline and the audit log agree (issue 18)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from awoooi.core.audit import SYSTEM_CALLER
 from awoooi.core.jobs import job_for_key
@@ -370,3 +371,51 @@ async def test_an_automatic_step_never_overwrites_a_change_made_meanwhile(flow: 
         await held.commit()
     assert await flow.status(human_id) == "resolved"
     assert [c[0:2] for c in await flow.changes(human_id)] == [("open", "resolved")]
+
+
+async def test_alerts_resolving_an_incident_start_from_the_status_a_job_committed_meanwhile(
+    flow: Flow,
+) -> None:
+    # CI saw `open -> diagnosing` then `open -> resolved` on PostgreSQL: ingestion had read the
+    # incident before the worker's diagnosis committed its step. The resolution must wait for
+    # that step and start where it ended.
+    human_id = await flow.fire("Unhandled", namespace="shop3")
+    async with flow.runtime.session_factory() as job:
+        incident = await find_incident(job, human_id)
+        assert incident is not None
+        step = await advance(
+            job, incident, IncidentStatus.DIAGNOSING, caller=SYSTEM_CALLER, reason="diagnosis"
+        )
+        assert step is not None
+        await job.flush()
+        resolving = asyncio.create_task(
+            flow.fire("Unhandled", namespace="shop3", status="resolved")
+        )
+        await _until_waiting_for_a_lock(flow.runtime, resolving)
+        await job.commit()
+    await resolving
+    assert [c[0:2] for c in await flow.changes(human_id)] == [
+        ("open", "diagnosing"),
+        ("diagnosing", "resolved"),
+    ]
+    assert await flow.status(human_id) == "resolved"
+
+
+async def _until_waiting_for_a_lock(runtime: Runtime, task: asyncio.Task[Any]) -> None:
+    """Until `task` waits for a lock the test holds (PostgreSQL shows it; SQLite's waiter sits
+    in its busy handler, which shows nothing: a pause lets it get there)."""
+    if runtime.engine.dialect.name == "sqlite":
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        return
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while not task.done():
+        async with runtime.session_factory() as session:
+            if await session.scalar(query):
+                return
+        await asyncio.sleep(0.02)
+    task.result()  # it ended without waiting: let its error, if any, show
+    raise AssertionError("the resolution did not wait for the job's step")

@@ -92,6 +92,22 @@ async def incidents_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int
     return found
 
 
+async def lock_for_change(session: AsyncSession, ids: Iterable[int]) -> None:
+    """Lock these incidents' rows until the transaction ends and reread them as committed now
+    (in id order, so two callers never deadlock): a status change must start from the status
+    a job or a person committed meanwhile, not from an earlier read."""
+    for chunk in _chunks(ids):
+        query = (
+            select(Incident)
+            .options(*_INGEST_INCIDENT)
+            .where(Incident.id.in_(chunk))
+            .order_by(Incident.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        await session.scalars(query)
+
+
 async def groupable_incidents(
     session: AsyncSession, symptoms_hashes: Iterable[str], seen_since: datetime
 ) -> dict[str, list[Incident]]:
@@ -374,9 +390,7 @@ async def delete_resolved(session: AsyncSession, ids: Sequence[int]) -> dict[str
     counts = {}
     for table, model, column in _ROWS:
         result = await session.execute(
-            delete(model)
-            .where(column.in_(resolved))
-            .execution_options(synchronize_session=False)
+            delete(model).where(column.in_(resolved)).execution_options(synchronize_session=False)
         )
         counts[table] = int(result.rowcount)  # type: ignore[attr-defined]
     return counts

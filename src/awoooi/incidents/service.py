@@ -243,6 +243,10 @@ class _Batch:
             for a in alerts
             if a.status != AlertStatus.FIRING and a.fingerprint in rows
         }
+        # PostgreSQL: the job worker changes an incident's status without these alerts' locks;
+        # a resolution must start from its committed status (SQLite's write lock, taken
+        # before the first read, already keeps it out).
+        await repository.lock_for_change(session, resolving)
         stored = await repository.alerts_of_incidents(session, resolving)
         return cls(
             session=session,
@@ -653,7 +657,8 @@ async def set_status(
     if incident is None:
         raise NotFoundError(f"no incident {human_id}")
     await lock_names(session, [f"incident:{incident.id}"])
-    await session.refresh(incident)
+    # FOR UPDATE: ingestion resolves incidents holding the row, not the name.
+    await session.refresh(incident, with_for_update=True)
     await change_status(session, incident, to, caller=caller, reason=reason)
     await resolve_parent_when_done(session, incident, caller=caller)  # storms (issue 17)
     await session.flush()
