@@ -75,8 +75,14 @@ class Remote:
     def tag(self, name: str, commit: str, *, force: bool = False) -> None:
         """Create (or move) a tag and push it."""
         git("tag", *(["--force"] if force else []), name, commit, cwd=self.work)
-        git("push", "--quiet", *(["--force"] if force else []), "origin",
-            f"refs/tags/{name}", cwd=self.work)
+        git(
+            "push",
+            "--quiet",
+            *(["--force"] if force else []),
+            "origin",
+            f"refs/tags/{name}",
+            cwd=self.work,
+        )
 
 
 @pytest.fixture
@@ -168,8 +174,7 @@ async def test_checkout_the_remote_head_by_default(remote: Remote, cache: Path) 
 
 async def test_default_follows_a_changed_remote_head(remote: Remote, cache: Path) -> None:
     await checkout(remote.url, None, cache)
-    git("push", "--quiet", "origin", f"{remote.commits['c1']}:refs/heads/release",
-        cwd=remote.work)
+    git("push", "--quiet", "origin", f"{remote.commits['c1']}:refs/heads/release", cwd=remote.work)
     git("symbolic-ref", "HEAD", "refs/heads/release", cwd=remote.bare)
 
     result = await checkout(remote.url, None, cache)
@@ -244,13 +249,13 @@ async def test_concurrent_checkouts_of_one_url_both_succeed(remote: Remote, cach
     )
 
     assert [r.commit for r in results] == [
-        remote.commits["c2"], remote.commits["c2"], remote.commits["c1"]
+        remote.commits["c2"],
+        remote.commits["c2"],
+        remote.commits["c1"],
     ]
     assert len({r.path for r in results}) == 1
     # One clone, no staging directories left behind.
-    assert names(cache) == sorted(
-        [results[0].path.name, results[0].path.name + ".lock"]
-    )
+    assert names(cache) == sorted([results[0].path.name, results[0].path.name + ".lock"])
     assert git("fsck", "--no-progress", cwd=results[0].path) == ""
 
 
@@ -264,7 +269,9 @@ def test_concurrent_checkouts_from_two_processes(remote: Remote, cache: Path) ->
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", script, remote.url, ref, str(cache)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for ref in ("main", "v1", "main", "v1")
     ]
@@ -272,7 +279,10 @@ def test_concurrent_checkouts_from_two_processes(remote: Remote, cache: Path) ->
 
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outputs]
     assert [out.strip() for out, _ in outputs] == [
-        remote.commits["c2"], remote.commits["c1"], remote.commits["c2"], remote.commits["c1"]
+        remote.commits["c2"],
+        remote.commits["c1"],
+        remote.commits["c2"],
+        remote.commits["c1"],
     ]
 
 
@@ -495,8 +505,11 @@ async def test_run_git_failure_carries_the_stderr_tail(tmp_path: Path) -> None:
 
 async def test_run_git_environment_is_non_interactive_and_english(tmp_path: Path) -> None:
     # A "!" alias runs a program with git's environment: print it.
-    out = await run_git(["-c", "alias.showenv=!env", "showenv"], cwd=tmp_path,
-                        env={"LANG": "de_DE.UTF-8", "EXTRA_FOR_TEST": "1"})
+    out = await run_git(
+        ["-c", "alias.showenv=!env", "showenv"],
+        cwd=tmp_path,
+        env={"LANG": "de_DE.UTF-8", "EXTRA_FOR_TEST": "1"},
+    )
     env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     assert env["GIT_TERMINAL_PROMPT"] == "0"

@@ -53,17 +53,37 @@ def add_web(api: FakeKubeAPI, **kwargs: Any) -> dict[str, Any]:
 
 def seed_history(api: FakeKubeAPI) -> dict[str, Any]:
     """web at revision 3 (image v3) with ReplicaSets for revisions 1-3, plus look-alikes."""
-    dep = add_web(api, image="registry/web:v3", revision=3,
-                  annotations={CHANGE_CAUSE: "deploy v3", "team": "payments"})
-    for revision, image, pod_hash in ((1, "registry/web:v1", "aaa111"),
-                                      (2, "registry/web:v2", "bbb222"),
-                                      (3, "registry/web:v3", "ccc333")):
-        api.add(make_replicaset(dep, revision=revision, image=image, pod_template_hash=pod_hash,
-                                replicas=3 if revision == 3 else 0,
-                                annotations={CHANGE_CAUSE: f"deploy v{revision}"}))
+    dep = add_web(
+        api,
+        image="registry/web:v3",
+        revision=3,
+        annotations={CHANGE_CAUSE: "deploy v3", "team": "payments"},
+    )
+    for revision, image, pod_hash in (
+        (1, "registry/web:v1", "aaa111"),
+        (2, "registry/web:v2", "bbb222"),
+        (3, "registry/web:v3", "ccc333"),
+    ):
+        api.add(
+            make_replicaset(
+                dep,
+                revision=revision,
+                image=image,
+                pod_template_hash=pod_hash,
+                replicas=3 if revision == 3 else 0,
+                annotations={CHANGE_CAUSE: f"deploy v{revision}"},
+            )
+        )
     # Same labels, revision 9, but controlled by another object: not web's history.
-    api.add(make_replicaset(dep, revision=9, image="evil:v9", pod_template_hash="zzz999",
-                            owner_uid="00000000-0000-0000-0000-000000000000"))
+    api.add(
+        make_replicaset(
+            dep,
+            revision=9,
+            image="evil:v9",
+            pod_template_hash="zzz999",
+            owner_uid="00000000-0000-0000-0000-000000000000",
+        )
+    )
     # Another app's ReplicaSet in the namespace: the selector keeps it out of the list.
     other = api.add(make_deployment("api", NS))
     api.add(make_replicaset(other, revision=1, image="api:v1", pod_template_hash="ddd444"))
@@ -122,8 +142,9 @@ async def test_rollout_restart_keeps_the_offset_and_treats_naive_times_as_utc(
     await kube.rollout_restart(WEB, at=datetime(2024, 5, 1, 14, 0, tzinfo=plus_two))
     await kube.rollout_restart(WEB, at=datetime(2024, 5, 1, 12, 0, 0, 250000))
 
-    sent = [r.body["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
-            for r in api.requests]
+    sent = [
+        r.body["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT] for r in api.requests
+    ]
     assert sent == ["2024-05-01T14:00:00+02:00", "2024-05-01T12:00:00.250000+00:00"]
     assert template_of(api, "Deployment", "web")["metadata"]["annotations"][RESTARTED_AT] == sent[1]
 
@@ -150,8 +171,11 @@ async def test_get_replicas_reads_the_scale_subresource(
     assert await kube.get_replicas(ObjectRef(kind, NS, "web")) == 4  # type: ignore[arg-type]
 
     [request] = api.requests
-    assert (request.method, request.path, request.body) == ("GET", workload_path(kind) + "/scale",
-                                                             None)
+    assert (request.method, request.path, request.body) == (
+        "GET",
+        workload_path(kind) + "/scale",
+        None,
+    )
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "ReplicaSet"])
@@ -219,8 +243,11 @@ async def test_rollout_undo_goes_back_to_the_previous_revision_like_kubectl(
     assert patch.body == [
         {"op": "replace", "path": "/spec/template", "value": expected_template},
         # kubectl: the revision bookkeeping stays, everything else comes from the ReplicaSet.
-        {"op": "replace", "path": "/metadata/annotations",
-         "value": {REVISION: "3", CHANGE_CAUSE: "deploy v2"}},
+        {
+            "op": "replace",
+            "path": "/metadata/annotations",
+            "value": {REVISION: "3", CHANGE_CAUSE: "deploy v2"},
+        },
     ]
     template = template_of(api, "Deployment", "web")
     assert template["metadata"]["labels"] == {"app": "web"}
@@ -281,8 +308,10 @@ async def test_rollout_undo_sends_match_expressions_in_the_selector(
     obj = make_deployment("web", NS, labels={"app": "web", "tier": "api"}, revision=2)
     obj["spec"]["selector"] = {
         "matchLabels": {"app": "web"},
-        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]},
-                             {"key": "canary", "operator": "DoesNotExist"}],
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["web", "api"]},
+            {"key": "canary", "operator": "DoesNotExist"},
+        ],
     }
     dep = api.add(obj)
     api.add(make_replicaset(dep, revision=1, image="web:v1", pod_template_hash="h1"))
@@ -353,9 +382,15 @@ async def test_delete_pod(api: FakeKubeAPI, kube: LightkubeClient) -> None:
 
     first, second = api.requests
     assert (first.method, first.path, first.query) == (
-        "DELETE", f"/api/v1/namespaces/{NS}/pods/web-abc", {})
+        "DELETE",
+        f"/api/v1/namespaces/{NS}/pods/web-abc",
+        {},
+    )
     assert (second.method, second.path, second.query) == (
-        "DELETE", f"/api/v1/namespaces/{NS}/pods/web-def", {"gracePeriodSeconds": "0"})
+        "DELETE",
+        f"/api/v1/namespaces/{NS}/pods/web-def",
+        {"gracePeriodSeconds": "0"},
+    )
     assert api.get("Pod", NS, "web-abc") is None
     assert api.get("Pod", NS, "web-def") is None
 
@@ -375,9 +410,15 @@ async def test_patch_is_a_strategic_merge_patch(
     obj["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "envoy:1"})
     api.add(obj)
     api.requests.clear()
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "web", "resources": {"limits": {"memory": "512Mi"}}}
-    ]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "web", "resources": {"limits": {"memory": "512Mi"}}}]
+                }
+            }
+        }
+    }
 
     await kube.patch(ObjectRef(kind, NS, "web"), patch)  # type: ignore[arg-type]
 
@@ -388,8 +429,12 @@ async def test_patch_is_a_strategic_merge_patch(
     containers = template_of(api, kind, "web")["spec"]["containers"]
     # Merged by name: the image stays, the sidecar stays, the limit is added.
     assert containers == [
-        {"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 8080}],
-         "resources": {"limits": {"memory": "512Mi"}}},
+        {
+            "name": "web",
+            "image": "nginx:1.25",
+            "ports": [{"containerPort": 8080}],
+            "resources": {"limits": {"memory": "512Mi"}},
+        },
         {"name": "sidecar", "image": "envoy:1"},
     ]
 
@@ -426,8 +471,11 @@ def _status(**changes: Any) -> dict[str, Any]:
         pytest.param(1, _status(conditions=None), False, id="no-conditions"),
         pytest.param(
             1,
-            _status(conditions=[{"type": "Available", "status": "False",
-                                 "reason": "MinimumReplicasUnavailable"}]),
+            _status(
+                conditions=[
+                    {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}
+                ]
+            ),
             False,
             id="available-false",
         ),
@@ -456,10 +504,17 @@ async def test_deployment_available(
 async def test_deployment_scaled_to_zero_is_available(
     api: FakeKubeAPI, kube: LightkubeClient
 ) -> None:
-    api.add(make_deployment("web", NS, replicas=0, status={
-        "observedGeneration": 1,
-        "conditions": [{"type": "Available", "status": "True"}],
-    }))
+    api.add(
+        make_deployment(
+            "web",
+            NS,
+            replicas=0,
+            status={
+                "observedGeneration": 1,
+                "conditions": [{"type": "Available", "status": "True"}],
+            },
+        )
+    )
     assert await kube.deployment_available(NS, "web") is True
 
 
@@ -528,14 +583,32 @@ async def test_statefulset_available(
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        pytest.param({"observedGeneration": 1, "desiredNumberScheduled": 4,
-                      "updatedNumberScheduled": 4, "numberAvailable": 4,
-                      "currentNumberScheduled": 4, "numberMisscheduled": 0,
-                      "numberReady": 4}, True, id="complete"),
-        pytest.param({"observedGeneration": 1, "desiredNumberScheduled": 4,
-                      "updatedNumberScheduled": 2, "numberAvailable": 4,
-                      "currentNumberScheduled": 4, "numberMisscheduled": 0,
-                      "numberReady": 4}, False, id="rolling"),
+        pytest.param(
+            {
+                "observedGeneration": 1,
+                "desiredNumberScheduled": 4,
+                "updatedNumberScheduled": 4,
+                "numberAvailable": 4,
+                "currentNumberScheduled": 4,
+                "numberMisscheduled": 0,
+                "numberReady": 4,
+            },
+            True,
+            id="complete",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 1,
+                "desiredNumberScheduled": 4,
+                "updatedNumberScheduled": 2,
+                "numberAvailable": 4,
+                "currentNumberScheduled": 4,
+                "numberMisscheduled": 0,
+                "numberReady": 4,
+            },
+            False,
+            id="rolling",
+        ),
     ],
 )
 async def test_daemonset_available(
@@ -692,20 +765,27 @@ async def test_a_closed_client_is_kube_error(api: FakeKubeAPI) -> None:
 
 
 def write_kubeconfig(path: Path, good_url: str, bad_url: str) -> Path:
-    path.write_text(json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "broken",
-        "clusters": [
-            {"name": "fake", "cluster": {"server": good_url}},
-            {"name": "gone", "cluster": {"server": bad_url}},
-        ],
-        "users": [{"name": "robot", "user": {"token": "s3cret"}}],
-        "contexts": [
-            {"name": "fake", "context": {"cluster": "fake", "user": "robot", "namespace": NS}},
-            {"name": "broken", "context": {"cluster": "gone", "user": "robot"}},
-        ],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "broken",
+                "clusters": [
+                    {"name": "fake", "cluster": {"server": good_url}},
+                    {"name": "gone", "cluster": {"server": bad_url}},
+                ],
+                "users": [{"name": "robot", "user": {"token": "s3cret"}}],
+                "contexts": [
+                    {
+                        "name": "fake",
+                        "context": {"cluster": "fake", "user": "robot", "namespace": NS},
+                    },
+                    {"name": "broken", "context": {"cluster": "gone", "user": "robot"}},
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -742,8 +822,9 @@ async def test_connect_falls_back_to_kubeconfig_env(
 
 async def test_connect_server_wins_over_everything(api: FakeKubeAPI, tmp_path: Path) -> None:
     add_web(api)
-    kube = LightkubeClient.connect(server=api.url, kubeconfig=str(tmp_path / "missing"),
-                                   context="nope", in_cluster=True)
+    kube = LightkubeClient.connect(
+        server=api.url, kubeconfig=str(tmp_path / "missing"), context="nope", in_cluster=True
+    )
     try:
         assert await kube.get_replicas(WEB) == 3
     finally:
@@ -783,13 +864,22 @@ async def test_fake_apply_patch_records_the_field_manager(
     api: FakeKubeAPI, http: httpx.AsyncClient
 ) -> None:
     body = make_deployment("web", NS, replicas=2)
-    missing = await http.patch(DEPLOYMENT_PATH, content=json.dumps(body),
-                               headers={"Content-Type": APPLY})
-    created = await http.patch(DEPLOYMENT_PATH, params={"fieldManager": "awoooi"},
-                               content=json.dumps(body), headers={"Content-Type": APPLY})
+    missing = await http.patch(
+        DEPLOYMENT_PATH, content=json.dumps(body), headers={"Content-Type": APPLY}
+    )
+    created = await http.patch(
+        DEPLOYMENT_PATH,
+        params={"fieldManager": "awoooi"},
+        content=json.dumps(body),
+        headers={"Content-Type": APPLY},
+    )
     body["spec"]["replicas"] = 4
-    updated = await http.patch(DEPLOYMENT_PATH, params={"fieldManager": "awoooi"},
-                               content=json.dumps(body), headers={"Content-Type": APPLY})
+    updated = await http.patch(
+        DEPLOYMENT_PATH,
+        params={"fieldManager": "awoooi"},
+        content=json.dumps(body),
+        headers={"Content-Type": APPLY},
+    )
 
     assert missing.status_code == 400
     assert (created.status_code, updated.status_code) == (201, 200)
@@ -801,16 +891,27 @@ async def test_fake_apply_patch_records_the_field_manager(
 
 async def test_fake_json_patch_and_merge_patch(api: FakeKubeAPI, http: httpx.AsyncClient) -> None:
     add_web(api, annotations={"a": "1", "b": "2"})
-    ops = [{"op": "remove", "path": "/metadata/annotations/a"},
-           {"op": "add", "path": "/spec/template/spec/containers/-",
-            "value": {"name": "log", "image": "busybox"}},
-           {"op": "replace", "path": "/spec/replicas", "value": 7}]
+    ops = [
+        {"op": "remove", "path": "/metadata/annotations/a"},
+        {
+            "op": "add",
+            "path": "/spec/template/spec/containers/-",
+            "value": {"name": "log", "image": "busybox"},
+        },
+        {"op": "replace", "path": "/spec/replicas", "value": 7},
+    ]
     response = await http.patch(DEPLOYMENT_PATH, json=ops, headers={"Content-Type": JSON_PATCH})
     assert response.status_code == 200, response.text
-    merged = await http.patch(DEPLOYMENT_PATH, json={"metadata": {"annotations": {"b": None}}},
-                              headers={"Content-Type": MERGE})
-    bad = await http.patch(DEPLOYMENT_PATH, json=[{"op": "replace", "path": "/nope/x", "value": 1}],
-                           headers={"Content-Type": JSON_PATCH})
+    merged = await http.patch(
+        DEPLOYMENT_PATH,
+        json={"metadata": {"annotations": {"b": None}}},
+        headers={"Content-Type": MERGE},
+    )
+    bad = await http.patch(
+        DEPLOYMENT_PATH,
+        json=[{"op": "replace", "path": "/nope/x", "value": 1}],
+        headers={"Content-Type": JSON_PATCH},
+    )
     unknown = await http.patch(DEPLOYMENT_PATH, json={}, headers={"Content-Type": "text/plain"})
 
     stored = merged.json()
@@ -846,8 +947,13 @@ async def test_fake_lists_by_label_selector_and_answers_status_on_404(
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/json"
     assert missing.json() == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'deployments.apps "web" not found', "reason": "NotFound", "code": 404,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'deployments.apps "web" not found',
+        "reason": "NotFound",
+        "code": 404,
         "details": {"name": "web", "group": "apps", "kind": "deployments"},
     }
 

@@ -82,9 +82,7 @@ async def test_get_a_deployment_as_the_server_sends_it(
     assert paths(api) == ["/apis/apps/v1", f"/apis/apps/v1/namespaces/{NS}/deployments/web"]
 
 
-async def test_get_a_configmap_from_the_core_group(
-    api: FakeKubeAPI, kube: LightkubeClient
-) -> None:
+async def test_get_a_configmap_from_the_core_group(api: FakeKubeAPI, kube: LightkubeClient) -> None:
     stored = api.add(configmap("settings"))
 
     obj = await kube.get_object("v1", "ConfigMap", NS, "settings")
@@ -121,8 +119,14 @@ async def test_get_a_cluster_scoped_custom_resource(
     api: FakeKubeAPI, kube: LightkubeClient
 ) -> None:
     api.register_kind("example.com/v1alpha1", "Tenant", "tenants", namespaced=False)
-    stored = api.add({"apiVersion": "example.com/v1alpha1", "kind": "Tenant",
-                      "metadata": {"name": "acme"}, "spec": {"tier": "gold"}})
+    stored = api.add(
+        {
+            "apiVersion": "example.com/v1alpha1",
+            "kind": "Tenant",
+            "metadata": {"name": "acme"},
+            "spec": {"tier": "gold"},
+        }
+    )
 
     assert await kube.get_object("example.com/v1alpha1", "Tenant", None, "acme") == stored
     assert paths(api)[-1] == "/apis/example.com/v1alpha1/tenants/acme"
@@ -133,9 +137,7 @@ async def test_a_missing_object_is_none(api: FakeKubeAPI, kube: LightkubeClient)
     assert await kube.get_object(RBAC, "ClusterRole", None, "ghost") is None
 
 
-async def test_a_namespaced_kind_needs_a_namespace(
-    api: FakeKubeAPI, kube: LightkubeClient
-) -> None:
+async def test_a_namespaced_kind_needs_a_namespace(api: FakeKubeAPI, kube: LightkubeClient) -> None:
     with pytest.raises(KubeError, match="namespaced, a namespace is required"):
         await kube.get_object("apps/v1", "Deployment", None, "web")
     assert paths(api) == ["/apis/apps/v1"]  # discovery only, no guess at a namespace
@@ -143,8 +145,14 @@ async def test_a_namespaced_kind_needs_a_namespace(
 
 @pytest.mark.parametrize(
     ("api_version", "namespace", "name"),
-    [("apps/v1", NS, "../../api/v1/secrets"), ("apps/v1", NS, ""), ("apps/v1", "a/b", "web"),
-     ("apps/v1", NS, ".."), ("apps", NS, "web"), ("Apps/V1", NS, "web")],
+    [
+        ("apps/v1", NS, "../../api/v1/secrets"),
+        ("apps/v1", NS, ""),
+        ("apps/v1", "a/b", "web"),
+        ("apps/v1", NS, ".."),
+        ("apps", NS, "web"),
+        ("Apps/V1", NS, "web"),
+    ],
 )
 async def test_names_that_would_change_the_path_are_refused_before_any_request(
     api: FakeKubeAPI, kube: LightkubeClient, api_version: str, namespace: str, name: str
@@ -168,7 +176,9 @@ async def test_list_across_namespaces_by_label_selector(
     objects = await kube.list_objects("apps/v1", "Deployment", label_selector="team=payments")
 
     assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects] == [
-        ("data", "db"), (NS, "web"), ("staging", "web")
+        ("data", "db"),
+        (NS, "web"),
+        ("staging", "web"),
     ]
     for obj in objects:
         assert (obj["apiVersion"], obj["kind"]) == ("apps/v1", "Deployment")
@@ -221,7 +231,8 @@ async def test_list_cluster_scoped_and_custom_kinds(
 
     assert [(r["kind"], r["metadata"]["name"]) for r in roles] == [("ClusterRole", "reader")]
     assert [(t["apiVersion"], t["metadata"]["name"]) for t in tabs] == [
-        (CRONTAB, "hourly"), (CRONTAB, "nightly")
+        (CRONTAB, "hourly"),
+        (CRONTAB, "nightly"),
     ]
     assert f"/apis/{RBAC}/clusterroles" in paths(api)
     assert "/apis/stable.example.com/v1/crontabs" in paths(api)
@@ -348,8 +359,11 @@ async def test_fake_serves_discovery_documents(api: FakeKubeAPI) -> None:
 
     assert core == {"kind": "APIVersions", "versions": ["v1"]}
     assert groups["kind"] == "APIGroupList"
-    assert {g["name"] for g in groups["groups"]} >= {"apps", "rbac.authorization.k8s.io",
-                                                     "stable.example.com"}
+    assert {g["name"] for g in groups["groups"]} >= {
+        "apps",
+        "rbac.authorization.k8s.io",
+        "stable.example.com",
+    }
     assert apps["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
     by_name = {r["name"]: r for r in apps_v1["resources"]}
     assert by_name["deployments"]["kind"] == "Deployment"
@@ -409,10 +423,13 @@ async def test_in_memory_list_objects(memory: InMemoryKube) -> None:
         return [(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
 
     assert names(await memory.list_objects("v1", "ConfigMap")) == [
-        ("other", "b"), (NS, "a"), (NS, "c")
+        ("other", "b"),
+        (NS, "a"),
+        (NS, "c"),
     ]
     assert names(await memory.list_objects("v1", "ConfigMap", label_selector="app=web")) == [
-        ("other", "b"), (NS, "a")
+        ("other", "b"),
+        (NS, "a"),
     ]
     assert names(
         await memory.list_objects("v1", "ConfigMap", namespace=NS, label_selector="app==web")
@@ -420,9 +437,7 @@ async def test_in_memory_list_objects(memory: InMemoryKube) -> None:
     assert names(await memory.list_objects("v1", "ConfigMap", label_selector="app!=web")) == [
         (NS, "c")
     ]
-    assert names(await memory.list_objects(RBAC, "ClusterRole", namespace=NS)) == [
-        (None, "reader")
-    ]
+    assert names(await memory.list_objects(RBAC, "ClusterRole", namespace=NS)) == [(None, "reader")]
     assert await memory.list_objects(CRONTAB, "CronTab") == []
     with pytest.raises(KubeError, match="unsupported label selector"):
         await memory.list_objects("v1", "ConfigMap", label_selector="app in (web)")

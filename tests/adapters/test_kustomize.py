@@ -213,7 +213,7 @@ async def test_a_failure_shows_paths_relative_to_the_repository(tmp_path: Path) 
     assert str(tmp_path) not in error.detail
     assert str(tmp_path) not in error.stderr
     assert "'app/empty'" in error.detail
-    assert 'run.go' not in error.detail  # kubectl's log prefix is not part of the reason
+    assert "run.go" not in error.detail  # kubectl's log prefix is not part of the reason
     assert error.detail.startswith("kubectl kustomize failed: accumulating resources")
 
 

@@ -183,12 +183,28 @@ def test_options_after_the_command_and_at_the_root(server: Server, tmp_path: Pat
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWOOOI_")}
     env["AWOOOI_HOME"] = str(tmp_path / "client-home")
     after = awoooi(
-        "incidents", "list", "--server", server.url, "--token", server.token,
-        "--format", "json", env=env, cwd=server.workdir,
+        "incidents",
+        "list",
+        "--server",
+        server.url,
+        "--token",
+        server.token,
+        "--format",
+        "json",
+        env=env,
+        cwd=server.workdir,
     )
     before = awoooi(
-        "--server", server.url, "--token", server.token, "incidents", "list",
-        "--format", "json", env=env, cwd=server.workdir,
+        "--server",
+        server.url,
+        "--token",
+        server.token,
+        "incidents",
+        "list",
+        "--format",
+        "json",
+        env=env,
+        cwd=server.workdir,
     )
 
     assert after.returncode == 0, after.stderr
@@ -201,8 +217,16 @@ def test_actions_go_through_the_api_as_the_token(server: Server, tmp_path: Path)
 
     approved = awoooi("kb", "approve", str(server.entry_id), env=env, cwd=server.workdir)
     token = awoooi(
-        "tokens", "create", "--name", "pager", "--role", "viewer", "--format", "json",
-        env=env, cwd=server.workdir,
+        "tokens",
+        "create",
+        "--name",
+        "pager",
+        "--role",
+        "viewer",
+        "--format",
+        "json",
+        env=env,
+        cwd=server.workdir,
     )
 
     assert approved.returncode == 0, approved.stderr
@@ -236,11 +260,15 @@ def test_server_errors_print_the_servers_message(server: Server, tmp_path: Path)
         "jobs", "list", env={**env, "AWOOOI_TOKEN": "awi_" + "x" * 43}, cwd=server.workdir
     )
     refused = awoooi(
-        "jobs", "list", env={**env, "AWOOOI_SERVER": f"http://127.0.0.1:{free_port()}"},
+        "jobs",
+        "list",
+        env={**env, "AWOOOI_SERVER": f"http://127.0.0.1:{free_port()}"},
         cwd=server.workdir,
     )
     no_token = awoooi(
-        "jobs", "list", env={k: v for k, v in env.items() if k != "AWOOOI_TOKEN"},
+        "jobs",
+        "list",
+        env={k: v for k, v in env.items() if k != "AWOOOI_TOKEN"},
         cwd=server.workdir,
     )
 

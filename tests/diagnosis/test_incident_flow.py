@@ -565,7 +565,7 @@ def leaky_dump(tmp_path: Path) -> Path:
         "checkout",
         [
             "connecting to postgres://checkout:Sup3rS3cretDbPass@db.shop.svc:5432/orders",
-            "FATAL: password authentication failed for user \"checkout\"",
+            'FATAL: password authentication failed for user "checkout"',
         ],
     )
     return dump.write()

@@ -21,8 +21,6 @@ def parse(text: str) -> ModelAnswer:
     return parse_model_answer(text, ["e1", "e2"])
 
 
-
-
 def test_parse_plain_json() -> None:
     diagnosis = parse(json.dumps(DIAGNOSIS))
     assert diagnosis.structured

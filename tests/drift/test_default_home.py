@@ -41,8 +41,17 @@ def test_git_url_scan_with_the_default_home_from_another_directory(tmp_path: Pat
 
     done = subprocess.run(  # a fixed argv, no shell
         [
-            str(AWOOOI), "drift", "scan", "--desired", f"file://{bare}", "--ref", "main",
-            "--live-dump", str(live), "--format", "json",
+            str(AWOOOI),
+            "drift",
+            "scan",
+            "--desired",
+            f"file://{bare}",
+            "--ref",
+            "main",
+            "--live-dump",
+            str(live),
+            "--format",
+            "json",
         ],
         env=env_without_home(),
         cwd=cwd,

@@ -652,8 +652,6 @@ async def test_bad_sources_raise_a_source_error(tmp_path: Path) -> None:
             str(tmp_path / "git"), git=GIT, sub_path="nope", settings=settings, cache_dir=tmp_path
         )
     with pytest.raises(DriftSourceError, match="neither a directory nor a Git URL"):
-        await load_desired(
-            str(tmp_path / "absent"), git=GIT, settings=settings, cache_dir=tmp_path
-        )
+        await load_desired(str(tmp_path / "absent"), git=GIT, settings=settings, cache_dir=tmp_path)
     with pytest.raises(DriftSourceError, match="does not exist"):
         await DumpState.load(tmp_path / "no-dump", settings)

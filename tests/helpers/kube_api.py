@@ -136,11 +136,21 @@ CLUSTER_SCOPED = frozenset(
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SCALABLE = frozenset({"deployments", "statefulsets", "replicasets", "replicationcontrollers"})
 # Resources whose status is a subresource: writes to the object itself never change it.
-WITH_STATUS = frozenset({
-    "deployments", "statefulsets", "daemonsets", "replicasets", "pods", "jobs", "cronjobs",
-    "horizontalpodautoscalers", "persistentvolumeclaims", "resourcequotas",
-    "replicationcontrollers",
-})
+WITH_STATUS = frozenset(
+    {
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "replicasets",
+        "pods",
+        "jobs",
+        "cronjobs",
+        "horizontalpodautoscalers",
+        "persistentvolumeclaims",
+        "resourcequotas",
+        "replicationcontrollers",
+    }
+)
 WITH_SELECTOR = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets"})
 
 REASONS = {
@@ -172,13 +182,26 @@ _SET_TERM = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 # (k8s.io/kubernetes pkg/registry/core/{event,pod}/strategy.go); "source" is source.component.
 FIELD_LABELS = {
     "events": {
-        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-        "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
     },
     "pods": {
-        "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-        "status.phase", "status.podIP", "status.nominatedNodeName",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
     },
 }
 
@@ -385,8 +408,10 @@ def make_controller_revision(
     data = {"spec": {"template": {**template, "$patch": "replace"}}}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).digest()
     revision_hash = "".join(_SAFE[b % len(_SAFE)] for b in digest[:10])
-    labels = {**(template.get("metadata") or {}).get("labels", {}),
-              "controller-revision-hash": revision_hash}
+    labels = {
+        **(template.get("metadata") or {}).get("labels", {}),
+        "controller-revision-hash": revision_hash,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
@@ -507,13 +532,15 @@ def json_patch(document: Any, operations: Any) -> Any:
             elif isinstance(parent, list):
                 parent = parent[_index(parent, part, allow_end=False)]
             else:
-                raise ApiFailure(422, f"{kind} operation does not apply: doc is missing path: "
-                                 f"{op.get('path')}")
+                raise ApiFailure(
+                    422, f"{kind} operation does not apply: doc is missing path: {op.get('path')}"
+                )
         last = parts[-1]
         if isinstance(parent, dict):
             if kind != "add" and last not in parent:
-                raise ApiFailure(422, f"{kind} operation does not apply: doc is missing key: "
-                                 f"{op.get('path')}")
+                raise ApiFailure(
+                    422, f"{kind} operation does not apply: doc is missing key: {op.get('path')}"
+                )
             if kind == "remove":
                 del parent[last]
             elif kind == "test":
@@ -555,10 +582,20 @@ def json_patch(document: Any, operations: Any) -> Any:
 
 FieldPath = tuple[str, ...]  # managedFields keys from the root: ("f:spec", "f:replicas")
 _MISSING = object()
-_UNOWNED_METADATA = frozenset({
-    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-    "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds",
-})
+_UNOWNED_METADATA = frozenset(
+    {
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+        "selfLink",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    }
+)
 
 
 def _item_key(item: JSON) -> str:
@@ -603,8 +640,9 @@ def _value_at(obj: Any, path: FieldPath) -> Any:
             node = node[part[2:]]
         elif part.startswith("k:") and isinstance(node, list):
             name = json.loads(part[2:]).get("name")
-            node = next((i for i in node if isinstance(i, dict) and i.get("name") == name),
-                        _MISSING)
+            node = next(
+                (i for i in node if isinstance(i, dict) and i.get("name") == name), _MISSING
+            )
             if node is _MISSING:
                 return _MISSING
         else:
@@ -667,18 +705,25 @@ def _owners(obj: JSON) -> list[_Owner]:
     owners = []
     for entry in (obj.get("metadata") or {}).get("managedFields") or []:
         if isinstance(entry, dict) and isinstance(entry.get("manager"), str):
-            owners.append(_Owner(entry["manager"], str(entry.get("operation") or "Update"),
-                                 str(entry.get("apiVersion") or ""), entry.get("subresource"),
-                                 _paths_of(entry.get("fieldsV1")), entry))
+            owners.append(
+                _Owner(
+                    entry["manager"],
+                    str(entry.get("operation") or "Update"),
+                    str(entry.get("apiVersion") or ""),
+                    entry.get("subresource"),
+                    _paths_of(entry.get("fieldsV1")),
+                    entry,
+                )
+            )
     return owners
 
 
-def _owner(owners: list[_Owner], manager: str, operation: str, api_version: str,
-           subresource: str | None) -> _Owner:
+def _owner(
+    owners: list[_Owner], manager: str, operation: str, api_version: str, subresource: str | None
+) -> _Owner:
     """The entry of one manager and operation, appended when new."""
     for owner in owners:
-        if (owner.manager, owner.operation, owner.subresource) == (manager, operation,
-                                                                   subresource):
+        if (owner.manager, owner.operation, owner.subresource) == (manager, operation, subresource):
             return owner
     owners.append(_Owner(manager, operation, api_version, subresource, set()))
     return owners[-1]
@@ -692,9 +737,14 @@ def _managed_fields(owners: list[_Owner]) -> list[JSON]:
         if owner.entry is not None and _paths_of(owner.entry.get("fieldsV1")) == owner.fields:
             entries.append(owner.entry)
             continue
-        entry: JSON = {"manager": owner.manager, "operation": owner.operation,
-                       "apiVersion": owner.api_version, "time": now_rfc3339(),
-                       "fieldsType": "FieldsV1", "fieldsV1": fields_v1(owner.fields)}
+        entry: JSON = {
+            "manager": owner.manager,
+            "operation": owner.operation,
+            "apiVersion": owner.api_version,
+            "time": now_rfc3339(),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_v1(owner.fields),
+        }
         if owner.subresource:
             entry["subresource"] = owner.subresource
         entries.append(entry)
@@ -708,8 +758,9 @@ def _apply_conflict(conflicts: list[tuple[_Owner, FieldPath]]) -> ApiFailure:
     for owner, path in conflicts:
         who, field_text = owner.describe(), field_path_text(path)
         by_manager.setdefault(who, []).append(field_text)
-        causes.append({"type": "FieldManagerConflict", "message": f"conflict with {who}",
-                       "field": field_text})
+        causes.append(
+            {"type": "FieldManagerConflict", "message": f"conflict with {who}", "field": field_text}
+        )
     if len(conflicts) == 1:
         detail = f"conflict with {conflicts[0][0].describe()}: {field_path_text(conflicts[0][1])}"
     else:
@@ -719,8 +770,12 @@ def _apply_conflict(conflicts: list[tuple[_Owner, FieldPath]]) -> ApiFailure:
             lines.extend(f"- {field_text}" for field_text in by_manager[who])
         detail = "\n".join(lines)
     count = len(conflicts)
-    return ApiFailure(409, f"Apply failed with {count} conflict{'s' if count != 1 else ''}: "
-                           f"{detail}", reason="Conflict", causes=causes)
+    return ApiFailure(
+        409,
+        f"Apply failed with {count} conflict{'s' if count != 1 else ''}: {detail}",
+        reason="Conflict",
+        causes=causes,
+    )
 
 
 @dataclass(frozen=True)
@@ -732,8 +787,9 @@ class _Writer:
     force: bool = False
 
 
-def _take_ownership(api_version: str, sub: str | None, current: JSON | None, new: JSON,
-                    writer: _Writer) -> None:
+def _take_ownership(
+    api_version: str, sub: str | None, current: JSON | None, new: JSON, writer: _Writer
+) -> None:
     """Set new's managedFields for this write; ApiFailure(409) on an apply conflict."""
     owners = _owners(current) if current is not None else []
     if writer.apply is not None and sub is None:
@@ -753,8 +809,7 @@ def _take_ownership(api_version: str, sub: str | None, current: JSON | None, new
     else:
         before = field_leaves(current) if current is not None else {}
         after = field_leaves(new)
-        changed = {path for path, value in after.items()
-                   if before.get(path, _MISSING) != value}
+        changed = {path for path, value in after.items() if before.get(path, _MISSING) != value}
         freed = changed | (set(before) - set(after))
         for owner in owners:
             owner.fields -= freed
@@ -820,8 +875,12 @@ def selector_string(selector: JSON | None) -> str:
     for req in selector.get("matchExpressions") or []:
         op, key, values = req["operator"], req["key"], ",".join(sorted(req.get("values") or []))
         terms.append(
-            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
-             "Exists": key, "DoesNotExist": f"!{key}"}[op]
+            {
+                "In": f"{key} in ({values})",
+                "NotIn": f"{key} notin ({values})",
+                "Exists": key,
+                "DoesNotExist": f"!{key}",
+            }[op]
         )
     return ",".join(terms)
 
@@ -851,8 +910,9 @@ class FakeKubeAPI:
     def __init__(self) -> None:
         self.objects: dict[Key, JSON] = {}
         self.kinds: dict[tuple[str, str], KindDef] = {
-            (API_VERSIONS[kind], kind): KindDef(API_VERSIONS[kind], kind, plural,
-                                                namespaced=plural not in CLUSTER_SCOPED)
+            (API_VERSIONS[kind], kind): KindDef(
+                API_VERSIONS[kind], kind, plural, namespaced=plural not in CLUSTER_SCOPED
+            )
             for kind, plural in PLURALS.items()
         }
         self.requests: list[RecordedRequest] = []
@@ -881,8 +941,9 @@ class FakeKubeAPI:
         server.daemon_threads = True
         self._server = server
         # A short poll keeps shutdown() (which waits for the next poll) from costing 0.5 s.
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,),
-                                        name="fake-kube-api", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.02,), name="fake-kube-api", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -899,8 +960,12 @@ class FakeKubeAPI:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -911,8 +976,9 @@ class FakeKubeAPI:
 
     # state for tests
 
-    def register_kind(self, api_version: str, kind: str, plural: str | None = None, *,
-                      namespaced: bool = True) -> KindDef:
+    def register_kind(
+        self, api_version: str, kind: str, plural: str | None = None, *, namespaced: bool = True
+    ) -> KindDef:
         """Serve a kind (a CRD's, say): discovery lists it and its objects can be stored."""
         definition = KindDef(api_version, kind, plural or kind.lower() + "s", namespaced)
         with self._lock:
@@ -965,8 +1031,9 @@ class FakeKubeAPI:
             obj["metadata"]["resourceVersion"] = self._next_version()
             return copy.deepcopy(obj)
 
-    def set_log(self, namespace: str, pod: str, container: str, text: str, *,
-                previous: bool = False) -> None:
+    def set_log(
+        self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
+    ) -> None:
         """The log the kubelet holds for a container: its current run, or the one before."""
         with self._lock:
             self.logs[(namespace, pod, container, previous)] = text
@@ -979,10 +1046,15 @@ class FakeKubeAPI:
             workload = self.objects[self._key_for(kind, namespace, name)]
             uid = workload["metadata"]["uid"]
             history = sorted(
-                (obj for key, obj in self.objects.items()
-                 if key[:3] == ("apps/v1", namespace, "controllerrevisions")
-                 and any(ref.get("uid") == uid and ref.get("controller")
-                         for ref in obj["metadata"].get("ownerReferences") or [])),
+                (
+                    obj
+                    for key, obj in self.objects.items()
+                    if key[:3] == ("apps/v1", namespace, "controllerrevisions")
+                    and any(
+                        ref.get("uid") == uid and ref.get("controller")
+                        for ref in obj["metadata"].get("ownerReferences") or []
+                    )
+                ),
                 key=lambda obj: obj["revision"],
             )
             top = history[-1]["revision"] if history else 0
@@ -1011,21 +1083,31 @@ class FakeKubeAPI:
         By default a Status object; `body` (with `content_type`) replaces it verbatim.
         """
         with self._lock:
-            self._faults.append(Fault(status=status, message=message, reason=reason,
-                                      method=method, times=times, content_type=content_type,
-                                      body=body))
+            self._faults.append(
+                Fault(
+                    status=status,
+                    message=message,
+                    reason=reason,
+                    method=method,
+                    times=times,
+                    content_type=content_type,
+                    body=body,
+                )
+            )
 
     def hang_next(self, seconds: float = 30.0, *, method: str | None = None) -> None:
         """Hold the next request (of `method`) `seconds` before answering (stop() releases)."""
         with self._lock:
             self._faults.append(Fault(hang=seconds, method=method))
 
-    def requests_to(self, method: str | None = None, path: str | None = None
-                    ) -> list[RecordedRequest]:
+    def requests_to(
+        self, method: str | None = None, path: str | None = None
+    ) -> list[RecordedRequest]:
         """Recorded requests, filtered by method and/or exact path."""
         with self._lock:
             return [
-                r for r in self.requests
+                r
+                for r in self.requests
                 if (method is None or r.method == method) and (path is None or r.path == path)
             ]
 
@@ -1055,9 +1137,13 @@ class FakeKubeAPI:
             if fault.status is not None:
                 payload = fault.body
                 if payload is None:
-                    payload = _dump(status_body(fault.status, fault.message or
-                                                f"injected failure {fault.status}",
-                                                reason=fault.reason))
+                    payload = _dump(
+                        status_body(
+                            fault.status,
+                            fault.message or f"injected failure {fault.status}",
+                            reason=fault.reason,
+                        )
+                    )
                 return _Answer(fault.status, payload, fault.content_type)
             hang = fault.hang
         try:
@@ -1096,8 +1182,10 @@ class FakeKubeAPI:
         return (api_version, namespace if definition.namespaced else "", definition.plural, name)
 
     def _definition(self, api_version: str, plural: str) -> KindDef | None:
-        return next((d for d in self.kinds.values()
-                     if (d.api_version, d.plural) == (api_version, plural)), None)
+        return next(
+            (d for d in self.kinds.values() if (d.api_version, d.plural) == (api_version, plural)),
+            None,
+        )
 
     def _discovery(self, m: re.Match[str]) -> JSON:
         """The discovery document for /api, /api/v1, /apis, /apis/<group>[/<version>]."""
@@ -1115,8 +1203,11 @@ class FakeKubeAPI:
         if m.group(0).rstrip("/") == "/api":
             return {"kind": "APIVersions", "versions": versions.get("", [])}
         if m.group(0).rstrip("/") == "/apis":
-            return {"kind": "APIGroupList", "apiVersion": "v1",
-                    "groups": [group_doc(g) for g in sorted(versions) if g]}
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [group_doc(g) for g in sorted(versions) if g],
+            }
         group = m["group"] or ""
         version = m["core"] if m["core"] is not None else m["version"]
         if version is None:
@@ -1129,23 +1220,54 @@ class FakeKubeAPI:
             raise ApiFailure(404, "the server could not find the requested resource")
         resources: list[JSON] = []
         for d in served:
-            resources.append({"name": d.plural, "singularName": d.kind.lower(),
-                              "namespaced": d.namespaced, "kind": d.kind, "verbs": list(VERBS)})
+            resources.append(
+                {
+                    "name": d.plural,
+                    "singularName": d.kind.lower(),
+                    "namespaced": d.namespaced,
+                    "kind": d.kind,
+                    "verbs": list(VERBS),
+                }
+            )
             # Subresources are listed too, as on a real server: a client must skip them.
             if d.plural in WITH_STATUS:
-                resources.append({"name": f"{d.plural}/status", "singularName": "",
-                                  "namespaced": d.namespaced, "kind": d.kind,
-                                  "verbs": ["get", "patch", "update"]})
+                resources.append(
+                    {
+                        "name": f"{d.plural}/status",
+                        "singularName": "",
+                        "namespaced": d.namespaced,
+                        "kind": d.kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
             if d.plural == "pods":
-                resources.append({"name": "pods/log", "singularName": "",
-                                  "namespaced": True, "kind": "Pod", "verbs": ["get"]})
+                resources.append(
+                    {
+                        "name": "pods/log",
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": "Pod",
+                        "verbs": ["get"],
+                    }
+                )
             if d.plural in SCALABLE:
-                resources.append({"name": f"{d.plural}/scale", "singularName": "",
-                                  "namespaced": d.namespaced, "group": "autoscaling",
-                                  "version": "v1", "kind": "Scale",
-                                  "verbs": ["get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-                "resources": resources}
+                resources.append(
+                    {
+                        "name": f"{d.plural}/scale",
+                        "singularName": "",
+                        "namespaced": d.namespaced,
+                        "group": "autoscaling",
+                        "version": "v1",
+                        "kind": "Scale",
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": resources,
+        }
 
     def _route(self, request: RecordedRequest) -> tuple[int, Any]:
         discovery = _DISCOVERY_PATH.match(request.path)
@@ -1154,8 +1276,11 @@ class FakeKubeAPI:
         m = _PATH.match(request.path)
         if m is not None and m["core"] and m["plural"] == "pods" and m["sub"] == "log":
             if request.method != "GET":
-                raise ApiFailure(405, f"the server does not allow this method on the requested "
-                                      f"resource ({request.method} {request.path})")
+                raise ApiFailure(
+                    405,
+                    f"the server does not allow this method on the requested "
+                    f"resource ({request.method} {request.path})",
+                )
             return 200, self._pod_log(m["namespace"] or "", m["name"], request.query)
         if m is None or (m["sub"] is not None and m["sub"] not in ("scale", "status")):
             raise ApiFailure(404, "the server could not find the requested resource")
@@ -1200,8 +1325,7 @@ class FakeKubeAPI:
         if value is None:
             return False
         if value != "All":
-            raise ApiFailure(400, f'dryRun: Unsupported value: "{value}": supported values: '
-                                  f'"All"')
+            raise ApiFailure(400, f'dryRun: Unsupported value: "{value}": supported values: "All"')
         return request.method in ("POST", "PUT", "PATCH", "DELETE")
 
     def _writer(self, request: RecordedRequest) -> _Writer:
@@ -1213,15 +1337,22 @@ class FakeKubeAPI:
             manager = agent.split("/", 1)[0]
         return _Writer(manager)
 
-    def _call(self, request: RecordedRequest, key: Key, path_namespace: str | None,
-              cluster_scoped: bool, sub: str | None) -> tuple[int, Any]:
+    def _call(
+        self,
+        request: RecordedRequest,
+        key: Key,
+        path_namespace: str | None,
+        cluster_scoped: bool,
+        sub: str | None,
+    ) -> tuple[int, Any]:
         method = request.method
         if not key[3]:
             if method == "GET":
                 return 200, self._list(key[0], path_namespace, key[2], request.query)
             if method == "POST" and (key[1] or cluster_scoped):
-                return 201, self._create(key[0], key[1], key[2], request.body,
-                                         self._writer(request))
+                return 201, self._create(
+                    key[0], key[1], key[2], request.body, self._writer(request)
+                )
         elif method == "GET":
             obj = self._existing(key)
             return 200, _scale_view(obj) if sub == "scale" else obj
@@ -1233,21 +1364,30 @@ class FakeKubeAPI:
             obj = self._existing(key)
             del self.objects[key]
             return 200, obj
-        raise ApiFailure(405, f"the server does not allow this method on the requested resource "
-                              f"({method} {request.path})")
+        raise ApiFailure(
+            405,
+            f"the server does not allow this method on the requested resource "
+            f"({method} {request.path})",
+        )
 
     def _pod_log(self, namespace: str, name: str, query: dict[str, str]) -> _Text:
         """GET pods/<name>/log as the API server answers it (through the kubelet)."""
         pod = self._existing(("v1", namespace, "pods", name))
         spec = pod.get("spec") or {}
-        names = [c["name"] for group in ("initContainers", "containers", "ephemeralContainers")
-                 for c in spec.get(group) or []]
+        names = [
+            c["name"]
+            for group in ("initContainers", "containers", "ephemeralContainers")
+            for c in spec.get(group) or []
+        ]
         container = query.get("container") or ""
         if not container:
             main = [c["name"] for c in spec.get("containers") or []]
             if len(main) != 1:
-                raise ApiFailure(400, f"a container name must be specified for pod {name}, "
-                                      f"choose one of: [{' '.join(main)}]")
+                raise ApiFailure(
+                    400,
+                    f"a container name must be specified for pod {name}, "
+                    f"choose one of: [{' '.join(main)}]",
+                )
             container = main[0]
         if container not in names:
             raise ApiFailure(400, f"container {container} is not valid for pod {name}")
@@ -1257,13 +1397,17 @@ class FakeKubeAPI:
         text = self.logs.get((namespace, name, container, previous))
         if text is None:
             if previous:
-                raise ApiFailure(400, f'previous terminated container "{container}" in pod '
-                                      f'"{name}" not found')
+                raise ApiFailure(
+                    400, f'previous terminated container "{container}" in pod "{name}" not found'
+                )
             status = _container_status(pod, container)
             waiting = (status.get("state") or {}).get("waiting")
             if waiting is not None and not (status.get("lastState") or {}).get("terminated"):
-                raise ApiFailure(400, f'container "{container}" in pod "{name}" is waiting to '
-                                      f'start: {waiting.get("reason") or "ContainerCreating"}')
+                raise ApiFailure(
+                    400,
+                    f'container "{container}" in pod "{name}" is waiting to '
+                    f"start: {waiting.get('reason') or 'ContainerCreating'}",
+                )
             text = ""
         data = text.encode()
         if tail is not None:
@@ -1273,7 +1417,7 @@ class FakeKubeAPI:
                 lines.pop()
             else:
                 lines[-1] = lines[-1][:-1]
-            data = b"".join(lines[len(lines) - tail:]) if tail else b""
+            data = b"".join(lines[len(lines) - tail :]) if tail else b""
         if limit is not None:
             data = data[:limit]  # the kubelet stops writing after limitBytes
         return _Text(data)
@@ -1284,8 +1428,9 @@ class FakeKubeAPI:
             raise _not_found(key)
         return obj
 
-    def _list(self, api_version: str, namespace: str | None, plural: str,
-              query: dict[str, str]) -> JSON:
+    def _list(
+        self, api_version: str, namespace: str | None, plural: str, query: dict[str, str]
+    ) -> JSON:
         matches = label_matcher(query.get("labelSelector", ""))
         fields = _field_matcher(query.get("fieldSelector", ""), plural)
         items = []
@@ -1307,18 +1452,23 @@ class FakeKubeAPI:
             "items": items,
         }
 
-    def _create(self, api_version: str, namespace: str, plural: str, body: Any,
-                writer: _Writer) -> JSON:
+    def _create(
+        self, api_version: str, namespace: str, plural: str, body: Any, writer: _Writer
+    ) -> JSON:
         if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
             raise ApiFailure(422, "metadata.name: Required value: name is required")
         body_namespace = body["metadata"].get("namespace")
         if namespace and body_namespace and body_namespace != namespace:
-            raise ApiFailure(400, "the namespace of the provided object does not match the "
-                                  "namespace sent on the request")
+            raise ApiFailure(
+                400,
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request",
+            )
         key: Key = (api_version, namespace, plural, body["metadata"]["name"])
         if key in self.objects:
-            raise ApiFailure(409, f'{_resource(key)} "{key[3]}" already exists',
-                             reason="AlreadyExists")
+            raise ApiFailure(
+                409, f'{_resource(key)} "{key[3]}" already exists', reason="AlreadyExists"
+            )
         obj = copy.deepcopy(body)
         definition = self._definition(api_version, plural)
         obj["apiVersion"] = api_version
@@ -1331,8 +1481,12 @@ class FakeKubeAPI:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=now_rfc3339(),
-                    resourceVersion=self._next_version())
+        meta.update(
+            uid=str(uuid.uuid4()),
+            generation=1,
+            creationTimestamp=now_rfc3339(),
+            resourceVersion=self._next_version(),
+        )
         _validate(key, obj)
         _take_ownership(api_version, None, None, obj, writer)
         self.objects[key] = obj
@@ -1343,13 +1497,15 @@ class FakeKubeAPI:
         body = request.body
         force = request.query.get("force")
         if force is not None and media != APPLY:
-            raise ApiFailure(400, "force: Invalid value: force flag must only be set for apply "
-                                  "patches")
+            raise ApiFailure(
+                400, "force: Invalid value: force flag must only be set for apply patches"
+            )
         if media == APPLY:
             manager = request.query.get("fieldManager")
             if not manager:
-                raise ApiFailure(400, "PATCH " + request.path + ": fieldManager is required for "
-                                 "apply requests")
+                raise ApiFailure(
+                    400, "PATCH " + request.path + ": fieldManager is required for apply requests"
+                )
             if not isinstance(body, dict):
                 raise ApiFailure(400, "apply patch must be an object")
             self._check_apply_body(key, sub, body)
@@ -1358,9 +1514,12 @@ class FakeKubeAPI:
             if key not in self.objects and sub is None:
                 return 201, self._create(key[0], key[1], key[2], body, writer)
         elif media not in (STRATEGIC, MERGE, JSON_PATCH):
-            raise ApiFailure(415, f"the body of the request was in an unknown format - accepted "
-                                  f"media types include: {JSON_PATCH}, {MERGE}, {APPLY}, "
-                                  f"{STRATEGIC}")
+            raise ApiFailure(
+                415,
+                f"the body of the request was in an unknown format - accepted "
+                f"media types include: {JSON_PATCH}, {MERGE}, {APPLY}, "
+                f"{STRATEGIC}",
+            )
         else:
             writer = self._writer(request)
         current = self._existing(key)
@@ -1386,36 +1545,53 @@ class FakeKubeAPI:
         if meta.get("managedFields") is not None:
             raise ApiFailure(400, "metadata.managedFields must be nil")
         if meta["name"] != key[3]:
-            raise ApiFailure(400, f"the name of the object ({meta['name']}) does not match the "
-                                  f"name on the URL ({key[3]})")
+            raise ApiFailure(
+                400,
+                f"the name of the object ({meta['name']}) does not match the "
+                f"name on the URL ({key[3]})",
+            )
         if key[1] and meta.get("namespace") and meta["namespace"] != key[1]:
-            raise ApiFailure(400, "the namespace of the provided object does not match the "
-                                  "namespace sent on the request")
+            raise ApiFailure(
+                400,
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request",
+            )
         definition = self._definition(key[0], key[2])
         if sub is None and definition is not None and body.get("kind") != definition.kind:
-            raise ApiFailure(400, f"the kind of the object ({body.get('kind')}) does not match "
-                                  f"the resource ({definition.kind})")
+            raise ApiFailure(
+                400,
+                f"the kind of the object ({body.get('kind')}) does not match "
+                f"the resource ({definition.kind})",
+            )
 
     def _put(self, key: Key, sub: str | None, body: Any, writer: _Writer) -> Any:
         if not isinstance(body, dict):
             raise ApiFailure(400, "the body must be a JSON object")
         return self._write(key, sub, self._existing(key), body, writer)
 
-    def _write(self, key: Key, sub: str | None, current: JSON, incoming: JSON,
-               writer: _Writer) -> Any:
+    def _write(
+        self, key: Key, sub: str | None, current: JSON, incoming: JSON, writer: _Writer
+    ) -> Any:
         """Store `incoming` for the object, the scale or the status; returns what the server
         answers (the object, or the Scale for /scale)."""
         wanted = (incoming.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
-            raise ApiFailure(409, f'Operation cannot be fulfilled on {_resource(key)} "{key[3]}": '
-                                  f"the object has been modified; please apply your changes to "
-                                  f"the latest version and try again", reason="Conflict")
+            raise ApiFailure(
+                409,
+                f'Operation cannot be fulfilled on {_resource(key)} "{key[3]}": '
+                f"the object has been modified; please apply your changes to "
+                f"the latest version and try again",
+                reason="Conflict",
+            )
         new = copy.deepcopy(current)
         if sub == "scale":
             replicas = (incoming.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                raise ApiFailure(422, f"Scale.autoscaling \"{key[3]}\" is invalid: "
-                                      f"spec.replicas: Invalid value: {replicas!r}")
+                raise ApiFailure(
+                    422,
+                    f'Scale.autoscaling "{key[3]}" is invalid: '
+                    f"spec.replicas: Invalid value: {replicas!r}",
+                )
             new["spec"]["replicas"] = replicas
         elif sub == "status":
             new["status"] = copy.deepcopy(incoming.get("status"))
@@ -1452,8 +1628,9 @@ def _resource(key: Key) -> str:
 
 def _not_found(key: Key) -> ApiFailure:
     group = key[0].split("/")[0] if "/" in key[0] else ""
-    return ApiFailure(404, f'{_resource(key)} "{key[3]}" not found', name=key[3], group=group,
-                      kind=key[2])
+    return ApiFailure(
+        404, f'{_resource(key)} "{key[3]}" not found', name=key[3], group=group, kind=key[2]
+    )
 
 
 def _scale_view(obj: JSON) -> JSON:
@@ -1462,8 +1639,11 @@ def _scale_view(obj: JSON) -> JSON:
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                          "creationTimestamp") if k in meta},
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
         "spec": {"replicas": obj["spec"].get("replicas", 1)},
         "status": {
             "replicas": (obj.get("status") or {}).get("replicas", 0),
@@ -1480,9 +1660,12 @@ def _validate(key: Key, obj: JSON) -> None:
     wanted = (spec.get("selector") or {}).get("matchLabels") or {}
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if any(labels.get(k) != v for k, v in wanted.items()):
-        raise ApiFailure(422, f'{KINDS.get(key[2], key[2])}.{key[0].split("/")[0]} "{key[3]}" '
-                              f"is invalid: spec.template.metadata.labels: Invalid value: "
-                              f"{labels!r}: `selector` does not match template `labels`")
+        raise ApiFailure(
+            422,
+            f'{KINDS.get(key[2], key[2])}.{key[0].split("/")[0]} "{key[3]}" '
+            f"is invalid: spec.template.metadata.labels: Invalid value: "
+            f"{labels!r}: `selector` does not match template `labels`",
+        )
 
 
 def _field_matcher(selector: str, plural: str) -> Callable[[JSON], bool]:
@@ -1494,9 +1677,7 @@ def _field_matcher(selector: str, plural: str) -> Callable[[JSON], bool]:
         if name not in supported:
             raise ApiFailure(400, f'field label not supported: "{name}"')
         path = "source.component" if (plural, name) == ("events", "source") else name
-        checks.append(
-            lambda obj, p=path, v=value, n=negate: (_field_value(obj, p) == v) != n
-        )
+        checks.append(lambda obj, p=path, v=value, n=negate: (_field_value(obj, p) == v) != n)
     return lambda obj: all(check(obj) for check in checks)
 
 
@@ -1530,8 +1711,9 @@ def _log_number(query: dict[str, str], name: str, *, minimum: int) -> int | None
         raise ApiFailure(400, f'{name}: Invalid value: "{text}": not an integer') from None
     if value < minimum:
         rule = "must be greater than 0" if minimum else "must be greater than or equal to 0"
-        raise ApiFailure(422, f'PodLogOptions "" is invalid: {name}: Invalid value: {value}: '
-                              f"{rule}")
+        raise ApiFailure(
+            422, f'PodLogOptions "" is invalid: {name}: Invalid value: {value}: {rule}'
+        )
     return value
 
 

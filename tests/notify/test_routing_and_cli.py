@@ -45,9 +45,7 @@ CONFIGURED: dict[str, Any] = {
 LOG_ONLY = ("log",)
 
 
-def policy(
-    routes: list[dict[str, Any]], channels: Sequence[str] | None = LOG_ONLY
-) -> NotifyPolicy:
+def policy(routes: list[dict[str, Any]], channels: Sequence[str] | None = LOG_ONLY) -> NotifyPolicy:
     """Every channel configured; the defaults `channels` (None: unset)."""
     values: dict[str, Any] = {"routes": routes, **CONFIGURED}
     if channels is not None:

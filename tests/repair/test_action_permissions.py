@@ -33,6 +33,8 @@ from tests.helpers.kube_api import (
 from tests.helpers.rbac import needed
 
 NS = "prod"
+
+
 def seed_rollout(api: FakeKubeAPI, kind: str) -> None:
     """`web` of `kind` with two revisions of history, so an undo has somewhere to go."""
     if kind == "Deployment":

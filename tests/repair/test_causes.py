@@ -138,8 +138,11 @@ async def test_deployment_available_needs_a_deployment(make_runtime: RuntimeFact
             "id": "restart-deployment",
             "name": "Restart",
             "match": {"signals": ["KubePodCrashLooping"]},
-            "target": {"kind": "${target.kind}", "name": "${target.name}",
-                       "namespace": "${target.namespace}"},
+            "target": {
+                "kind": "${target.kind}",
+                "name": "${target.name}",
+                "namespace": "${target.namespace}",
+            },
             "risk": "low",
             "steps": [{"action": "kube.rollout_restart"}],
             "verify": {"check": "deployment_available", "timeout": "1m"},

@@ -74,9 +74,7 @@ async def _search_sqlite(
     any_term: bool,
 ) -> tuple[list[Hit], int]:
     match = _fts5_query(terms, any_term=any_term)
-    rows, total = await repository.search_fts5(
-        session, match, filters, limit=limit, offset=offset
-    )
+    rows, total = await repository.search_fts5(session, match, filters, limit=limit, offset=offset)
     # bm25 is lower for a better match; a rank is higher for one, as on PostgreSQL.
     return [Hit(entry, snippet, -score) for entry, snippet, score in rows], total
 

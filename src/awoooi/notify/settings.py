@@ -104,7 +104,7 @@ class NotifySettings(_Section):
             except ValueError:
                 raise ValueError(
                     "not a list: lists set in the environment are JSON, e.g. "
-                    "AWOOOI_NOTIFY__CHANNELS='[\"log\", \"telegram\"]'"
+                    'AWOOOI_NOTIFY__CHANNELS=\'["log", "telegram"]\''
                 ) from None
         return value
 

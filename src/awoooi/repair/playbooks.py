@@ -156,9 +156,7 @@ class Verify(_Model):
     """After the steps: wait, then check until `timeout`; a failed check fails the repair."""
 
     wait: Duration = 0.0
-    check: Literal["none", "alert_resolved", "deployment_available", "workload_available"] = (
-        "none"
-    )
+    check: Literal["none", "alert_resolved", "deployment_available", "workload_available"] = "none"
     timeout: Duration = 300.0
     interval: Duration = 5.0
 

@@ -173,9 +173,7 @@ async def delete_finished_of(session: AsyncSession, incident_ids: Sequence[int])
     counts = {}
     for table, model, column in _OF_INCIDENTS:
         result = await session.execute(
-            delete(model)
-            .where(column.in_(finished))
-            .execution_options(synchronize_session=False)
+            delete(model).where(column.in_(finished)).execution_options(synchronize_session=False)
         )
         counts[table] = int(result.rowcount)  # type: ignore[attr-defined]
     return counts
