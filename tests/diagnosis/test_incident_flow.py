@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from awoooi.ai.models import LlmCall
 from awoooi.core.db import transaction
 from awoooi.core.jobs import enqueue
 from awoooi.core.models import AuditEntry, Job, Role
@@ -256,6 +257,13 @@ async def test_slow_nemotron_diagnosis_comes_from_ollama(
     assert ollama_server.last_request.json["stream"] is False
 
 
+async def ledger(runtime: Runtime) -> list[tuple[str, str]]:
+    """The LLM ledger: (provider, outcome) per row, oldest first."""
+    async with runtime.session_factory() as session:
+        rows = await session.execute(select(LlmCall.provider, LlmCall.outcome).order_by(LlmCall.id))
+        return [(row.provider, row.outcome) for row in rows]
+
+
 async def notices(runtime: Runtime) -> list[Notification]:
     async with runtime.session_factory() as session:
         return list(await session.scalars(select(Notification).order_by(Notification.id)))
@@ -325,9 +333,18 @@ async def test_no_local_model_and_no_repair_escalate_in_one_notice_naming_the_in
     assert len(openai_server.chat_requests) == 1
 
     # Asked again by a person, a rejection is told at once (no decision follows it).
+    calls = await ledger(runtime)
     operator = await headers_for(Role.OPERATOR)
     again = await client.post(f"/api/v1/incidents/{human_id}/diagnose", headers=operator)
     assert again.status_code == 200, again.text
+    # The model was asked with no write lock held (an escalated incident does not become
+    # `diagnosing`): the ledger took every attempt and the rejection, none waited out.
+    assert await ledger(runtime) == [
+        *calls,
+        ("nemotron", "error"),
+        ("ollama", "error"),
+        ("-", "rejected"),
+    ]
     await runtime.worker().run_until_idle()
     assert [n.kind for n in await notices(runtime)] == ["incident.escalated", "ai.rejected"]
     assert (await shown(client, headers_for, human_id))["status"] == "escalated"

@@ -195,17 +195,17 @@ class IncidentDiagnoser:
             await self._skip_storm_child(ctx.session, incident)
             return
         requested_by = str(ctx.payload.get("requested_by") or ACTOR)
-        started = await advance(
+        await advance(
             ctx.session,
             incident,
             IncidentStatus.DIAGNOSING,
             caller=CALLER,
             reason="diagnosis started" if not again else f"diagnosis asked by {requested_by}",
         )
-        if started is not None:
-            # The job boundary commits: lists show `diagnosing` while the evidence is read and
-            # the model thinks, not only once the diagnosis is stored.
-            await ctx.session.commit()
+        # Commit whether or not the step was taken: lists show `diagnosing` while the evidence
+        # is read and the model thinks, and the locks `advance` took (the incident's row; on
+        # SQLite the write lock) are not held while the model answers.
+        await ctx.session.commit()
         record = await self.diagnose(ctx.session, incident, requested_by=requested_by)
         if self._after is not None and not again:
             # The next step (the repair decision) is queued in the same transaction; it moves
