@@ -152,7 +152,13 @@ READS = [
 ]
 
 
+# Printing is the same views whatever the database (the API and the local backend's PostgreSQL
+# reads have their own tests): the tests that only print run on SQLite, each CLI run a process.
+ONE_DATABASE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.mark.timeout(600)
+@ONE_DATABASE
 def test_reads_print_the_same_locally_and_through_the_server(
     server: Server, tmp_path: Path
 ) -> None:
@@ -249,6 +255,7 @@ def test_actions_go_through_the_api_as_the_token(server: Server, tmp_path: Path)
     assert "pager" in [row["name"] for row in json.loads(listed.stdout)]
 
 
+@ONE_DATABASE
 def test_server_errors_print_the_servers_message(server: Server, tmp_path: Path) -> None:
     env = remote_env(server, tmp_path)
 
@@ -287,6 +294,7 @@ def test_server_errors_print_the_servers_message(server: Server, tmp_path: Path)
 
 
 @pytest.mark.timeout(300)
+@ONE_DATABASE
 def test_tables_fit_80_columns_with_whole_ids(server: Server, tmp_path: Path) -> None:
     for command in (("incidents", "list"), ("kb", "search", "checkout"), ("jobs", "list")):
         shown = same_output(server, tmp_path, *command, columns=80)
