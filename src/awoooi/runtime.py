@@ -23,6 +23,7 @@ from awoooi.core.auth import bootstrap_admin_token
 from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
 from awoooi.core.errors import ConfigError, ConflictError
 from awoooi.core.filelock import file_lock
+from awoooi.core.foreground import Foreground
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
 from awoooi.core.private_files import private_directory, warn_if_shared
@@ -65,6 +66,9 @@ ADMIN_TOKEN_FILE = "admin-token"
 BOOTSTRAP_TOKEN_NAME = "admin"
 # Any constant shared by every replica works; this one spells "awoooi" in ASCII.
 _MIGRATION_LOCK_ID = 0x61776F6F6F69
+# During a storm the in-process worker claims a job at most this often per loop: diagnoses
+# wait a little, Alertmanager's webhook calls do not.
+STEP_ASIDE_SECONDS = 1.0
 
 
 def build_notifiers(settings: Settings, telegram: TelegramBot | None = None) -> dict[str, Notifier]:
@@ -103,6 +107,8 @@ class Runtime:
     # A fixed cluster view for diagnoses (a dump), instead of the live cluster.
     diagnosis_source: ClusterSource | None = None
     drift_remediator: DriftRemediator | None = None
+    # Alert deliveries this process is answering: its in-process worker steps aside for them.
+    foreground: Foreground = field(default_factory=Foreground)
 
     @property
     def incident_ingestor(self) -> IncidentIngestor:
@@ -327,6 +333,7 @@ class Runtime:
             worker_id=worker_id,
             # The diagnosis budget: the whole job counts, model call or not (see README).
             kind_limits={DIAGNOSE_JOB: self.settings.ai.max_concurrent_diagnoses},
+            before_claim=lambda: self.foreground.step_aside(STEP_ASIDE_SECONDS),
         )
 
     async def migrate(self) -> None:

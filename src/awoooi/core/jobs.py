@@ -173,8 +173,12 @@ class Worker:
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         kind_limits: Mapping[str, int] | None = None,
+        before_claim: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._factory = session_factory
+        # Awaited by the polling loops before each claim (the serving process's worker steps
+        # aside while alerts are being delivered).
+        self._before_claim = before_claim
         self._registry = registry
         self._settings = settings
         # At most this many jobs of a kind run at once, across every worker on the database.
@@ -200,10 +204,16 @@ class Worker:
             log.info("worker stopped", worker_id=self.worker_id)
 
     async def _loop(self, stop: asyncio.Event, *, sweeper: bool) -> None:
+        # Leases last lease_seconds; sweeping once a poll interval finds an expired one soon
+        # enough, where sweeping before every claim cost a query per job under load.
+        next_sweep = 0.0
         while not stop.is_set():
             try:
-                if sweeper:
+                if sweeper and time.monotonic() >= next_sweep:
                     await self.sweep_expired()
+                    next_sweep = time.monotonic() + self._settings.poll_interval
+                if self._before_claim is not None:
+                    await self._before_claim()
                 ran = await self.run_once()
             except Exception:  # a database hiccup must not kill the worker; log and back off
                 log.exception("worker loop error", worker_id=self.worker_id)

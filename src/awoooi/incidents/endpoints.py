@@ -90,7 +90,8 @@ async def _ingest(
             reason=alert.reason,
             sender=actor,
         )
-    outcome = await runtime.incident_ingestor.ingest(session, alerts, actor=actor)
+    with runtime.foreground.serving():
+        outcome = await runtime.incident_ingestor.ingest(session, alerts, actor=actor)
     return IngestResult(
         incidents=outcome.incidents,
         alerts=outcome.alerts,
