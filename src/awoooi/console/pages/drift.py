@@ -13,12 +13,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.console.deps import OperatorCaller, RuntimeDep, SessionDep, User
 from awoooi.console.diffs import DiffLine, diff_lines, value_diff
 from awoooi.console.forms import choice
 from awoooi.console.routing import ConsoleRoute
 from awoooi.console.templates import render
+from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError, NotFoundError
 from awoooi.core.inputs import Text
 from awoooi.drift import repository
@@ -26,6 +28,7 @@ from awoooi.drift.decisions import ActionResult, ItemOutcome
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
 from awoooi.drift.report import LEVEL_ORDER, DriftLevel, DriftStatus, ReportStatus
 from awoooi.drift.scanning import configured_sources, request_scan
+from awoooi.runtime import Runtime
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -231,6 +234,51 @@ def _result_page(
     )
 
 
+async def _rollback_page(
+    request: Request,
+    report_id: int,
+    session: AsyncSession,
+    runtime: Runtime,
+    caller: Caller,
+    item: list[int],
+    *,
+    dry_run: bool,
+    force: bool,
+    delete_extra: bool,
+) -> Response:
+    """The API's rollback (a dry run or for real) and the page of its outcome."""
+    chosen = _chosen(item)
+    result = await runtime.drift.rollback(
+        session,
+        report_id,
+        chosen,
+        caller=caller,
+        dry_run=dry_run,
+        force=force,
+        delete_extra=delete_extra,
+    )
+    record = await _report(session, report_id)
+    options = {"force": force, "delete_extra": delete_extra}
+    return _result_page(request, record, result, chosen=chosen, options=options)
+
+
+async def _adopt_page(
+    request: Request,
+    report_id: int,
+    session: AsyncSession,
+    runtime: Runtime,
+    caller: Caller,
+    item: list[int],
+    *,
+    dry_run: bool,
+) -> Response:
+    """The API's adopt (a dry run or for real) and the page of its outcome."""
+    chosen = _chosen(item)
+    result = await runtime.drift.adopt(session, report_id, chosen, caller=caller, dry_run=dry_run)
+    record = await _report(session, report_id)
+    return _result_page(request, record, result, chosen=chosen, options={})
+
+
 @router.post("/drift/{report_id}/rollback/preview")
 async def rollback_preview(
     request: Request,
@@ -243,19 +291,17 @@ async def rollback_preview(
     delete_extra: Flag = False,
 ) -> Response:
     """Roll back as a dry run (the API's rollback, dry_run): what would change, nothing changed."""
-    chosen = _chosen(item)
-    result = await runtime.drift.rollback(
-        session,
+    return await _rollback_page(
+        request,
         report_id,
-        chosen,
-        caller=caller,
+        session,
+        runtime,
+        caller,
+        item,
         dry_run=True,
         force=force,
         delete_extra=delete_extra,
     )
-    record = await _report(session, report_id)
-    options = {"force": force, "delete_extra": delete_extra}
-    return _result_page(request, record, result, chosen=chosen, options=options)
 
 
 @router.post("/drift/{report_id}/rollback")
@@ -270,19 +316,17 @@ async def rollback(
     delete_extra: Flag = False,
 ) -> Response:
     """Roll back for real, after its preview was confirmed (server-side apply of Git's state)."""
-    chosen = _chosen(item)
-    result = await runtime.drift.rollback(
-        session,
+    return await _rollback_page(
+        request,
         report_id,
-        chosen,
-        caller=caller,
+        session,
+        runtime,
+        caller,
+        item,
         dry_run=False,
         force=force,
         delete_extra=delete_extra,
     )
-    record = await _report(session, report_id)
-    options = {"force": force, "delete_extra": delete_extra}
-    return _result_page(request, record, result, chosen=chosen, options=options)
 
 
 @router.post("/drift/{report_id}/adopt/preview")
@@ -295,10 +339,7 @@ async def adopt_preview(
     item: ItemIds = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> Response:
     """Adopt as a dry run: the Git diff it would commit, nothing pushed."""
-    chosen = _chosen(item)
-    result = await runtime.drift.adopt(session, report_id, chosen, caller=caller, dry_run=True)
-    record = await _report(session, report_id)
-    return _result_page(request, record, result, chosen=chosen, options={})
+    return await _adopt_page(request, report_id, session, runtime, caller, item, dry_run=True)
 
 
 @router.post("/drift/{report_id}/adopt")
@@ -311,10 +352,7 @@ async def adopt(
     item: ItemIds = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> Response:
     """Adopt for real, after its diff was confirmed: commit the live values and push."""
-    chosen = _chosen(item)
-    result = await runtime.drift.adopt(session, report_id, chosen, caller=caller, dry_run=False)
-    record = await _report(session, report_id)
-    return _result_page(request, record, result, chosen=chosen, options={})
+    return await _adopt_page(request, report_id, session, runtime, caller, item, dry_run=False)
 
 
 @router.post("/drift/{report_id}/ignore")
