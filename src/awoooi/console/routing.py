@@ -34,6 +34,14 @@ def safe_next(target: str | None, default: str = "/ui/incidents") -> str:
     return target
 
 
+def back_with_notice(next_path: str, default: str, notice: str) -> Response:
+    """See Other to the page the form came from (a safe local path, else `default`), with the
+    notice it shows."""
+    target = safe_next(next_path, default)
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}notice={notice}", status_code=303)
+
+
 def error_page(request: Request, status: int, title: str, message: str) -> Response:
     """A page that says what went wrong and what to do next."""
     return render(

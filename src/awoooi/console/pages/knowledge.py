@@ -10,13 +10,12 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request, Response
-from fastapi.responses import RedirectResponse
 from markupsafe import Markup
 
 from awoooi.console.deps import OperatorCaller, RuntimeDep, SessionDep, User
 from awoooi.console.forms import choice, text_filter
 from awoooi.console.markdown import markdown_html
-from awoooi.console.routing import ConsoleRoute, safe_next
+from awoooi.console.routing import ConsoleRoute, back_with_notice
 from awoooi.console.templates import render
 from awoooi.core.auth import require
 from awoooi.core.db import utcnow
@@ -223,9 +222,7 @@ def _names(value: str, field: str) -> list[str]:
 
 
 def _back(entry_id: int, notice: str, next_path: str = "") -> Response:
-    target = safe_next(next_path, f"/ui/knowledge/{entry_id}")
-    separator = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{separator}notice={notice}", status_code=303)
+    return back_with_notice(next_path, f"/ui/knowledge/{entry_id}", notice)
 
 
 @router.post("/knowledge/{entry_id}/edit")

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response
-from fastapi.responses import RedirectResponse
 
 from awoooi.console.deps import OperatorCaller, RuntimeDep, SessionDep, User
-from awoooi.console.routing import ConsoleRoute, safe_next
+from awoooi.console.routing import ConsoleRoute, back_with_notice
 from awoooi.console.templates import render
 from awoooi.core.errors import NotFoundError
 from awoooi.core.inputs import Text
@@ -104,10 +103,7 @@ async def repair_detail(
 
 
 def _back(next_path: str, repair_id: int, notice: str) -> Response:
-    default = f"/ui/repairs/{repair_id}"
-    target = safe_next(next_path, default)
-    separator = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{separator}notice={notice}", status_code=303)
+    return back_with_notice(next_path, f"/ui/repairs/{repair_id}", notice)
 
 
 @router.post("/repairs/{repair_id}/approve")
