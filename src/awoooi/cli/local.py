@@ -37,12 +37,10 @@ from awoooi.repair.models import Repair, RepairStatus
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.schemas import PlaybookOut, RepairOut, RepairPage
 
-# The endpoints modules (FastAPI, about a second to import on a busy machine) are imported by
-# the methods that share their views, so other commands do not pay for them.
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from awoooi.ai.endpoints import ProviderOut
+    from awoooi.ai.schemas import ProviderOut
     from awoooi.runtime import Runtime
     from awoooi.settings import Settings
 
@@ -93,7 +91,7 @@ class LocalBackend:
         limit: int,
     ) -> IncidentPage:
         """Incidents, newest first."""
-        from awoooi.incidents.endpoints import incident_out, parents_of
+        from awoooi.incidents.views import incident_out, parents_of
 
         async def action(_runtime: Runtime, session: AsyncSession) -> IncidentPage:
             items, total = await incidents.search(
@@ -119,7 +117,7 @@ class LocalBackend:
 
     async def incident(self, incident_id: str) -> IncidentDetail:
         """One incident with its timeline and latest diagnosis."""
-        from awoooi.incidents.endpoints import incident_detail
+        from awoooi.incidents.views import incident_detail
 
         return await self._in_transaction(
             lambda _runtime, session: incident_detail(session, incident_id)
@@ -245,7 +243,7 @@ class LocalBackend:
 
     async def knowledge(self, query: KnowledgeQuery) -> SearchPage:
         """Ranked search when there is a query, else the most recently changed entries."""
-        from awoooi.knowledge.endpoints import hit_from_entry
+        from awoooi.knowledge.views import hit_from_entry
 
         filters = kb_search.Filters(
             entry_type=query.entry_type.value if query.entry_type else None,
@@ -381,7 +379,7 @@ class LocalBackend:
 
     async def providers(self) -> list[ProviderOut]:
         """Providers with locality and breaker state (read from the database)."""
-        from awoooi.ai.endpoints import ProviderOut
+        from awoooi.ai.schemas import ProviderOut
 
         runtime = await self._migrated()
         return [
