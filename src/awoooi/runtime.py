@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from awoooi.adapters.git import GitCli, GitClient
@@ -20,13 +19,13 @@ from awoooi.ai.notices import rejection_notifier
 from awoooi.ai.router import Router, breaker_policy
 from awoooi.core import migrate
 from awoooi.core.auth import bootstrap_admin_token
-from awoooi.core.db import create_engine, create_session_factory, is_sqlite, transaction
+from awoooi.core.db import transaction
 from awoooi.core.errors import ConfigError, ConflictError
-from awoooi.core.filelock import file_lock
 from awoooi.core.foreground import Foreground
 from awoooi.core.jobs import JobRegistry, Worker
 from awoooi.core.logging import get_logger
-from awoooi.core.private_files import private_directory, warn_if_shared
+from awoooi.core.private_files import private_directory
+from awoooi.database import Database
 from awoooi.diagnosis.evidence import EvidenceProvider
 from awoooi.diagnosis.history import IncidentHistory, KnowledgeEvidence
 from awoooi.diagnosis.incidents import (
@@ -64,8 +63,6 @@ log = get_logger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
 BOOTSTRAP_TOKEN_NAME = "admin"
-# Any constant shared by every replica works; this one spells "awoooi" in ASCII.
-_MIGRATION_LOCK_ID = 0x61776F6F6F69
 # During a storm the in-process worker claims a job at most this often per loop: diagnoses
 # wait a little, Alertmanager's webhook calls do not.
 STEP_ASIDE_SECONDS = 1.0
@@ -236,19 +233,14 @@ class Runtime:
             catalog = load_catalog(settings.repair)
         except PlaybookError as exc:
             raise ConfigError(f"repair.playbooks_dir: {exc.detail}") from exc
-        warn_if_shared(settings.home)
-        engine = create_engine(
-            settings.resolved_database_url,
-            pool_size=settings.db_pool_size,
-            write_wait=settings.db_write_wait,
-        )
+        database = Database.from_settings(settings)
         telegram = (
             TelegramBot(settings.notify.telegram) if settings.notify.telegram.bot_token else None
         )
         runtime = cls(
             settings=settings,
-            engine=engine,
-            session_factory=create_session_factory(engine),
+            engine=database.engine,
+            session_factory=database.session_factory,
             notifiers=notifiers if notifiers is not None else build_notifiers(settings, telegram),
             telegram_bot=telegram,
             kube_client=kube,
@@ -338,26 +330,7 @@ class Runtime:
 
     async def migrate(self) -> None:
         """Apply pending migrations; on PostgreSQL one replica at a time (advisory lock)."""
-        if is_sqlite(str(self.engine.url)):
-            database = self.engine.url.database
-            if not database or database == ":memory:":
-                await migrate.upgrade(self.engine)
-                return
-            # SQLite has no advisory locks; without this, processes starting together on a fresh
-            # file race to CREATE TABLE and one fails ("already exists" / "database is locked").
-            async with file_lock(Path(f"{database}.migrate-lock")):
-                await migrate.upgrade(self.engine)
-            return
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
-            await conn.commit()
-            try:
-                await migrate.upgrade(self.engine)
-            finally:
-                await conn.execute(
-                    text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID}
-                )
-                await conn.commit()
+        await migrate.upgrade_exclusively(self.engine)
 
     async def ensure_admin_token(self) -> Path | None:
         """On first start (no token at all) create an admin token and write it to a 0600 file."""

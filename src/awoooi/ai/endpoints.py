@@ -2,64 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
 
 from awoooi.ai import ledger
 from awoooi.ai.intents import Intent
+from awoooi.ai.schemas import DailyTotalOut, LlmCallOut, ProviderOut
 from awoooi.api.deps import RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.inputs import Text
 
 router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=AuthBeforeBodyRoute)
-
-
-class LlmCallOut(BaseModel):
-    """One recorded call (never its prompt or answer)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    at: datetime
-    intent: str
-    provider: str
-    model: str
-    local: bool
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    latency_ms: float
-    outcome: str
-    error_class: str | None
-
-
-class DailyTotalOut(BaseModel):
-    """One provider's day. `calls` are requests a provider answered or failed (`failures`);
-    `rejected` are requests no allowed provider could take (the REJECT at the end of a chain),
-    on the row of provider `-`: they are not calls and cost nothing."""
-
-    day: str
-    provider: str
-    calls: int
-    failures: int
-    rejected: int
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-
-
-class ProviderOut(BaseModel):
-    """A provider, its locality and its breaker state."""
-
-    name: str
-    kind: str
-    model: str
-    base_url: str
-    local: bool
-    breaker: str
 
 
 @router.get("/calls", response_model=list[LlmCallOut])

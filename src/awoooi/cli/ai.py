@@ -23,7 +23,7 @@ from awoooi.cli.context import (
 from awoooi.cli.output import FormatOption, print_json, table
 
 if TYPE_CHECKING:
-    from awoooi.ai.endpoints import ProviderOut
+    from awoooi.ai.schemas import ProviderOut
     from awoooi.runtime import Runtime
 
 app = typer.Typer(help="AI providers and routing.", no_args_is_help=True)

@@ -12,7 +12,7 @@ import typer
 from awoooi.cli.context import CliState, fail, run
 
 if TYPE_CHECKING:
-    from awoooi.ai.endpoints import ProviderOut
+    from awoooi.ai.schemas import ProviderOut
     from awoooi.api.schemas import JobOut, NotificationOut, TokenCreated, TokenOut
     from awoooi.core.models import JobStatus, Role
     from awoooi.drift.report import DriftLevel, ReportStatus

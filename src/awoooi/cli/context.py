@@ -14,12 +14,12 @@ from rich.console import Console
 
 from awoooi.core.errors import AwoooiError, ConfigError
 
-# Settings, logging and the runtime are imported where used: `awoooi --help` and `version`
-# need none of them, and the runtime alone pulls in every subsystem.
+# Settings, logging, the database and the runtime are imported where used: `awoooi --help` and
+# `version` need none of them, and the runtime alone pulls in every subsystem (commands that only
+# read or write rows use `with_database`).
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from awoooi.core.audit import Caller
+    from awoooi.database import Database
     from awoooi.runtime import Runtime
     from awoooi.settings import Settings
 
@@ -148,20 +148,29 @@ def with_runtime(
     return run(main())
 
 
-def in_transaction(
+def with_database(
     settings: Settings,
-    action: Callable[[Runtime, AsyncSession], Awaitable[T]],
+    action: Callable[[Database], Awaitable[T]],
     *,
+    migrate: bool = True,
     create: bool = False,
 ) -> T:
-    """Run `action` in one transaction of a migrated runtime, committed when it returns."""
-    from awoooi.core.db import transaction
+    """Run `action` with the database alone (migrated unless told not to), disposing of it
+    afterwards; a missing SQLite file is created (and migrated) only with `create`."""
+    from awoooi.database import Database
 
-    async def main(runtime: Runtime) -> T:
-        async with transaction(runtime.session_factory) as session:
-            return await action(runtime, session)
+    check_database(settings, create=create or not migrate)
 
-    return with_runtime(settings, main, create=create)
+    async def main() -> T:
+        database = Database.from_settings(settings)
+        try:
+            if migrate:
+                await database.migrate()
+            return await action(database)
+        finally:
+            await database.dispose()
+
+    return run(main())
 
 
 def cli_caller() -> Caller:

@@ -7,11 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from awoooi.cli.context import cli_caller, fail, out_console, settings_from, with_runtime
+from awoooi.cli.context import (
+    cli_caller,
+    fail,
+    out_console,
+    settings_from,
+    with_database,
+    with_runtime,
+)
 from awoooi.core import migrate
 from awoooi.core.db import redact_url
 
 if TYPE_CHECKING:
+    from awoooi.database import Database
     from awoooi.retention.service import PruneReport
     from awoooi.runtime import Runtime
 
@@ -23,10 +31,10 @@ def upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration."""
     settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> str | None:
-        return await migrate.current_revision(runtime.engine)
+    async def action(database: Database) -> str | None:
+        return await migrate.current_revision(database.engine)
 
-    revision = with_runtime(settings, action, create=True)
+    revision = with_database(settings, action, create=True)
     out_console.print(
         f"database {redact_url(settings.resolved_database_url)} is at revision {revision}",
         highlight=False,
@@ -38,10 +46,10 @@ def current(ctx: typer.Context) -> None:
     """Print the database's revision and the newest one shipped."""
     settings = settings_from(ctx)
 
-    async def action(runtime: Runtime) -> str | None:
-        return await migrate.current_revision(runtime.engine)
+    async def action(database: Database) -> str | None:
+        return await migrate.current_revision(database.engine)
 
-    revision = with_runtime(settings, action, migrate=False)
+    revision = with_database(settings, action, migrate=False)
     out_console.print(f"current: {revision}\nhead:    {migrate.head_revision()}", highlight=False)
 
 

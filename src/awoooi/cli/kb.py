@@ -21,7 +21,7 @@ from awoooi.cli.context import (
     local_only,
     out_console,
     settings_from,
-    with_runtime,
+    with_database,
 )
 from awoooi.cli.output import FormatOption, print_json, table, when
 from awoooi.core.db import transaction
@@ -45,7 +45,7 @@ from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, Knowled
 from awoooi.knowledge.schemas import EntryOut, SearchHit, SearchPage
 
 if TYPE_CHECKING:
-    from awoooi.runtime import Runtime
+    from awoooi.database import Database
 
 app = typer.Typer(
     help="Knowledge base: runbooks, anti-patterns, postmortems.", no_args_is_help=True
@@ -273,9 +273,9 @@ def export(
         status=status.value if status else None,
     )
 
-    async def action(runtime: Runtime) -> list[tuple[str, str, str]]:
+    async def action(database: Database) -> list[tuple[str, str, str]]:
         rendered: list[tuple[str, str, str]] = []
-        async with transaction(runtime.session_factory) as session:
+        async with transaction(database.session_factory) as session:
             async for page in kb_search.pages_by_id(session, filters, page_size=EXPORT_PAGE):
                 for entry in page:
                     rendered.append((entry.title, entry.uid, entry_to_markdown(entry)))
@@ -287,7 +287,7 @@ def export(
         raise fail(f"{directory}: cannot create directory: {exc.strerror or exc}") from None
     if not directory.is_dir():
         raise fail(f"{directory}: not a directory")
-    rendered = with_runtime(settings, action, create=cli_state(ctx).yes)
+    rendered = with_database(settings, action, create=cli_state(ctx).yes)
     earlier = _uids_on_disk(directory)
     used: set[str] = set()
     written = failed = 0
@@ -446,11 +446,11 @@ def import_(
     except KnowledgeFileError as exc:
         raise fail(exc.detail) from None
 
-    async def action(runtime: Runtime) -> list[_Outcome]:
+    async def action(database: Database) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         for entry, outcome in parsed:
             try:
-                async with transaction(runtime.session_factory) as session:
+                async with transaction(database.session_factory) as session:
                     await _import_one(session, entry, outcome)
             except AwoooiError as exc:
                 outcome.result, outcome.message = "failed", f"{entry.origin}: {exc.detail}"
@@ -461,7 +461,7 @@ def import_(
             outcomes.append(outcome)
         return outcomes
 
-    outcomes = with_runtime(settings, action, create=cli_state(ctx).yes) + failures
+    outcomes = with_database(settings, action, create=cli_state(ctx).yes) + failures
     outcomes.sort(key=lambda outcome: outcome.path.name)
     counts = dict.fromkeys(("imported", "updated", "skipped", "failed"), 0)
     for outcome in outcomes:

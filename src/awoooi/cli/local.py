@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
+from awoooi.ai.schemas import ProviderOut
 from awoooi.api.schemas import JobOut, NotificationOut, TokenCreated, TokenOut
 from awoooi.cli.backend import KnowledgeQuery
 from awoooi.cli.context import check_database, cli_caller
@@ -14,6 +15,7 @@ from awoooi.core import auth, jobs
 from awoooi.core.db import transaction
 from awoooi.core.errors import ConfigError, NotFoundError
 from awoooi.core.models import JobStatus, Role
+from awoooi.database import Database
 from awoooi.drift import repository as drift_reports
 from awoooi.drift.report import DriftLevel, ReportStatus
 from awoooi.drift.schemas import (
@@ -28,21 +30,23 @@ from awoooi.drift.schemas import (
 from awoooi.incidents import repository as incidents
 from awoooi.incidents.models import IncidentStatus, Severity
 from awoooi.incidents.schemas import IncidentDetail, IncidentPage
+from awoooi.incidents.views import incident_detail, incident_out, parents_of
 from awoooi.knowledge import search as kb_search
 from awoooi.knowledge import service as knowledge
 from awoooi.knowledge.schemas import EntryOut, SearchPage
+from awoooi.knowledge.views import hit_from_entry
 from awoooi.notify.repository import list_notifications
 from awoooi.repair import repository as repairs
 from awoooi.repair.models import Repair, RepairStatus
 from awoooi.repair.playbooks import PlaybookError, load_catalog
 from awoooi.repair.schemas import PlaybookOut, RepairOut, RepairPage
 
-# The endpoints modules (FastAPI, about a second to import on a busy machine) are imported by
-# the methods that share their views, so other commands do not pay for them.
+# The runtime (every subsystem: Kubernetes client, model router, channels; most of a second to
+# import and build) is imported by the actions that use its services only: reads and plain
+# writes open the database alone.
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from awoooi.ai.endpoints import ProviderOut
     from awoooi.runtime import Runtime
     from awoooi.settings import Settings
 
@@ -55,20 +59,31 @@ class LocalBackend:
     def __init__(self, settings: Settings, *, create: bool) -> None:
         self.settings = settings
         self.create = create
+        self._database: Database | None = None
         self._runtime: Runtime | None = None
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, *, create: bool) -> AsyncIterator[LocalBackend]:
-        """A backend whose runtime (made on first use) is disposed of on the way out."""
+        """A backend whose database or runtime (made on first use) is disposed of on the way
+        out."""
         backend = cls(settings, create=create)
         try:
             yield backend
         finally:
             if backend._runtime is not None:
                 await backend._runtime.dispose()
+            if backend._database is not None:
+                await backend._database.dispose()
 
-    async def _migrated(self) -> Runtime:
+    async def _migrated_database(self) -> Database:
+        if self._database is None:
+            check_database(self.settings, create=self.create)
+            self._database = Database.from_settings(self.settings)
+            await self._database.migrate()
+        return self._database
+
+    async def _migrated_runtime(self) -> Runtime:
         if self._runtime is None:
             from awoooi.runtime import Runtime
 
@@ -77,8 +92,13 @@ class LocalBackend:
             await self._runtime.migrate()
         return self._runtime
 
-    async def _in_transaction(self, action: Callable[[Runtime, AsyncSession], Awaitable[T]]) -> T:
-        runtime = await self._migrated()
+    async def _in_transaction(self, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        database = await self._migrated_database()
+        async with transaction(database.session_factory) as session:
+            return await action(session)
+
+    async def _with_services(self, action: Callable[[Runtime, AsyncSession], Awaitable[T]]) -> T:
+        runtime = await self._migrated_runtime()
         async with transaction(runtime.session_factory) as session:
             return await action(runtime, session)
 
@@ -93,9 +113,8 @@ class LocalBackend:
         limit: int,
     ) -> IncidentPage:
         """Incidents, newest first."""
-        from awoooi.incidents.endpoints import incident_out, parents_of
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> IncidentPage:
+        async def action(session: AsyncSession) -> IncidentPage:
             items, total = await incidents.search(
                 session,
                 status=status.value if status else None,
@@ -119,11 +138,7 @@ class LocalBackend:
 
     async def incident(self, incident_id: str) -> IncidentDetail:
         """One incident with its timeline and latest diagnosis."""
-        from awoooi.incidents.endpoints import incident_detail
-
-        return await self._in_transaction(
-            lambda _runtime, session: incident_detail(session, incident_id)
-        )
+        return await self._in_transaction(lambda session: incident_detail(session, incident_id))
 
     # --- repairs --------------------------------------------------------------------------------
 
@@ -137,7 +152,7 @@ class LocalBackend:
     async def repairs(self, *, status: RepairStatus | None, limit: int) -> RepairPage:
         """Repairs, newest first."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> RepairPage:
+        async def action(session: AsyncSession) -> RepairPage:
             items, total = await repairs.list_repairs(session, status=status, limit=limit)
             page = [await self._repair_out(session, item, with_steps=False) for item in items]
             return RepairPage(items=page, total=total, limit=limit, offset=0)
@@ -147,7 +162,7 @@ class LocalBackend:
     async def repair(self, repair_id: int) -> RepairOut:
         """One repair with its steps."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> RepairOut:
+        async def action(session: AsyncSession) -> RepairOut:
             repair = await repairs.get(session, repair_id)
             if repair is None:
                 raise NotFoundError(f"no repair {repair_id}")
@@ -164,7 +179,7 @@ class LocalBackend:
             )
             return await self._repair_out(session, repair, with_steps=True)
 
-        return await self._in_transaction(action)
+        return await self._with_services(action)
 
     async def reject_repair(self, repair_id: int, *, reason: str) -> RepairOut:
         """Reject a waiting repair."""
@@ -175,7 +190,7 @@ class LocalBackend:
             )
             return await self._repair_out(session, repair, with_steps=True)
 
-        return await self._in_transaction(action)
+        return await self._with_services(action)
 
     async def playbooks(self) -> list[PlaybookOut]:
         """The loaded playbooks, in the order they are tried (no database needed)."""
@@ -190,7 +205,7 @@ class LocalBackend:
     async def jobs(self, *, status: JobStatus | None, limit: int) -> list[JobOut]:
         """Jobs, newest first."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> list[JobOut]:
+        async def action(session: AsyncSession) -> list[JobOut]:
             found = await jobs.list_jobs(session, status=status, limit=limit)
             return [JobOut.model_validate(job) for job in found]
 
@@ -199,7 +214,7 @@ class LocalBackend:
     async def retry_job(self, job_id: int) -> JobOut:
         """Queue a dead job again."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> JobOut:
+        async def action(session: AsyncSession) -> JobOut:
             job = await jobs.requeue_dead_job(session, job_id, caller=cli_caller())
             return JobOut.model_validate(job)
 
@@ -208,7 +223,7 @@ class LocalBackend:
     async def tokens(self) -> list[TokenOut]:
         """Every token (never a secret)."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> list[TokenOut]:
+        async def action(session: AsyncSession) -> list[TokenOut]:
             return [TokenOut.model_validate(token) for token in await auth.list_tokens(session)]
 
         return await self._in_transaction(action)
@@ -216,7 +231,7 @@ class LocalBackend:
     async def create_token(self, *, name: str, role: Role) -> TokenCreated:
         """Create a token; its secret is in the answer only."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> TokenCreated:
+        async def action(session: AsyncSession) -> TokenCreated:
             issued = await auth.issue_token(session, name=name, role=role, caller=cli_caller())
             shown = TokenOut.model_validate(issued.record).model_dump()
             return TokenCreated(**shown, token=issued.secret)
@@ -226,7 +241,7 @@ class LocalBackend:
     async def revoke_token(self, name: str) -> TokenOut:
         """Revoke a token."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> TokenOut:
+        async def action(session: AsyncSession) -> TokenOut:
             record = await auth.revoke_token(session, name=name, caller=cli_caller())
             return TokenOut.model_validate(record)
 
@@ -235,7 +250,7 @@ class LocalBackend:
     async def notifications(self, *, limit: int) -> list[NotificationOut]:
         """Recent notifications with their delivery state."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> list[NotificationOut]:
+        async def action(session: AsyncSession) -> list[NotificationOut]:
             found = await list_notifications(session, limit=limit)
             return [NotificationOut.model_validate(record) for record in found]
 
@@ -245,15 +260,13 @@ class LocalBackend:
 
     async def knowledge(self, query: KnowledgeQuery) -> SearchPage:
         """Ranked search when there is a query, else the most recently changed entries."""
-        from awoooi.knowledge.endpoints import hit_from_entry
-
         filters = kb_search.Filters(
             entry_type=query.entry_type.value if query.entry_type else None,
             status=query.status.value if query.status else None,
             tag=query.tag,
         )
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> SearchPage:
+        async def action(session: AsyncSession) -> SearchPage:
             if query.query and kb_search.query_terms(query.query):
                 hits, total = await kb_search.search(
                     session, query.query, filters, limit=query.limit, offset=0
@@ -271,7 +284,7 @@ class LocalBackend:
     async def entry(self, entry_id: int) -> EntryOut:
         """One entry."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> EntryOut:
+        async def action(session: AsyncSession) -> EntryOut:
             return EntryOut.model_validate(await knowledge.get_entry(session, entry_id))
 
         return await self._in_transaction(action)
@@ -279,7 +292,7 @@ class LocalBackend:
     async def approve_entry(self, entry_id: int, *, note: str | None) -> EntryOut:
         """Publish a draft."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> EntryOut:
+        async def action(session: AsyncSession) -> EntryOut:
             entry = await knowledge.approve_entry(session, entry_id, caller=cli_caller(), note=note)
             return EntryOut.model_validate(entry)
 
@@ -288,7 +301,7 @@ class LocalBackend:
     async def reject_entry(self, entry_id: int, *, reason: str) -> EntryOut:
         """Reject a draft."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> EntryOut:
+        async def action(session: AsyncSession) -> EntryOut:
             entry = await knowledge.reject_entry(
                 session, entry_id, caller=cli_caller(), reason=reason
             )
@@ -303,7 +316,7 @@ class LocalBackend:
     ) -> DriftReportPage:
         """Saved reports, newest first."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> DriftReportPage:
+        async def action(session: AsyncSession) -> DriftReportPage:
             records, total = await drift_reports.list_reports(
                 session, status=status, level=level, limit=limit
             )
@@ -320,7 +333,7 @@ class LocalBackend:
     async def drift_report(self, report_id: int, *, show_ignored: bool) -> DriftReportOut:
         """One report with its items and problems."""
 
-        async def action(_runtime: Runtime, session: AsyncSession) -> DriftReportOut:
+        async def action(session: AsyncSession) -> DriftReportOut:
             record = await drift_reports.get_report(session, report_id)
             if record is None:
                 raise NotFoundError(f"no drift report {report_id}")
@@ -344,7 +357,7 @@ class LocalBackend:
             )
             return ActionOut.model_validate(result.to_json())
 
-        return await self._in_transaction(action)
+        return await self._with_services(action)
 
     async def drift_adopt(self, request: AdoptRequest) -> ActionOut:
         """Write the items' live values into Git."""
@@ -359,7 +372,7 @@ class LocalBackend:
             )
             return ActionOut.model_validate(result.to_json())
 
-        return await self._in_transaction(action)
+        return await self._with_services(action)
 
     async def drift_ignore(self, request: IgnoreRequest) -> ActionOut:
         """Accept items as they are."""
@@ -375,15 +388,13 @@ class LocalBackend:
             )
             return ActionOut.model_validate(result.to_json())
 
-        return await self._in_transaction(action)
+        return await self._with_services(action)
 
     # --- ai -------------------------------------------------------------------------------------
 
     async def providers(self) -> list[ProviderOut]:
         """Providers with locality and breaker state (read from the database)."""
-        from awoooi.ai.endpoints import ProviderOut
-
-        runtime = await self._migrated()
+        runtime = await self._migrated_runtime()
         return [
             ProviderOut(
                 name=p.name,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from awoooi.ai.schemas import ProviderOut
 from awoooi.api.schemas import JobOut, NotificationOut, TokenCreated, TokenOut
 from awoooi.cli.backend import KnowledgeQuery
 from awoooi.core.errors import AwoooiError
@@ -28,9 +29,6 @@ from awoooi.incidents.schemas import IncidentDetail, IncidentPage
 from awoooi.knowledge.schemas import EntryOut, SearchPage
 from awoooi.repair.models import RepairStatus
 from awoooi.repair.schemas import PlaybookOut, RepairOut, RepairPage
-
-if TYPE_CHECKING:
-    from awoooi.ai.endpoints import ProviderOut
 
 M = TypeVar("M", bound=BaseModel)
 TIMEOUT_SECONDS = 60.0  # a repair or rollback answers when it has run
@@ -267,8 +265,6 @@ class RemoteBackend:
 
     async def providers(self) -> list[ProviderOut]:
         """GET /ai/providers."""
-        from awoooi.ai.endpoints import ProviderOut  # FastAPI: imported by this command only
-
         return await self._many(ProviderOut, "/ai/providers")
 
 

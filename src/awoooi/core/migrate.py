@@ -11,9 +11,14 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import awoooi
+from awoooi.core.db import is_sqlite
+from awoooi.core.filelock import file_lock
 from awoooi.core.logging import get_logger
 
 log = get_logger(__name__)
+
+# Any constant shared by every replica works; this one spells "awoooi" in ASCII.
+MIGRATION_LOCK_ID = 0x61776F6F6F69
 
 # Database objects made by hand in migrations that no model describes: the full-text search
 # index (an FTS5 table and its shadow tables on SQLite, a generated tsvector column on
@@ -74,6 +79,29 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema up to `revision` (default: the newest)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
+
+
+async def upgrade_exclusively(engine: AsyncEngine) -> None:
+    """Apply pending migrations, one process at a time (PostgreSQL advisory lock, SQLite lock
+    file)."""
+    if is_sqlite(str(engine.url)):
+        database = engine.url.database
+        if not database or database == ":memory:":
+            await upgrade(engine)
+            return
+        # SQLite has no advisory locks; without this, processes starting together on a fresh
+        # file race to CREATE TABLE and one fails ("already exists" / "database is locked").
+        async with file_lock(Path(f"{database}.migrate-lock")):
+            await upgrade(engine)
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        await conn.commit()
+        try:
+            await upgrade(engine)
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+            await conn.commit()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

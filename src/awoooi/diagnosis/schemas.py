@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from awoooi.diagnosis.models import DiagnosisRecord
+# Typing only: the rows are read as objects, and the CLI's --server path builds these models
+# from JSON without the ORM.
+if TYPE_CHECKING:
+    from awoooi.diagnosis.models import DiagnosisRecord
 
 
 class TargetOut(BaseModel):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from awoooi.core.inputs import Text
-from awoooi.drift.models import DriftItemRecord, DriftReportRecord
+
+# Typing only: the rows are read as objects, and the CLI's --server path builds these models
+# from JSON without the ORM.
+if TYPE_CHECKING:
+    from awoooi.drift.models import DriftItemRecord, DriftReportRecord
 
 ItemIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=10_000)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\s\x00-\x1f]+$")]

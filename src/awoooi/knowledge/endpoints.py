@@ -12,7 +12,7 @@ from awoooi.core.errors import NotFoundError
 from awoooi.incidents import repository as incidents
 from awoooi.knowledge import search as kb_search
 from awoooi.knowledge import service
-from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType, KnowledgeEntry
+from awoooi.knowledge.models import EntrySource, EntryStatus, EntryType
 from awoooi.knowledge.schemas import (
     EntryCreate,
     EntryOut,
@@ -24,25 +24,9 @@ from awoooi.knowledge.schemas import (
     SymptomsHash,
 )
 from awoooi.knowledge.similar import similar_entries
+from awoooi.knowledge.views import hit_from_entry
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"], route_class=AuthBeforeBodyRoute)
-
-
-def hit_from_entry(entry: KnowledgeEntry, snippet: str = "", rank: float = 0.0) -> SearchHit:
-    """A search hit for an entry."""
-    return SearchHit(
-        id=entry.id,
-        uid=entry.uid,
-        title=entry.title,
-        entry_type=entry.entry_type,
-        status=entry.status,
-        tags=entry.tags,
-        services=entry.services,
-        symptoms_hash=entry.symptoms_hash,
-        snippet=snippet or entry.content[:200],
-        rank=rank,
-        updated_at=entry.updated_at,
-    )
 
 
 @router.post("", response_model=EntryOut, status_code=status.HTTP_201_CREATED)

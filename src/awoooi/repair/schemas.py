@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from awoooi.core.inputs import Text
 from awoooi.core.redact import redact_structure
-from awoooi.repair.models import Repair, RepairStep
-from awoooi.repair.playbooks import Playbook
+
+# Typing only: rows (and playbooks) are read as objects, and the CLI's --server path builds
+# these models from JSON without the ORM.
+if TYPE_CHECKING:
+    from awoooi.repair.models import Repair, RepairStep
+    from awoooi.repair.playbooks import Playbook
 
 
 class StepOut(BaseModel):
