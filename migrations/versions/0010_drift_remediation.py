@@ -22,7 +22,23 @@ _REPORT_STATUSES = (
 )
 
 
+def _rebuilding_reports_on_sqlite() -> bool:
+    # SQLite adds a CHECK only by rebuilding the table, and dropping the old `drift_reports`
+    # cascades to every drift item (ON DELETE CASCADE): those are kept aside meanwhile.
+    if op.get_bind().dialect.name != "sqlite":
+        return False
+    op.execute("CREATE TABLE _awoooi_0010_drift_items AS SELECT * FROM drift_items")
+    return True
+
+
+def _restore_items() -> None:
+    op.execute("DELETE FROM drift_items")
+    op.execute("INSERT INTO drift_items SELECT * FROM _awoooi_0010_drift_items")
+    op.execute("DROP TABLE _awoooi_0010_drift_items")
+
+
 def upgrade() -> None:
+    items_aside = _rebuilding_reports_on_sqlite()
     with op.batch_alter_table("drift_reports", schema=None) as batch_op:
         # Reports saved before this revision were all finished scans.
         batch_op.add_column(
@@ -38,6 +54,8 @@ def upgrade() -> None:
         )
         batch_op.create_check_constraint("status", f"status IN ({_REPORT_STATUSES})")
         batch_op.create_index("ix_drift_reports_status", ["status"], unique=False)
+    if items_aside:
+        _restore_items()
 
     with op.batch_alter_table("drift_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("item_index", sa.Integer(), nullable=True))
@@ -76,6 +94,7 @@ def downgrade() -> None:
         batch_op.drop_column("status_by")
         batch_op.drop_column("path_segments")
         batch_op.drop_column("item_index")
+    items_aside = _rebuilding_reports_on_sqlite()
     with op.batch_alter_table("drift_reports", schema=None) as batch_op:
         batch_op.drop_index("ix_drift_reports_status")
         batch_op.drop_constraint("status", type_="check")
@@ -86,3 +105,5 @@ def downgrade() -> None:
         batch_op.drop_column("desired_ref")
         batch_op.drop_column("error")
         batch_op.drop_column("status")
+    if items_aside:
+        _restore_items()

@@ -192,6 +192,41 @@ async def test_runtime_migrations_can_run_concurrently(settings: Settings) -> No
             await runtime.dispose()
 
 
+_DRIFT_REPORT = (
+    "INSERT INTO drift_reports (desired_source, live_source, started_at, created_by, summary,"
+    " problems) VALUES ('git', 'live', CURRENT_TIMESTAMP, 'test', '{}', '[]')"
+)
+_DRIFT_ITEMS = tuple(
+    "INSERT INTO drift_items (report_id, api_version, kind, name, change, path, level, ignored,"
+    f" reason, status) SELECT id, 'v1', 'ConfigMap', '{name}', 'modified', '/data/a', 'low',"
+    " false, 'edited live', 'DETECTED' FROM drift_reports"
+    for name in ("settings", "flags")
+)
+
+
+async def drift_item_names(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        names = await conn.execute(text("SELECT name FROM drift_items ORDER BY id"))
+        return list(names.scalars())
+
+
+async def test_0010_keeps_every_drift_item_of_a_saved_report(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine, "0009")
+    async with engine.begin() as conn:
+        for statement in (_DRIFT_REPORT, *_DRIFT_ITEMS):
+            await conn.execute(text(statement))
+
+    await migrate.upgrade(engine, "0010")
+    # Rebuilding `drift_reports` on SQLite (for its status CHECK) must not cascade to its items.
+    assert await drift_item_names(engine) == ["settings", "flags"]
+    async with engine.connect() as conn:
+        status = await conn.scalar(text("SELECT status FROM drift_reports"))
+    assert status == "DETECTED"  # saved before remediation existed: a finished scan
+
+    await downgrade(engine, "0009")
+    assert await drift_item_names(engine) == ["settings", "flags"]
+
+
 _INCIDENT = (
     "INSERT INTO incidents (human_id, title, severity, status, affected_services, labels,"
     " annotations, symptoms, symptoms_hash, source, occurrences, first_seen, last_seen,"
