@@ -404,7 +404,9 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default=BASELINE)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument(
-        "--pg-workers", type=int, default=os.cpu_count() or 1,
+        "--pg-workers",
+        type=int,
+        default=os.cpu_count() or 1,
         help="`serve --workers` on PostgreSQL (SQLite is served by one process)",
     )
     args = parser.parse_args()
