@@ -145,8 +145,8 @@ class Runtime:
 
     @property
     def retention_policy(self) -> RetentionPolicy:
-        """How long each kind of row is kept, from the `jobs`, `incidents`, `notify`, `ai` and
-        `retention` settings."""
+        """How long each kind of row is kept, from the `jobs`, `incidents`, `notify`, `ai`,
+        `drift` and `retention` settings."""
         settings = self.settings
         return RetentionPolicy(
             jobs_done_days=settings.jobs.retention_days,
@@ -154,6 +154,7 @@ class Runtime:
             incidents_days=settings.incidents.retention_days,
             notifications_days=settings.notify.retention_days,
             llm_calls_days=settings.ai.retention_days,
+            drift_reports_days=settings.drift.retention_days,
             batch_size=settings.retention.batch_size,
         )
 

@@ -33,6 +33,7 @@ POLICY = RetentionPolicy(
     incidents_days=30,
     notifications_days=30,
     llm_calls_days=30,
+    drift_reports_days=30,
     batch_size=2,
 )
 
@@ -169,7 +170,7 @@ async def test_what_active_incidents_and_pending_jobs_need_stays(runtime: Runtim
 async def test_zero_days_keeps_every_kind_of_row(runtime: Runtime) -> None:
     await seed_prunable(runtime)
     before = await row_counts(runtime.session_factory)
-    forever = RetentionPolicy(0, 0, 0, 0, 0, batch_size=2)
+    forever = RetentionPolicy(0, 0, 0, 0, 0, 0, batch_size=2)
     assert forever.keeps_everything
 
     report = await prune(runtime.session_factory, forever, caller=SYSTEM_CALLER)

@@ -143,6 +143,13 @@ class DriftSettings(BaseModel):
         default_factory=lambda: ["critical", "high"],  # type: ignore[arg-type]
         description="A new report with an item at one of these levels sends a notification.",
     )
+    retention_days: float = Field(
+        90.0,
+        ge=0,
+        le=36500,
+        description="Finished reports (with their items) are deleted this long after the scan "
+        "started; `0` keeps them (the newest of each source is always kept).",
+    )
     # -- remediation
     rollback_enabled: bool = Field(
         True, description="Allow rollback (server-side apply of Git state) from API and CLI."

@@ -49,6 +49,7 @@ class RetentionPolicy:
     incidents_days: float
     notifications_days: float
     llm_calls_days: float
+    drift_reports_days: float
     batch_size: int = 500
 
     @property
@@ -61,6 +62,7 @@ class RetentionPolicy:
                 self.incidents_days,
                 self.notifications_days,
                 self.llm_calls_days,
+                self.drift_reports_days,
             )
         )
 
