@@ -16,6 +16,8 @@ from awoooi.ai.models import LlmCall
 from awoooi.core.db import transaction, utcnow
 from awoooi.core.models import Job, JobStatus
 from awoooi.diagnosis.models import DiagnosisRecord
+from awoooi.drift.models import DriftIgnoreRule, DriftItemRecord, DriftReportRecord
+from awoooi.drift.report import Change, DriftLevel, ReportStatus
 from awoooi.incidents.models import (
     AlertStatus,
     Incident,
@@ -186,6 +188,72 @@ async def add_notification(
         return record.id
 
 
+@dataclass
+class DriftReportTree:
+    """One saved drift report and the ids of its items."""
+
+    report_id: int
+    item_ids: list[int] = field(default_factory=list)
+
+
+async def add_drift_report(
+    factory: Factory,
+    *,
+    started_at: datetime = OLD,
+    status: ReportStatus = ReportStatus.DETECTED,
+    desired: str = "https://git.example/deploy.git",
+    live: str = "cluster",
+    items: int = 2,
+) -> DriftReportTree:
+    """A report of a scan of `desired` against `live` started at `started_at`, with `items`
+    items."""
+    async with transaction(factory) as session:
+        report = DriftReportRecord(
+            desired_source=desired,
+            live_source=live,
+            started_at=started_at,
+            finished_at=None if status is ReportStatus.QUEUED else started_at,
+            created_by="test",
+            status=status,
+        )
+        session.add(report)
+        await session.flush()
+        tree = DriftReportTree(report.id)
+        for index in range(items):
+            item = DriftItemRecord(
+                report_id=report.id,
+                api_version="apps/v1",
+                kind="Deployment",
+                namespace="prod",
+                name="web",
+                change=Change.MODIFIED,
+                path=f"spec.replicas{index}",
+                level=DriftLevel.MEDIUM,
+            )
+            session.add(item)
+            await session.flush()
+            tree.item_ids.append(item.id)
+    return tree
+
+
+async def add_ignore_rule(factory: Factory, item_id: int) -> int:
+    """An ignore rule made from ignoring one item."""
+    async with transaction(factory) as session:
+        rule = DriftIgnoreRule(
+            kind="Deployment",
+            group="apps",
+            namespace="prod",
+            name="web",
+            path="spec.replicas",
+            reason="HPA owns it",
+            created_by="test",
+            item_id=item_id,
+        )
+        session.add(rule)
+        await session.flush()
+        return rule.id
+
+
 async def row_counts(factory: Factory) -> dict[str, int]:
     """Rows per pruned table."""
     models = {
@@ -199,6 +267,8 @@ async def row_counts(factory: Factory) -> dict[str, int]:
         "diagnoses": DiagnosisRecord,
         "repairs": Repair,
         "repair_steps": RepairStep,
+        "drift_reports": DriftReportRecord,
+        "drift_items": DriftItemRecord,
     }
     async with factory() as session:
         return {

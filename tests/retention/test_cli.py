@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from awoooi.retention.service import TABLES
 from awoooi.runtime import Runtime
 from awoooi.settings import Settings
 from tests.cli.test_cli import awoooi_cli, cli_env, table_rows
-from tests.retention.seed import add_incident, add_llm_call, row_counts
+from tests.retention.seed import add_drift_report, add_incident, add_llm_call, row_counts
 
 
 async def test_db_prune_prints_rows_per_table_and_dry_run_deletes_nothing(
@@ -15,6 +16,9 @@ async def test_db_prune_prints_rows_per_table_and_dry_run_deletes_nothing(
 ) -> None:
     await add_incident(runtime.session_factory)
     await add_llm_call(runtime.session_factory)
+    # Two old scans of one source: the newer one is the source's last known state and stays.
+    await add_drift_report(runtime.session_factory)
+    await add_drift_report(runtime.session_factory)
     before = await row_counts(runtime.session_factory)
     env = cli_env(settings.home, settings.resolved_database_url)
 
@@ -30,8 +34,11 @@ async def test_db_prune_prints_rows_per_table_and_dry_run_deletes_nothing(
         "repairs": "1",
         "repair_steps": "2",
         "llm_calls": "1",
+        "drift_reports": "1",
+        "drift_items": "2",
     }
     rows = dict(table_rows(dry.stdout))
+    assert list(rows) == list(TABLES)
     assert {table: rows[table] for table in expected} == expected
     assert await row_counts(runtime.session_factory) == before
 
@@ -41,3 +48,4 @@ async def test_db_prune_prints_rows_per_table_and_dry_run_deletes_nothing(
     assert dict(table_rows(real.stdout)) == rows
     after = await row_counts(runtime.session_factory)
     assert after["incidents"] == after["llm_calls"] == after["repair_steps"] == 0
+    assert (after["drift_reports"], after["drift_items"]) == (1, 2)

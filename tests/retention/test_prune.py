@@ -18,6 +18,7 @@ from awoooi.runtime import Runtime
 from tests.retention.seed import (
     NOW,
     RECENT,
+    add_drift_report,
     add_incident,
     add_job,
     add_llm_call,
@@ -46,6 +47,7 @@ async def seed_prunable(runtime: Runtime) -> dict[str, int]:
         await add_job(factory)
         await add_llm_call(factory)
         await add_notification(factory, button=("repair.approve", "999999"), button_used=True)
+        await add_drift_report(factory)
     await add_job(factory, status=JobStatus.DEAD)
     await add_incident(factory, resolved_at=RECENT)
     await add_job(factory, finished_at=RECENT)
@@ -53,6 +55,8 @@ async def seed_prunable(runtime: Runtime) -> dict[str, int]:
     await add_job(factory, status=JobStatus.DEAD, finished_at=NOW - timedelta(days=45))
     await add_llm_call(factory, at=RECENT)
     await add_notification(factory, created_at=RECENT)
+    # Also the newest report of its source, which would keep it however old.
+    await add_drift_report(factory, started_at=RECENT)
     return {
         "jobs": 4,
         "llm_calls": 3,
@@ -64,6 +68,8 @@ async def seed_prunable(runtime: Runtime) -> dict[str, int]:
         "diagnoses": 3,
         "repairs": 3,
         "repair_steps": 6,
+        "drift_reports": 3,
+        "drift_items": 6,
     }
 
 

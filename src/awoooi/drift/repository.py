@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -125,3 +125,100 @@ async def latest_items_for(
         .limit(limit)
     )
     return [(item, report) for item, report in (await session.execute(query)).all()]
+
+
+# ---------------------------------------------------------------- retention
+
+
+async def finished_report_ids_before(
+    session: AsyncSession, *, started_before: datetime, after_id: int, limit: int
+) -> list[int]:
+    """Ids of finished (not queued) reports whose scan started before a time, above `after_id`,
+    in id order."""
+    query = (
+        select(DriftReportRecord.id)
+        .where(
+            DriftReportRecord.started_at < started_before,
+            DriftReportRecord.status != ReportStatus.QUEUED.value,
+            DriftReportRecord.id > after_id,
+        )
+        .order_by(DriftReportRecord.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def newest_finished_of_sources(session: AsyncSession, ids: Sequence[int]) -> set[int]:
+    """For each (desired, live) source pair of these reports, the id of its newest finished
+    report (whichever report that is)."""
+    if not ids:
+        return set()
+    pairs = (
+        select(DriftReportRecord.desired_source, DriftReportRecord.live_source)
+        .where(DriftReportRecord.id.in_(ids))
+        .distinct()
+        .subquery()
+    )
+    query = (
+        select(func.max(DriftReportRecord.id))
+        .join(
+            pairs,
+            and_(
+                DriftReportRecord.desired_source == pairs.c.desired_source,
+                DriftReportRecord.live_source == pairs.c.live_source,
+            ),
+        )
+        .where(
+            DriftReportRecord.status != ReportStatus.QUEUED.value,
+            # A pair's newest report is at least as new as any of these ids: skip older rows.
+            DriftReportRecord.id >= min(ids),
+        )
+        .group_by(DriftReportRecord.desired_source, DriftReportRecord.live_source)
+    )
+    return set(await session.scalars(query))
+
+
+def _finished(ids: Sequence[int]) -> Select[Any]:
+    return select(DriftReportRecord.id).where(
+        DriftReportRecord.id.in_(ids), DriftReportRecord.status != ReportStatus.QUEUED.value
+    )
+
+
+async def count_reports_of(session: AsyncSession, ids: Sequence[int]) -> dict[str, int]:
+    """Per table, the rows of these finished reports (their items, the reports)."""
+    finished = _finished(ids)
+    items = select(func.count()).where(DriftItemRecord.report_id.in_(finished))
+    reports = select(func.count()).where(DriftReportRecord.id.in_(finished))
+    return {
+        "drift_reports": int(await session.scalar(reports) or 0),
+        "drift_items": int(await session.scalar(items) or 0),
+    }
+
+
+async def delete_finished_reports(session: AsyncSession, ids: Sequence[int]) -> dict[str, int]:
+    """Delete these reports (only finished ones) with their items, after unlinking the ignore
+    rules made from those items (the rules stay); per table, the rows deleted."""
+    finished = _finished(ids)
+    items = select(DriftItemRecord.id).where(DriftItemRecord.report_id.in_(finished))
+    # The foreign key would set it NULL too; doing it here keeps the delete independent of it,
+    # as the other domains' deletes are of ON DELETE CASCADE.
+    await session.execute(
+        update(DriftIgnoreRule)
+        .where(DriftIgnoreRule.item_id.in_(items))
+        .values(item_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    deleted_items = await session.execute(
+        delete(DriftItemRecord)
+        .where(DriftItemRecord.report_id.in_(finished))
+        .execution_options(synchronize_session=False)
+    )
+    deleted_reports = await session.execute(
+        delete(DriftReportRecord)
+        .where(DriftReportRecord.id.in_(finished))
+        .execution_options(synchronize_session=False)
+    )
+    return {
+        "drift_reports": int(deleted_reports.rowcount),  # type: ignore[attr-defined]
+        "drift_items": int(deleted_items.rowcount),  # type: ignore[attr-defined]
+    }

@@ -1,1 +1,2 @@
-"""Retention: old rows of jobs, incidents, notifications and LLM calls pruned in short batches."""
+"""Retention: old rows of jobs, incidents, notifications, LLM calls and drift reports pruned in
+short batches."""

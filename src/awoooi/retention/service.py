@@ -18,6 +18,7 @@ from awoooi.core.locks import lock_names, try_lock_name
 from awoooi.core.logging import get_logger
 from awoooi.core.models import JobStatus
 from awoooi.diagnosis import retention as diagnosis_retention
+from awoooi.drift import retention as drift_retention
 from awoooi.incidents import retention as incident_retention
 from awoooi.notify import retention as notify_retention
 from awoooi.repair import retention as repair_retention
@@ -37,6 +38,8 @@ TABLES = (
     "diagnoses",
     "repairs",
     "repair_steps",
+    "drift_reports",
+    "drift_items",
 )
 
 
@@ -172,6 +175,8 @@ def _steps(policy: RetentionPolicy, now: datetime) -> list[_Step]:
         steps.append(_notifications_step(_cutoff(now, policy.notifications_days), now))
     if policy.incidents_days:
         steps.append(_incidents_step(_cutoff(now, policy.incidents_days)))
+    if policy.drift_reports_days:
+        steps.append(_drift_reports_step(_cutoff(now, policy.drift_reports_days)))
     return steps
 
 
@@ -252,4 +257,27 @@ async def _held_incidents(session: AsyncSession, ids: list[int]) -> set[int]:
     held |= references["incident_id"] & set(ids)
     repairs = await repair_retention.repairs_of(session, ids)
     held |= {repairs[repair] for repair in references["repair_id"] if repair in repairs}
+    return held
+
+
+def _drift_reports_step(before: datetime) -> _Step:
+    async def candidates(session: AsyncSession, after_id: int, limit: int) -> list[int]:
+        return await drift_retention.finished_before(
+            session, before=before, after_id=after_id, limit=limit
+        )
+
+    async def remove(session: AsyncSession, ids: list[int], dry_run: bool) -> dict[str, int]:
+        held = await _held_drift_reports(session, ids)
+        prunable = [report for report in ids if report not in held]
+        return await drift_retention.remove(session, prunable, dry_run=dry_run)
+
+    return _Step("drift_reports", candidates, remove)
+
+
+async def _held_drift_reports(session: AsyncSession, ids: list[int]) -> set[int]:
+    """Finished reports still needed: a queued or running job (a rollback, an adopt) names
+    them, or they are the newest finished report of their source."""
+    references = await jobs.active_job_references(session, "report_id")
+    held = references["report_id"] & set(ids)
+    held |= await drift_retention.newest_of_their_sources(session, ids)
     return held
