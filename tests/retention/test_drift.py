@@ -32,6 +32,7 @@ from tests.retention.seed import (
 # Drift reports only, in batches smaller than what is seeded: the step has to loop.
 DRIFT_ONLY = RetentionPolicy(0, 0, 0, 0, 0, drift_reports_days=30, batch_size=2)
 SOURCE = "https://git.example/deploy.git"
+FLAKY = "https://git.example/flaky.git"
 
 
 async def seed_reports(runtime: Runtime) -> tuple[list[DriftReportTree], list[DriftReportTree]]:
@@ -67,6 +68,10 @@ async def seed_reports(runtime: Runtime) -> tuple[list[DriftReportTree], list[Dr
         await add_drift_report(factory, live="dump:/var/dumps/staging", started_at=RECENT),
         await add_drift_report(factory, desired="/srv/manifests"),
     ]
+    # A source whose scans have failed since its last real result keeps that result too.
+    gone.append(await add_drift_report(factory, desired=FLAKY))
+    for status in (ReportStatus.IN_SYNC, ReportStatus.FAILED):
+        kept.append(await add_drift_report(factory, desired=FLAKY, status=status, items=0))
     return gone, kept
 
 

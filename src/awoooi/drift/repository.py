@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, select, update
+from sqlalchemy import Select, and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -149,8 +149,9 @@ async def finished_report_ids_before(
 
 
 async def newest_finished_of_sources(session: AsyncSession, ids: Sequence[int]) -> set[int]:
-    """For each (desired, live) source pair of these reports, the id of its newest finished
-    report (whichever report that is)."""
+    """For each (desired, live) source pair of these reports, the ids of its newest finished
+    report and of its newest report that is not a failure (a source whose scans keep failing
+    keeps its last real result)."""
     if not ids:
         return set()
     pairs = (
@@ -159,8 +160,9 @@ async def newest_finished_of_sources(session: AsyncSession, ids: Sequence[int]) 
         .distinct()
         .subquery()
     )
+    not_failed = case((DriftReportRecord.status != ReportStatus.FAILED.value, DriftReportRecord.id))
     query = (
-        select(func.max(DriftReportRecord.id))
+        select(func.max(DriftReportRecord.id), func.max(not_failed))
         .join(
             pairs,
             and_(
@@ -175,7 +177,8 @@ async def newest_finished_of_sources(session: AsyncSession, ids: Sequence[int]) 
         )
         .group_by(DriftReportRecord.desired_source, DriftReportRecord.live_source)
     )
-    return set(await session.scalars(query))
+    newest = await session.execute(query)
+    return {report_id for row in newest for report_id in row if report_id is not None}
 
 
 def _finished(ids: Sequence[int]) -> Select[Any]:

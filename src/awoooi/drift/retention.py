@@ -1,5 +1,6 @@
 """What retention may delete of drift reports: finished scans (not queued) started long enough
-ago, with their items; the newest finished report of each source is never deleted."""
+ago, with their items; the newest finished report of each source, and its newest one that is not
+a failure, are never deleted."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ async def finished_before(
 
 
 async def newest_of_their_sources(session: AsyncSession, ids: list[int]) -> set[int]:
-    """Those of these reports that are the newest finished one of their (desired, live) source
-    pair: kept so `drift reports` always shows every source's last known state."""
+    """Those of these reports that are the newest finished one, or the newest one not failed,
+    of their (desired, live) source pair: kept so `drift reports` always shows every source's
+    last known state and its last real result."""
     return await repository.newest_finished_of_sources(session, ids) & set(ids)
 
 
