@@ -236,6 +236,9 @@ async def test_query_filters_follow_the_text_rule(
     [
         "/api/v1/incidents?since=0001-01-01T00:00:00%2B14:00",
         "/api/v1/audit?since=9999-12-31T23:59:59-01:00",
+        "/api/v1/drift/reports?since=0001-01-01T00:00:00%2B14:00",
+        # A time without its offset is ambiguous: refused, as everywhere else.
+        "/api/v1/drift/reports?since=2026-12-01T00:00:00",
     ],
 )
 async def test_since_out_of_range_is_422(

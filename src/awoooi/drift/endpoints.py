@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
-from awoooi.core.inputs import Text
+from awoooi.core.inputs import Text, UtcTime
 from awoooi.drift import repository
 from awoooi.drift.report import DriftLevel, ReportStatus
 from awoooi.drift.scanning import configured_sources, request_scan
@@ -53,7 +52,7 @@ async def list_drift_reports(
     _principal: Viewer,
     status: ReportStatus | None = None,
     level: Annotated[DriftLevel | None, Query(description="Reports with an item at it.")] = None,
-    since: datetime | None = None,
+    since: UtcTime | None = None,
     source: Annotated[Text | None, Query(max_length=2048)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
