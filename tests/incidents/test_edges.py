@@ -248,3 +248,34 @@ async def test_since_out_of_range_is_422(
 
     assert response.status_code == 422, response.text
     assert ["query", "since"] in [problem["loc"] for problem in response.json()["detail"]]
+
+
+@pytest.mark.parametrize("number", ["2147483648", "99999999999999999999", "-1"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/repairs/{n}", "/api/v1/drift/reports/{n}", "/api/v1/knowledge/{n}"]
+)
+async def test_an_id_no_row_can_have_is_not_found(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], path: str, number: str
+) -> None:
+    # Past the database's integer range (PostgreSQL's 4 bytes, SQLite's 8): no such row, not
+    # a 500 from the driver.
+    response = await client.get(path.format(n=number), headers=admin_headers)
+
+    assert response.status_code in {404, 422}, response.text
+    assert response.json()["error"], response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"report_id": 99999999999999999999, "dry_run": True},
+        {"report_id": 1, "item_ids": [2147483648], "dry_run": True},
+    ],
+)
+async def test_a_drift_action_on_an_id_no_row_can_have_is_refused(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], body: dict[str, Any]
+) -> None:
+    response = await client.post("/api/v1/drift/rollback", json=body, headers=admin_headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"], response.text

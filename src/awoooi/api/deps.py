@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.core.audit import Caller, Door
 from awoooi.core.auth import Principal, authenticate, require
 from awoooi.core.errors import AuthError
+from awoooi.core.inputs import MAX_ROW_ID
 from awoooi.core.models import Role
 from awoooi.runtime import Runtime
 
@@ -119,3 +120,6 @@ def _caller(
 IngestCaller = Annotated[Caller, Depends(_caller(_ingest))]
 OperatorCaller = Annotated[Caller, Depends(_caller(_operator))]
 AdminCaller = Annotated[Caller, Depends(_caller(_admin))]
+
+# A row's id in a path: a number no row can have is refused (422), not sent to the database.
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]

@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
 REPLACEMENT_CHARACTER = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -49,3 +49,8 @@ instead of becoming a Python validator: several times faster on every alert labe
 
 Text = Annotated[str, STORABLE]
 UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+# Row ids are PostgreSQL `integer`s: a larger number names no row, and must be refused at the
+# edge rather than reach the driver (an overflow there is a 500).
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.api.deps import OperatorCaller, RowIdPath, RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
 from awoooi.core.inputs import Text, UtcTime
@@ -78,7 +78,7 @@ async def list_drift_reports(
 
 @router.get("/reports/{report_id}", response_model=DriftReportOut)
 async def get_drift_report(
-    report_id: int,
+    report_id: RowIdPath,
     session: SessionDep,
     _principal: Viewer,
     show_ignored: bool = False,

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from awoooi.core.inputs import Text
+from awoooi.core.inputs import RowId, Text
 
 # Typing only: the rows are read as objects, and the CLI's --server path builds these models
 # from JSON without the ORM.
 if TYPE_CHECKING:
     from awoooi.drift.models import DriftItemRecord, DriftReportRecord
 
-ItemIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=10_000)]
+ItemIds = Annotated[list[RowId], Field(max_length=10_000)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\s\x00-\x1f]+$")]
 SubPath = Annotated[
     str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
@@ -43,7 +43,7 @@ class ItemsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    report_id: int = Field(ge=1)
+    report_id: RowId
     item_ids: ItemIds = Field(default_factory=list)
 
 

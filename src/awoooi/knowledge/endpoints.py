@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.api.deps import OperatorCaller, RowIdPath, RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
 from awoooi.incidents import repository as incidents
@@ -115,14 +115,14 @@ async def similar(
 
 
 @router.get("/{entry_id}", response_model=EntryOut)
-async def get(entry_id: int, session: SessionDep, _principal: Viewer) -> EntryOut:
+async def get(entry_id: RowIdPath, session: SessionDep, _principal: Viewer) -> EntryOut:
     """One entry."""
     return EntryOut.model_validate(await service.get_entry(session, entry_id))
 
 
 @router.get("/{entry_id}/versions", response_model=list[dict[str, object]])
 async def versions(
-    entry_id: int, session: SessionDep, _principal: Viewer
+    entry_id: RowIdPath, session: SessionDep, _principal: Viewer
 ) -> list[dict[str, object]]:
     """Earlier versions of an entry, oldest first."""
     return [
@@ -142,7 +142,7 @@ async def versions(
 
 @router.patch("/{entry_id}", response_model=EntryOut)
 async def update(
-    entry_id: int,
+    entry_id: RowIdPath,
     body: EntryUpdate,
     session: SessionDep,
     caller: OperatorCaller,
@@ -163,7 +163,7 @@ async def update(
 
 @router.post("/{entry_id}/approve", response_model=EntryOut)
 async def approve(
-    entry_id: int,
+    entry_id: RowIdPath,
     session: SessionDep,
     caller: OperatorCaller,
     body: ReviewDecision | None = None,
@@ -177,7 +177,7 @@ async def approve(
 
 @router.post("/{entry_id}/reject", response_model=EntryOut)
 async def reject(
-    entry_id: int,
+    entry_id: RowIdPath,
     body: RejectDecision,
     session: SessionDep,
     caller: OperatorCaller,
@@ -188,7 +188,7 @@ async def reject(
 
 
 @router.post("/{entry_id}/archive", response_model=EntryOut)
-async def archive(entry_id: int, session: SessionDep, caller: OperatorCaller) -> EntryOut:
+async def archive(entry_id: RowIdPath, session: SessionDep, caller: OperatorCaller) -> EntryOut:
     """Retire an entry (an archived anti-pattern stops blocking repairs)."""
     entry = await service.archive_entry(session, entry_id, caller=caller)
     return EntryOut.model_validate(entry)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from awoooi.api.deps import OperatorCaller, RuntimeDep, SessionDep, Viewer
+from awoooi.api.deps import OperatorCaller, RowIdPath, RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
 from awoooi.core.errors import NotFoundError
 from awoooi.core.inputs import Text
@@ -63,7 +63,7 @@ async def list_repairs(
 
 
 @router.get("/repairs/{repair_id}", response_model=RepairOut)
-async def get_repair(repair_id: int, session: SessionDep, _principal: Viewer) -> RepairOut:
+async def get_repair(repair_id: RowIdPath, session: SessionDep, _principal: Viewer) -> RepairOut:
     """One repair with its steps."""
     repair = await repository.get(session, repair_id)
     if repair is None:
@@ -73,7 +73,7 @@ async def get_repair(repair_id: int, session: SessionDep, _principal: Viewer) ->
 
 @router.post("/repairs/{repair_id}/approve", response_model=RepairOut)
 async def approve_repair(
-    repair_id: int,
+    repair_id: RowIdPath,
     session: SessionDep,
     runtime: RuntimeDep,
     caller: OperatorCaller,
@@ -88,7 +88,7 @@ async def approve_repair(
 
 @router.post("/repairs/{repair_id}/reject", response_model=RepairOut)
 async def reject_repair(
-    repair_id: int,
+    repair_id: RowIdPath,
     body: RejectRepair,
     session: SessionDep,
     runtime: RuntimeDep,
