@@ -401,3 +401,23 @@ def test_jobs_retry_unknown_job_exits_1(tmp_path: Path, env: dict[str, str]) -> 
     assert result.returncode == 1
     assert "no job 999" in squeeze(result.stderr)
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("repairs", "show", "99999999999999999999"),
+        ("kb", "show", "2147483648"),
+        ("drift", "show", "2147483648"),
+        ("jobs", "retry", "2147483648"),
+    ],
+)
+def test_an_id_no_row_can_have_is_refused_before_any_database(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    # Refused by the argument parser (exit 2, naming the limit), not by the database driver.
+    result = awoooi_cli(*args, env=cli_env(tmp_path / "home"), cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    assert "2147483647" in squeeze(result.stderr)
+    assert not (tmp_path / "home").exists()

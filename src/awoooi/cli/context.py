@@ -30,6 +30,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 out_console = Console(soft_wrap=True)
 
 EXIT_ERROR = 1
+# The largest row id (core.inputs.MAX_ROW_ID, kept here so `--help` imports no pydantic): a
+# larger id is refused by the argument parser, not sent to the database.
+MAX_ID = 2**31 - 1
 EXIT_CONFIG = 2
 
 

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from awoooi.cli.backend import Backend, with_backend
 from awoooi.cli.context import (
+    MAX_ID,
     check_database,
     cli_state,
     err_console,
@@ -217,9 +218,10 @@ def scan_exit_code(report: DriftReport) -> int:
 
 # ------------------------------------------------------------------ saved reports and actions
 
-ReportId = Annotated[int, typer.Argument(help="Drift report id.", min=1)]
+ReportId = Annotated[int, typer.Argument(help="Drift report id.", min=1, max=MAX_ID)]
 ItemOption = Annotated[
-    list[int] | None, typer.Option("--item", help="Item id (repeatable); default: all.", min=1)
+    list[int] | None,
+    typer.Option("--item", help="Item id (repeatable); default: all.", min=1, max=MAX_ID),
 ]
 Format = Annotated[Literal["table", "json"], typer.Option("--format", help="table or json.")]
 
@@ -422,7 +424,9 @@ def adopt_command(
 def ignore_command(
     ctx: typer.Context,
     report_id: ReportId,
-    item: Annotated[list[int], typer.Option("--item", help="Item id (repeatable).", min=1)],
+    item: Annotated[
+        list[int], typer.Option("--item", help="Item id (repeatable).", min=1, max=MAX_ID)
+    ],
     reason: Annotated[str, typer.Option("--reason", max=500)] = "",
     add_rule: Annotated[
         bool, typer.Option("--add-rule", help="Whitelist each field for later scans.")

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from awoooi.api.schemas import JobOut
 from awoooi.cli.backend import with_backend
-from awoooi.cli.context import err_console, out_console
+from awoooi.cli.context import MAX_ID, err_console, out_console
 from awoooi.cli.output import FormatOption, print_json, table, when
 from awoooi.core.models import JobStatus
 
@@ -53,7 +53,7 @@ def list_(
 @app.command()
 def retry(
     ctx: typer.Context,
-    job_id: Annotated[int, typer.Argument(help="A dead job's id.")],
+    job_id: Annotated[int, typer.Argument(help="A dead job's id.", min=1, max=MAX_ID)],
     output: FormatOption = "table",
 ) -> None:
     """Queue a dead job again with a fresh set of attempts."""

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.cli.backend import KnowledgeQuery, with_backend
 from awoooi.cli.context import (
+    MAX_ID,
     cli_actor,
     cli_caller,
     cli_state,
@@ -54,7 +55,7 @@ app = typer.Typer(
 EXPORT_PAGE = 200
 _IMPORTABLE = {EntryStatus.DRAFT, EntryStatus.PUBLISHED}
 
-EntryId = Annotated[int, typer.Argument(help="Entry id (the integer id).", min=1)]
+EntryId = Annotated[int, typer.Argument(help="Entry id (the integer id).", min=1, max=MAX_ID)]
 TypeOption = Annotated[EntryType | None, typer.Option("--type", help="Only this entry type.")]
 StatusOption = Annotated[EntryStatus | None, typer.Option("--status", help="Only this status.")]
 

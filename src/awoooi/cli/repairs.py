@@ -8,14 +8,14 @@ import typer
 from rich.text import Text
 
 from awoooi.cli.backend import with_backend
-from awoooi.cli.context import out_console
+from awoooi.cli.context import MAX_ID, out_console
 from awoooi.cli.output import FormatOption, print_json, table, when
 from awoooi.repair.models import RepairStatus
 from awoooi.repair.schemas import RepairOut, RepairPage
 
 app = typer.Typer(help="Auto-repairs: decisions, runs, approvals.", no_args_is_help=True)
 
-RepairId = Annotated[int, typer.Argument(help="Repair id.", min=1)]
+RepairId = Annotated[int, typer.Argument(help="Repair id.", min=1, max=MAX_ID)]
 SECONDS = "%Y-%m-%d %H:%M:%S"
 
 
