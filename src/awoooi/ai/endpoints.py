@@ -11,7 +11,7 @@ from awoooi.ai.intents import Intent
 from awoooi.ai.schemas import DailyTotalOut, LlmCallOut, ProviderOut
 from awoooi.api.deps import RuntimeDep, SessionDep, Viewer
 from awoooi.api.routing import AuthBeforeBodyRoute
-from awoooi.core.inputs import Text
+from awoooi.core.inputs import MAX_ROW_ID, Text
 
 router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=AuthBeforeBodyRoute)
 
@@ -23,7 +23,7 @@ async def get_calls(
     intent: Intent | None = None,
     provider: Annotated[Text | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[LlmCallOut]:
     """Model calls, newest first."""
     calls = await ledger.list_calls(

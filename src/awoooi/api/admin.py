@@ -18,7 +18,7 @@ from awoooi.api.schemas import (
 )
 from awoooi.core import auth, jobs
 from awoooi.core.audit import list_audit
-from awoooi.core.inputs import Text, UtcTime
+from awoooi.core.inputs import MAX_ROW_ID, Text, UtcTime
 from awoooi.core.models import JobStatus
 from awoooi.notify.repository import list_notifications
 
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/api/v1", route_class=AuthBeforeBodyRoute)
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 # Ids are INTEGER columns: a larger value made PostgreSQL (and SQLite past 2**63) fail with a 500.
-MAX_ID = 2**31 - 1
 
 
 @router.get("/audit", response_model=list[AuditEntryOut], tags=["audit"])
@@ -34,7 +33,7 @@ async def get_audit(
     session: SessionDep,
     _principal: Admin,
     limit: Limit = 100,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     actor: Annotated[Text | None, Query(max_length=128)] = None,
     action: Annotated[Text | None, Query(max_length=64)] = None,
     # Aware only: a naive time is ambiguous, and the database layer refuses it (was a 500).
@@ -84,7 +83,7 @@ async def get_jobs(
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, tags=["jobs"])
 async def retry_job(
-    job_id: Annotated[int, Path(le=MAX_ID)],
+    job_id: Annotated[int, Path(le=MAX_ROW_ID)],
     session: SessionDep,
     caller: AdminCaller,
 ) -> JobOut:

@@ -12,31 +12,26 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from pydantic import Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from awoooi.console.deps import OperatorCaller, RuntimeDep, SessionDep, User
 from awoooi.console.diffs import DiffLine, diff_lines, value_diff
 from awoooi.console.forms import choice
 from awoooi.console.routing import ConsoleRoute
 from awoooi.console.templates import render
-from awoooi.core.audit import Caller
 from awoooi.core.errors import InvalidInputError, NotFoundError
-from awoooi.core.inputs import Text
+from awoooi.core.inputs import MAX_ROW_ID, RowId, Text
 from awoooi.drift import repository
 from awoooi.drift.decisions import ActionResult, ItemOutcome
 from awoooi.drift.models import DriftItemRecord, DriftReportRecord
 from awoooi.drift.report import LEVEL_ORDER, DriftLevel, DriftStatus, ReportStatus
 from awoooi.drift.scanning import configured_sources, request_scan
-from awoooi.runtime import Runtime
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
-MAX_ID = 2**31 - 1
 SHORT_VALUE_CHARS = 160
-ReportId = Annotated[int, Path(ge=1, le=MAX_ID)]
-ItemIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Form(max_length=10_000)]
+ReportId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+ItemIds = Annotated[list[RowId], Form(max_length=10_000)]
 Flag = Annotated[bool, Form()]
 NOTICES = {
     "queued": "Scan queued: the report fills in when a worker has read Git and the cluster.",
@@ -234,76 +229,12 @@ def _result_page(
     )
 
 
-async def _rollback_page(
-    request: Request,
-    report_id: int,
-    session: AsyncSession,
-    runtime: Runtime,
-    caller: Caller,
-    item: list[int],
-    *,
-    dry_run: bool,
-    force: bool,
-    delete_extra: bool,
-) -> Response:
-    """The API's rollback (a dry run or for real) and the page of its outcome."""
-    chosen = _chosen(item)
-    result = await runtime.drift.rollback(
-        session,
-        report_id,
-        chosen,
-        caller=caller,
-        dry_run=dry_run,
-        force=force,
-        delete_extra=delete_extra,
-    )
-    record = await _report(session, report_id)
-    options = {"force": force, "delete_extra": delete_extra}
-    return _result_page(request, record, result, chosen=chosen, options=options)
-
-
-async def _adopt_page(
-    request: Request,
-    report_id: int,
-    session: AsyncSession,
-    runtime: Runtime,
-    caller: Caller,
-    item: list[int],
-    *,
-    dry_run: bool,
-) -> Response:
-    """The API's adopt (a dry run or for real) and the page of its outcome."""
-    chosen = _chosen(item)
-    result = await runtime.drift.adopt(session, report_id, chosen, caller=caller, dry_run=dry_run)
-    record = await _report(session, report_id)
-    return _result_page(request, record, result, chosen=chosen, options={})
+def _previewing(request: Request) -> bool:
+    """A form posted to `…/preview` asks for the dry run; the same form without it confirms."""
+    return request.url.path.endswith("/preview")
 
 
 @router.post("/drift/{report_id}/rollback/preview")
-async def rollback_preview(
-    request: Request,
-    report_id: ReportId,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    caller: OperatorCaller,
-    item: ItemIds = [],  # noqa: B006 - FastAPI copies defaults per request
-    force: Flag = False,
-    delete_extra: Flag = False,
-) -> Response:
-    """Roll back as a dry run (the API's rollback, dry_run): what would change, nothing changed."""
-    return await _rollback_page(
-        request,
-        report_id,
-        session,
-        runtime,
-        caller,
-        item,
-        dry_run=True,
-        force=force,
-        delete_extra=delete_extra,
-    )
-
-
 @router.post("/drift/{report_id}/rollback")
 async def rollback(
     request: Request,
@@ -315,33 +246,24 @@ async def rollback(
     force: Flag = False,
     delete_extra: Flag = False,
 ) -> Response:
-    """Roll back for real, after its preview was confirmed (server-side apply of Git's state)."""
-    return await _rollback_page(
-        request,
-        report_id,
+    """Roll back as a dry run (`…/preview`: what would change, nothing changed) or for real once
+    the preview was confirmed (server-side apply of Git's state): the API's rollback."""
+    chosen = _chosen(item)
+    result = await runtime.drift.rollback(
         session,
-        runtime,
-        caller,
-        item,
-        dry_run=False,
+        report_id,
+        chosen,
+        caller=caller,
+        dry_run=_previewing(request),
         force=force,
         delete_extra=delete_extra,
     )
+    record = await _report(session, report_id)
+    options = {"force": force, "delete_extra": delete_extra}
+    return _result_page(request, record, result, chosen=chosen, options=options)
 
 
 @router.post("/drift/{report_id}/adopt/preview")
-async def adopt_preview(
-    request: Request,
-    report_id: ReportId,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    caller: OperatorCaller,
-    item: ItemIds = [],  # noqa: B006 - FastAPI copies defaults per request
-) -> Response:
-    """Adopt as a dry run: the Git diff it would commit, nothing pushed."""
-    return await _adopt_page(request, report_id, session, runtime, caller, item, dry_run=True)
-
-
 @router.post("/drift/{report_id}/adopt")
 async def adopt(
     request: Request,
@@ -351,8 +273,14 @@ async def adopt(
     caller: OperatorCaller,
     item: ItemIds = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> Response:
-    """Adopt for real, after its diff was confirmed: commit the live values and push."""
-    return await _adopt_page(request, report_id, session, runtime, caller, item, dry_run=False)
+    """Adopt as a dry run (`…/preview`: the Git diff it would commit, nothing pushed) or for real
+    once its diff was confirmed (commit the live values and push): the API's adopt."""
+    chosen = _chosen(item)
+    result = await runtime.drift.adopt(
+        session, report_id, chosen, caller=caller, dry_run=_previewing(request)
+    )
+    record = await _report(session, report_id)
+    return _result_page(request, record, result, chosen=chosen, options={})
 
 
 @router.post("/drift/{report_id}/ignore")

@@ -20,7 +20,7 @@ from awoooi.console.templates import render
 from awoooi.core.auth import require
 from awoooi.core.db import utcnow
 from awoooi.core.errors import InvalidInputError
-from awoooi.core.inputs import Text
+from awoooi.core.inputs import MAX_ROW_ID, Text
 from awoooi.core.models import Role
 from awoooi.knowledge import search as kb_search
 from awoooi.knowledge import service
@@ -32,10 +32,9 @@ router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=Fal
 SHOWN = 50
 # A draft longer than this is read on its own page, not inside the queue.
 PREVIEW_CHARS = 20_000
-MAX_ID = 2**31 - 1
 MAX_LIST_ITEMS = 50
 MAX_TAG_CHARS = 64
-EntryId = Annotated[int, Path(ge=1, le=MAX_ID)]
+EntryId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 NOTICES = {
     "approved": "Approved: the entry is PUBLISHED and shows with incidents of its symptoms.",
     "rejected": "Rejected: the entry stays out of the knowledge base; the reason is kept.",

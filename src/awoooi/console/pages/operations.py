@@ -20,14 +20,14 @@ from awoooi.core import auth, jobs
 from awoooi.core.audit import list_audit
 from awoooi.core.auth import require
 from awoooi.core.errors import InvalidInputError
+from awoooi.core.inputs import MAX_ROW_ID
 from awoooi.core.models import JobStatus, Role
 from awoooi.notify.repository import list_notifications
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 
 SHOWN = 100
-MAX_ID = 2**31 - 1
-JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
+JobId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 TokenName = Annotated[str, Path(max_length=64)]
 NOTICES = {
     "retried": "The job is queued again with a fresh set of attempts.",
@@ -163,7 +163,7 @@ async def operations_audit(
     user: User,
     actor: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Response:
     """The audit log, newest first (admins, as on the API); paged by id."""
     require(user.principal, Role.ADMIN)

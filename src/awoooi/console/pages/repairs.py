@@ -12,7 +12,7 @@ from awoooi.console.deps import OperatorCaller, RuntimeDep, SessionDep, User
 from awoooi.console.routing import ConsoleRoute, back_with_notice
 from awoooi.console.templates import render
 from awoooi.core.errors import NotFoundError
-from awoooi.core.inputs import Text
+from awoooi.core.inputs import MAX_ROW_ID, Text
 from awoooi.incidents import repository as incidents
 from awoooi.repair import repository
 from awoooi.repair.models import Repair, RepairStatus, RepairStep
@@ -20,8 +20,7 @@ from awoooi.repair.models import Repair, RepairStatus, RepairStep
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 
 SHOWN = 50
-MAX_ID = 2**31 - 1
-RepairId = Annotated[int, Path(ge=1, le=MAX_ID)]
+RepairId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 NOTICES = {
     "approved": "Approved: the repair is queued, and its gates are checked again before it runs.",
     "rejected": "Rejected: nothing runs.",
