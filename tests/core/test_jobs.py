@@ -1166,3 +1166,50 @@ async def test_a_kind_limit_holds_while_other_kinds_still_run(runtime: Runtime) 
         await task
     assert peak == 2
     assert left == 0
+
+
+# SQLite runs one claim at a time under its write lock; only PostgreSQL's claims can race.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_limited_kinds_free_slots_go_to_its_most_urgent_jobs(runtime: Runtime) -> None:
+    # Many loops claim at once: the one that takes the urgent job must not lose its slot to
+    # claims that skipped past it (each round starts every loop together, to meet that race).
+    registry = JobRegistry()
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def limited(ctx: JobContext) -> None:
+        started.append(str(ctx.payload["name"]))
+        await release.wait()
+
+    registry.register("test.limited", limited)
+    for round_number in range(8):
+        release.clear()
+        started.clear()
+        async with transaction(runtime.session_factory) as session:
+            for index in range(10):
+                await enqueue(session, "test.limited", {"name": f"medium{index}"})
+            await enqueue(session, "test.limited", {"name": "urgent"}, priority=2)
+        workers = [
+            Worker(
+                runtime.session_factory,
+                registry,
+                jobs_settings(concurrency=4),
+                worker_id=f"limited-{round_number}-{index}",
+                kind_limits={"test.limited": 2},
+            )
+            for index in range(3)
+        ]
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(worker.run(stop)) for worker in workers]
+
+        async def running(count: int) -> bool:
+            return len(started) >= count
+
+        try:
+            await wait_until(lambda: running(2), "two limited jobs running")
+            assert "urgent" in started[:2], f"round {round_number}: {started}"
+        finally:
+            release.set()
+            await wait_until(lambda: running(11), "every limited job ran")
+            stop.set()
+            await asyncio.gather(*tasks)

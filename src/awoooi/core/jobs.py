@@ -67,10 +67,6 @@ class UnknownJobKindError(Exception):
     """No handler is registered for the job's kind in this process."""
 
 
-class _KindAtCapacity(Exception):
-    """A concurrent claim took the last slot of a limited kind first: this claim is undone."""
-
-
 class JobRegistry:
     """Maps job kinds to handlers (and optional failure hooks)."""
 
@@ -270,35 +266,31 @@ class Worker:
     async def _claim(self, job_id: int | None = None) -> _Claim | None:
         now = self._clock()
         token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
-        try:
-            async with self._factory() as session, session.begin():
-                row = await repository.claim_job(
-                    session,
-                    now=now,
-                    lock_token=token,
-                    lease_until=now + timedelta(seconds=self._settings.lease_seconds),
-                    default_max_attempts=self._settings.max_attempts,
-                    job_id=job_id,
-                    kind_limits=self._kind_limits,
-                )
-                if row is not None and row[1] in self._kind_limits:
-                    await self._check_capacity(session, row[1], now)
-        except _KindAtCapacity:
-            return None
+        async with self._factory() as session, session.begin():
+            if self._kind_limits:
+                await self._serialize_limited_claims(session)
+            row = await repository.claim_job(
+                session,
+                now=now,
+                lock_token=token,
+                lease_until=now + timedelta(seconds=self._settings.lease_seconds),
+                default_max_attempts=self._settings.max_attempts,
+                job_id=job_id,
+                kind_limits=self._kind_limits,
+            )
         if row is None:
             return None
         return _Claim(*row, token)
 
-    async def _check_capacity(self, session: AsyncSession, kind: str, now: datetime) -> None:
-        """Claims of a limited kind recount under one lock before they commit.
+    async def _serialize_limited_claims(self, session: AsyncSession) -> None:
+        """Claims that may take a limited kind run one at a time, across every replica.
 
-        The claim query skips a kind at its limit, but on PostgreSQL two workers may both see
-        the last free slot. Under the lock each recount sees every committed claim and its own,
-        so the later one finds the kind over its limit and is rolled back.
+        Concurrent claims on PostgreSQL skip each other's locked rows, so two of them could both
+        see a kind's last free slot, or a later claim could take it past the most urgent job
+        another claim was still taking. Under the lock each claim counts every committed one and
+        takes the most urgent ready job; a claim is one short UPDATE, so the wait is short.
         """
-        await lock_names(session, [f"jobs:limit:{kind}"])
-        if await repository.running_count(session, kind, now=now) > self._kind_limits[kind]:
-            raise _KindAtCapacity(kind)
+        await lock_names(session, [f"jobs:limit:{kind}" for kind in self._kind_limits])
 
     async def _execute(self, claim: _Claim) -> None:
         bound = log.bind(job_id=claim.job_id, kind=claim.kind, attempt=claim.attempts)
