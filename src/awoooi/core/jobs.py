@@ -264,11 +264,11 @@ class Worker:
         return len(rows)
 
     async def _claim(self, job_id: int | None = None) -> _Claim | None:
-        now = self._clock()
         token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
         async with self._factory() as session, session.begin():
             if self._kind_limits:
                 await self._serialize_limited_claims(session)
+            now = self._clock()  # after any wait for the lock, so the lease is whole
             row = await repository.claim_job(
                 session,
                 now=now,
