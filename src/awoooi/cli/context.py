@@ -7,7 +7,7 @@ import getpass
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -126,6 +126,39 @@ def check_database(settings: Settings, *, create: bool) -> None:
     )
 
 
+class _Opened(Protocol):
+    """What `with_runtime` and `with_database` open: something that migrates and disposes."""
+
+    async def migrate(self) -> None: ...
+
+    async def dispose(self) -> None: ...
+
+
+Opened = TypeVar("Opened", bound=_Opened)
+
+
+def _with_opened(
+    settings: Settings,
+    open_from: Callable[[Settings], Opened],
+    action: Callable[[Opened], Awaitable[T]],
+    *,
+    migrate: bool,
+    create: bool,
+) -> T:
+    check_database(settings, create=create or not migrate)
+
+    async def main() -> T:
+        opened = open_from(settings)
+        try:
+            if migrate:
+                await opened.migrate()
+            return await action(opened)
+        finally:
+            await opened.dispose()
+
+    return run(main())
+
+
 def with_runtime(
     settings: Settings,
     action: Callable[[Runtime], Awaitable[T]],
@@ -137,18 +170,7 @@ def with_runtime(
     created (and migrated) only with `create`."""
     from awoooi.runtime import Runtime
 
-    check_database(settings, create=create or not migrate)
-
-    async def main() -> T:
-        runtime = Runtime.from_settings(settings)
-        try:
-            if migrate:
-                await runtime.migrate()
-            return await action(runtime)
-        finally:
-            await runtime.dispose()
-
-    return run(main())
+    return _with_opened(settings, Runtime.from_settings, action, migrate=migrate, create=create)
 
 
 def with_database(
@@ -162,18 +184,7 @@ def with_database(
     afterwards; a missing SQLite file is created (and migrated) only with `create`."""
     from awoooi.database import Database
 
-    check_database(settings, create=create or not migrate)
-
-    async def main() -> T:
-        database = Database.from_settings(settings)
-        try:
-            if migrate:
-                await database.migrate()
-            return await action(database)
-        finally:
-            await database.dispose()
-
-    return run(main())
+    return _with_opened(settings, Database.from_settings, action, migrate=migrate, create=create)
 
 
 def cli_caller() -> Caller:
